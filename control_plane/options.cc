@@ -1,0 +1,35 @@
+// Options of skiff-control-plane.
+#include "control_plane/options.h"
+
+#include "common/net.h"
+
+namespace skiff::control_plane {
+
+void addOptions(CLI::App& app, Options& o) {
+  common::addCommonFlags(app, o.common);
+  app.add_option("--listen", o.listen, "HTTPS listen address")->capture_default_str();
+  app.add_option("--data-dir", o.dataDir,
+                 "State directory (CA, certificates, kubeconfig, SQLite store)")
+      ->capture_default_str();
+  app.add_option("--store", o.store,
+                 "Store: sqlite (embedded, in --data-dir) or etcd://host:port[,host:port...]")
+      ->capture_default_str();
+  app.add_flag("--disable-scheduler", o.disableScheduler, "Do not run the scheduler");
+  app.add_flag("--disable-controllers", o.disableControllers, "Do not run the controllers");
+}
+
+common::Status validate(const Options& o) {
+  if (auto a = common::parseHostPort(o.listen); !a.isOk()) {
+    return a.status().withContext("--listen");
+  }
+  if (o.dataDir.empty()) return common::invalidArgument("--data-dir is required");
+  if (std::string(o.store) != "sqlite" && !o.store.starts_with("etcd://"))
+    return common::invalidArgument("--store must be sqlite or etcd://host:port[,host:port...]");
+  return common::Status::ok();
+}
+
+common::Status run(const Options&, std::stop_token) {
+  return common::unavailable("skiff-control-plane is not implemented yet (issue #5)");
+}
+
+}  // namespace skiff::control_plane

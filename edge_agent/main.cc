@@ -1,0 +1,29 @@
+// skiff-agent: parses flags, wires dependencies, calls run(). All logic lives in skiff::edge_agent.
+#include "common/daemon.h"
+#include "common/log.h"
+#include "edge_agent/options.h"
+
+int main(int argc, char** argv) {
+  auto& stop = skiff::common::installStopSignals();
+  CLI::App app{"Device agent: MQTT client and reconciler against the local container engine",
+               "skiff-agent"};
+  app.set_version_flag("--version", "skiff-agent " SKIFF_VERSION);
+  skiff::edge_agent::Options options;
+  skiff::edge_agent::addOptions(app, options);
+  int exitCode = 0;
+  if (!skiff::common::parseOrExit(app, argc, argv, &exitCode)) return exitCode;
+  if (auto s = skiff::common::applyLogging(options.common, "skiff-agent"); !s.isOk()) {
+    std::cerr << "skiff-agent: " << s.message() << "\n";
+    return 2;
+  }
+  if (auto s = skiff::edge_agent::validate(options); !s.isOk()) {
+    std::cerr << "skiff-agent: " << s.message() << "\n";
+    return 2;
+  }
+  skiff::common::Status s = skiff::edge_agent::run(options, stop.get_token());
+  if (!s.isOk()) {
+    skiff::common::log::error("exiting", {{"error", s.toString()}});
+    return 1;
+  }
+  return 0;
+}

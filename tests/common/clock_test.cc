@@ -1,0 +1,34 @@
+#include "common/clock.h"
+
+#include <gtest/gtest.h>
+
+namespace skiff::common {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(ClockTest, ManualClockMovesOnlyWhenAdvanced) {
+  ManualClock c;
+  auto w = c.now();
+  auto s = c.steadyNow();
+  EXPECT_EQ(c.now(), w);
+  c.advance(90s);
+  EXPECT_EQ(c.now() - w, 90s);
+  EXPECT_EQ(c.steadyNow() - s, 90s);
+}
+
+TEST(ClockTest, SystemClockIsMonotonic) {
+  const Clock& c = SystemClock::instance();
+  auto a = c.steadyNow();
+  auto b = c.steadyNow();
+  EXPECT_LE(a, b);
+}
+
+TEST(ClockTest, Rfc3339Formatting) {
+  std::chrono::system_clock::time_point t{std::chrono::seconds(1700000000)};
+  EXPECT_EQ(formatRfc3339(t), "2023-11-14T22:13:20Z");
+  EXPECT_EQ(formatRfc3339Micro(t + 1234us), "2023-11-14T22:13:20.001234Z");
+}
+
+}  // namespace
+}  // namespace skiff::common
