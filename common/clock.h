@@ -4,7 +4,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace skiff::common {
 
@@ -60,5 +62,9 @@ class ManualClock final : public Clock {
 std::string formatRfc3339(std::chrono::system_clock::time_point t);
 // RFC 3339 with microseconds ("...T09:22:37.123456Z"), as Kubernetes MicroTime.
 std::string formatRfc3339Micro(std::chrono::system_clock::time_point t);
+
+// Parses RFC 3339 ("2026-11-23T09:22:37Z", optional fraction, "Z" or "+hh:mm" offset).
+// std::nullopt when malformed.
+std::optional<std::chrono::system_clock::time_point> parseRfc3339(std::string_view s);
 
 }  // namespace skiff::common

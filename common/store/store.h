@@ -96,4 +96,18 @@ class Store {
   virtual Result<std::int64_t> currentRevision() = 0;
 };
 
+// Optional capability of a Store (query it with dynamic_cast): discarding old history so the
+// change log does not grow without bound. After compact(R), list at R and watch from R still
+// work; older revisions fail with Gone (a watch from R - 1 may still succeed where the backend
+// keeps revision R's change, as etcd does). Thread-safe like Store.
+class Compactor {
+ public:
+  virtual ~Compactor() = default;
+  // Blocks until the history before R is discarded. Idempotent: compacting at or below
+  // compactedRevision() is Ok. InvalidArgument if R > currentRevision().
+  virtual Status compact(std::int64_t revision) = 0;
+  // The oldest revision list/watch still accept (0 if never compacted). Cheap, non-blocking.
+  virtual std::int64_t compactedRevision() = 0;
+};
+
 }  // namespace skiff::common::store

@@ -30,5 +30,17 @@ TEST(ClockTest, Rfc3339Formatting) {
   EXPECT_EQ(formatRfc3339Micro(t + 1234us), "2023-11-14T22:13:20.001234Z");
 }
 
+TEST(ClockTest, Rfc3339Parsing) {
+  std::chrono::system_clock::time_point t{std::chrono::seconds(1700000000)};
+  EXPECT_EQ(parseRfc3339("2023-11-14T22:13:20Z"), t);
+  EXPECT_EQ(parseRfc3339("2023-11-14T22:13:20.001234Z"), t + 1234us);
+  EXPECT_EQ(parseRfc3339("2023-11-14T23:13:20+01:00"), t);
+  EXPECT_EQ(parseRfc3339(formatRfc3339Micro(t + 5us)), t + 5us);
+  for (const char* bad : {"", "2023-11-14", "2023-11-14T22:13:20", "2023-13-14T22:13:20Z",
+                          "2023-11-14T22:13:20Zjunk", "2023-11-14T22:13:20.Z", "garbage"}) {
+    EXPECT_FALSE(parseRfc3339(bad).has_value()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace skiff::common
