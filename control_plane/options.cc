@@ -1,7 +1,11 @@
 // Options of skiff-control-plane.
 #include "control_plane/options.h"
 
+#include <iostream>
+
+#include "common/daemon.h"
 #include "common/net.h"
+#include "control_plane/control_plane.h"
 
 namespace skiff::control_plane {
 
@@ -28,8 +32,16 @@ common::Status validate(const Options& o) {
   return common::Status::ok();
 }
 
-common::Status run(const Options&, std::stop_token) {
-  return common::unavailable("skiff-control-plane is not implemented yet (issue #5)");
+common::Status run(const Options& o, std::stop_token stop) {
+  SKIFF_ASSIGN_OR_RETURN(auto cp, ControlPlane::start(o));
+  std::cout << "skiff-control-plane: serving on https://127.0.0.1:" << cp->port() << "\n"
+            << "  admin kubeconfig:     " << cp->files().adminKubeconfig << "\n"
+            << "  read-only kubeconfig: " << cp->files().readOnlyKubeconfig << "\n"
+            << "  CA certificate:       " << cp->files().caCert << std::endl;
+  while (common::sleepFor(stop, std::chrono::hours(1))) {
+  }
+  cp->stop();
+  return common::Status::ok();
 }
 
 }  // namespace skiff::control_plane

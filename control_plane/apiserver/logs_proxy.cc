@@ -1,0 +1,155 @@
+// Log proxy to the kubelet (virtual node) endpoint.
+#include "control_plane/apiserver/logs_proxy.h"
+
+#include <curl/curl.h>
+
+namespace skiff::control_plane::apiserver {
+
+using common::Json;
+
+namespace {
+
+struct StreamState {
+  common::http::ResponseWriter* w;
+  long httpCode = 0;
+  CURL* curl = nullptr;
+  std::string errorBody;
+  bool started = false;
+};
+
+size_t onData(char* p, size_t size, size_t n, void* ud) {
+  auto* s = static_cast<StreamState*>(ud);
+  if (s->httpCode == 0) curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &s->httpCode);
+  if (s->httpCode != 200) {
+    s->errorBody.append(p, size * n);
+    return size * n;
+  }
+  if (!s->started) {
+    s->w->startStream(200, "text/plain");
+    s->started = true;
+  }
+  return s->w->writeChunk(std::string_view(p, size * n)) ? size * n : 0;
+}
+
+int onProgress(void* ud, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<StreamState*>(ud)->w->cancelled() ? 1 : 0;
+}
+
+std::string escape(CURL* c, const std::string& s) {
+  char* e = curl_easy_escape(c, s.c_str(), static_cast<int>(s.size()));
+  std::string out(e);
+  curl_free(e);
+  return out;
+}
+
+}  // namespace
+
+std::optional<ApiError> proxyContainerLogs(const common::http::Request& req, const Json& pod,
+                                           const Json& node,
+                                           const common::tls::TlsFiles& kubeletClient,
+                                           common::http::ResponseWriter& w) {
+  std::string name = pod["metadata"].value("name", "");
+  std::string ns = pod["metadata"].value("namespace", "");
+  std::vector<std::string> containers;
+  const Json& spec = pod.contains("spec") ? pod["spec"] : Json::object();
+  if (spec.contains("containers") && spec["containers"].is_array()) {
+    for (const auto& c : spec["containers"]) containers.push_back(c.value("name", ""));
+  }
+  std::string container = req.queryParam("container").value_or("");
+  if (container.empty()) {
+    if (containers.size() != 1) {
+      std::string list;
+      for (const auto& c : containers) list += (list.empty() ? "" : " ") + c;
+      return badRequest("a container name must be specified for pod " + name +
+                        ", choose one of: [" + list + "]");
+    }
+    container = containers[0];
+  } else if (std::find(containers.begin(), containers.end(), container) == containers.end()) {
+    return badRequest("container " + container + " is not valid for pod " + name);
+  }
+  std::string nodeName = spec.value("nodeName", "");
+  if (nodeName.empty() || !node.is_object()) {
+    return badRequest("pod " + name + " does not have a host assigned");
+  }
+  std::string address;
+  const Json& status = node.value("status", Json::object());
+  if (status.contains("addresses") && status["addresses"].is_array()) {
+    for (const char* type : {"InternalIP", "ExternalIP", "Hostname"}) {
+      for (const auto& a : status["addresses"]) {
+        if (address.empty() && a.value("type", "") == type) address = a.value("address", "");
+      }
+    }
+  }
+  long long port = 0;
+  if (status.contains("daemonEndpoints") && status["daemonEndpoints"].is_object()) {
+    port = status["daemonEndpoints"].value("kubeletEndpoint", Json::object()).value("Port", 0LL);
+  }
+  if (address.empty() || port <= 0) {
+    return ApiError{502,
+                    "InternalError",
+                    "node " + nodeName + " does not advertise a kubelet endpoint",
+                    "",
+                    "",
+                    "",
+                    {},
+                    {}};
+  }
+  CURL* c = curl_easy_init();
+  if (c == nullptr) return ApiError{500, "InternalError", "curl init failed", "", "", "", {}, {}};
+  bool v6 = address.find(':') != std::string::npos;
+  std::string url = "https://" + (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port) +
+                    "/containerLogs/" + escape(c, ns) + "/" + escape(c, name) + "/" +
+                    escape(c, container);
+  std::string query;
+  for (const char* p :
+       {"follow", "tailLines", "sinceSeconds", "timestamps", "previous", "limitBytes"}) {
+    if (auto v = req.queryParam(p)) {
+      query += (query.empty() ? "?" : "&") + std::string(p) + "=" + escape(c, *v);
+    }
+  }
+  url += query;
+  StreamState st{&w, 0, c, "", false};
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, onData);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &st);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, onProgress);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &st);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  if (!kubeletClient.caFile.empty()) {
+    curl_easy_setopt(c, CURLOPT_CAINFO, kubeletClient.caFile.c_str());
+  } else {
+    // Virtual nodes serve self-signed certificates (as kubelets do by default).
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  if (!kubeletClient.certFile.empty()) {
+    curl_easy_setopt(c, CURLOPT_SSLCERT, kubeletClient.certFile.c_str());
+    curl_easy_setopt(c, CURLOPT_SSLKEY, kubeletClient.keyFile.c_str());
+  }
+  CURLcode rc = curl_easy_perform(c);
+  long code = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+  curl_easy_cleanup(c);
+  if (st.started) return std::nullopt;  // stream already under way; it just ends
+  if (rc != CURLE_OK && code == 0) {
+    return ApiError{
+        502, "InternalError", "Get \"" + url + "\": " + curl_easy_strerror(rc), "", "", "", {}, {}};
+  }
+  if (code != 200) {
+    return ApiError{
+        static_cast<int>(code == 404 ? 404 : 502),
+        code == 404 ? "NotFound" : "InternalError",
+        st.errorBody.empty() ? "kubelet returned HTTP " + std::to_string(code) : st.errorBody,
+        "",
+        "",
+        "",
+        {},
+        {}};
+  }
+  w.send(200, "text/plain", "");  // empty log
+  return std::nullopt;
+}
+
+}  // namespace skiff::control_plane::apiserver

@@ -1,0 +1,52 @@
+// In-process API client for the scheduler and controllers: every call goes through
+// ApiServer::handle exactly as an HTTPS request would (defaulting, validation, graceful
+// deletion, finalizers, authorization as the given identity) but without sockets or TLS.
+// Thread-safe.
+#pragma once
+
+#include <string>
+
+#include "common/json.h"
+#include "common/status.h"
+#include "control_plane/apiserver/api_server.h"
+
+namespace skiff::control_plane::controllers {
+
+using common::Json;
+using common::Result;
+
+class ApiClient {
+ public:
+  ApiClient(apiserver::ApiServer& api, std::string user, std::vector<std::string> groups);
+
+  Result<Json> get(const apiserver::ResourceInfo& r, const std::string& ns,
+                   const std::string& name);
+  Result<Json> create(const apiserver::ResourceInfo& r, const std::string& ns, const Json& obj);
+  // PUT; subresource "" or "status".
+  Result<Json> update(const apiserver::ResourceInfo& r, const Json& obj,
+                      const std::string& subresource = "");
+  // contentType e.g. "application/merge-patch+json".
+  Result<Json> patch(const apiserver::ResourceInfo& r, const std::string& ns,
+                     const std::string& name, const Json& patch,
+                     const std::string& contentType = "application/merge-patch+json",
+                     const std::string& subresource = "");
+  Result<Json> remove(const apiserver::ResourceInfo& r, const std::string& ns,
+                      const std::string& name, const Json& deleteOptions = Json::object());
+  common::Status bind(const std::string& ns, const std::string& pod, const std::string& node);
+
+  // Raw call: method, path ("/api/v1/..."), body, content type. Returns (code, body).
+  std::pair<int, Json> call(const std::string& method, const std::string& path,
+                            const std::string& body, const std::string& contentType);
+
+ private:
+  Result<Json> toResult(std::pair<int, Json> res);
+  apiserver::ApiServer& api_;
+  std::string user_;
+  std::vector<std::string> groups_;
+};
+
+// Path of a resource collection or object: "/apis/apps/v1/namespaces/ns/deployments/name".
+std::string resourcePath(const apiserver::ResourceInfo& r, const std::string& ns,
+                         const std::string& name = "", const std::string& subresource = "");
+
+}  // namespace skiff::control_plane::controllers

@@ -1,0 +1,62 @@
+// EventRecorder implementation.
+#include "control_plane/controllers/event_recorder.h"
+
+#include <openssl/rand.h>
+
+#include "control_plane/apiserver/object_store.h"
+#include "control_plane/apiserver/resources.h"
+
+namespace skiff::control_plane::controllers {
+
+EventRecorder::EventRecorder(ApiClient& client, const common::Clock& clock, std::string component)
+    : client_(client), clock_(clock), component_(std::move(component)) {}
+
+void EventRecorder::record(const Json& obj, const std::string& type, const std::string& reason,
+                           const std::string& message) {
+  const auto* events = apiserver::findResource("", "v1", "events");
+  std::string ns = apiserver::metaString(obj, "namespace");
+  if (ns.empty()) ns = "default";  // events about cluster-scoped objects live in default
+  std::string uid = apiserver::metaString(obj, "uid");
+  std::string key = uid + "|" + type + "|" + reason + "|" + message;
+  std::string now = common::formatRfc3339(clock_.now());
+  std::lock_guard lock(mu_);
+  if (seen_.size() > 4096) seen_.clear();  // bounded memory; worst case a new series starts
+  auto it = seen_.find(key);
+  if (it != seen_.end()) {
+    Entry& e = it->second;
+    ++e.count;
+    Json patch = {{"count", e.count}, {"lastTimestamp", now}};
+    if (client_.patch(*events, e.ns, e.name, patch).isOk()) return;
+    seen_.erase(it);
+  }
+  unsigned char rnd[8];
+  RAND_bytes(rnd, sizeof rnd);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string suffix;
+  for (unsigned char b : rnd) {
+    suffix += kHex[b >> 4];
+    suffix += kHex[b & 0xf];
+  }
+  std::string name = apiserver::metaString(obj, "name") + "." + suffix;
+  Json ev = {{"apiVersion", "v1"},
+             {"kind", "Event"},
+             {"metadata", {{"name", name}, {"namespace", ns}}},
+             {"involvedObject",
+              {{"kind", obj.value("kind", "")},
+               {"apiVersion", obj.value("apiVersion", "")},
+               {"name", apiserver::metaString(obj, "name")},
+               {"namespace", apiserver::metaString(obj, "namespace")},
+               {"uid", uid},
+               {"resourceVersion", apiserver::metaString(obj, "resourceVersion")}}},
+             {"reason", reason},
+             {"message", message},
+             {"type", type},
+             {"source", {{"component", component_}}},
+             {"reportingComponent", component_},
+             {"firstTimestamp", now},
+             {"lastTimestamp", now},
+             {"count", 1}};
+  if (client_.create(*events, ns, ev).isOk()) seen_[key] = Entry{name, ns, 1};
+}
+
+}  // namespace skiff::control_plane::controllers
