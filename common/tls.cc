@@ -786,6 +786,10 @@ Status configureServerContext(SSL_CTX* ctx, const TlsFiles& files, ClientAuth cl
     if (clientAuth == ClientAuth::kRequired) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
   }
   SSL_CTX_set_verify(ctx, mode, nullptr);
+  // Required whenever peers may be verified: without a session id context OpenSSL aborts every
+  // resumed session with an internal-error alert (libcurl resumes sessions by default).
+  static const unsigned char kSessionContext[] = "skiff";
+  SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
   SKIFF_RETURN_IF_ERROR(setAlpn(ctx, alpnProtocols));
   return Status::ok();
 }

@@ -16,8 +16,12 @@
 #include "common/tls.h"
 #include "control_plane/apiserver/api_server.h"
 #include "control_plane/controllers/api_client.h"
+#include "control_plane/controllers/deployment_controller.h"
 #include "control_plane/controllers/event_recorder.h"
+#include "control_plane/controllers/garbage_collector.h"
 #include "control_plane/controllers/informer.h"
+#include "control_plane/controllers/namespace_controller.h"
+#include "control_plane/controllers/replicaset_controller.h"
 #include "control_plane/scheduler/scheduler.h"
 #include "control_plane/secret_box.h"
 
@@ -181,10 +185,12 @@ class ControlPlaneImpl final : public ControlPlane {
     if (stopped_) return;
     stopped_ = true;
     if (scheduler_) scheduler_->stop();
+    for (auto& c : controllers_) c->stop();
     for (auto& inf : informers_) inf->stop();
     if (api_) api_->shutdown();
     if (server_) server_->stop();
     scheduler_.reset();
+    controllers_.clear();
     events_.reset();
     client_.reset();
     informers_.clear();
@@ -276,6 +282,24 @@ class ControlPlaneImpl final : public ControlPlane {
                                                           informer("", "nodes"), *events_);
       scheduler_->registerHandlers();
     }
+    if (!o.disableControllers) {
+      auto& pods = informer("", "pods");
+      auto& rs = informer("apps", "replicasets");
+      auto& deps = informer("apps", "deployments");
+      auto& ds = informer("apps", "daemonsets");
+      controllers_.push_back(
+          std::make_unique<controllers::ReplicaSetController>(*client_, rs, pods));
+      controllers_.push_back(
+          std::make_unique<controllers::DeploymentController>(*client_, deps, rs));
+      controllers_.push_back(std::make_unique<controllers::GarbageCollector>(
+          *client_,
+          std::map<std::string, controllers::Informer*>{
+              {"ReplicaSet", &rs}, {"Deployment", &deps}, {"DaemonSet", &ds}},
+          std::vector<controllers::Informer*>{&pods, &rs}));
+      controllers_.push_back(
+          std::make_unique<controllers::NamespaceController>(*client_, informer("", "namespaces")));
+      for (auto& c : controllers_) c->registerHandlers();
+    }
     for (auto& inf : informers_) inf->start();
     for (auto& inf : informers_) {
       if (!inf->waitForSync(std::chrono::seconds(30))) {
@@ -283,6 +307,7 @@ class ControlPlaneImpl final : public ControlPlane {
       }
     }
     if (scheduler_) scheduler_->start();
+    for (auto& c : controllers_) c->start();
     return Status::ok();
   }
 
@@ -310,6 +335,7 @@ class ControlPlaneImpl final : public ControlPlane {
   std::unique_ptr<controllers::EventRecorder> events_;
   std::vector<std::unique_ptr<controllers::Informer>> informers_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
+  std::vector<std::unique_ptr<controllers::Controller>> controllers_;
   bool stopped_ = false;
 };
 

@@ -181,10 +181,22 @@ class Writer final : public ResponseWriter {
   int status_ = 0;
 };
 
+std::string reasonFor(int code) {
+  switch (code) {
+    case 400:
+      return "BadRequest";
+    case 413:
+      return "RequestEntityTooLarge";
+    default:
+      return "InternalError";
+  }
+}
+
 std::string statusBody(int code, std::string_view message) {
   return "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
          "\"message\":\"" +
-         std::string(message) + "\",\"code\":" + std::to_string(code) + "}";
+         std::string(message) + "\",\"reason\":\"" + reasonFor(code) +
+         "\",\"code\":" + std::to_string(code) + "}";
 }
 
 class ServerImpl final : public Server {

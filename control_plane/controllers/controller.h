@@ -1,0 +1,50 @@
+// Base of every level-triggered controller: informer handlers only enqueue keys; worker threads
+// take keys from a de-duplicating work queue and call reconcile(key), which reads the informer
+// caches, compares desired with actual state and writes through the ApiClient. Errors re-queue
+// the key with exponential backoff; success resets it.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/json.h"
+#include "common/status.h"
+#include "control_plane/controllers/work_queue.h"
+
+namespace skiff::control_plane::controllers {
+
+class Controller {
+ public:
+  Controller(std::string name, int workers) : name_(std::move(name)), workers_(workers) {}
+  virtual ~Controller() { stop(); }
+  // Register informer handlers here (called before informers start).
+  virtual void registerHandlers() = 0;
+  void start();
+  void stop();
+  const std::string& name() const { return name_; }
+  WorkQueue& queue() { return queue_; }
+
+ protected:
+  virtual common::Status reconcile(const std::string& key) = 0;
+
+ private:
+  std::string name_;
+  int workers_;
+  WorkQueue queue_;
+  std::vector<std::thread> threads_;
+  bool started_ = false;
+};
+
+// Owner reference helpers shared by controllers and the garbage collector.
+struct OwnerRef {
+  std::string apiVersion, kind, name, uid;
+  bool controller = false;
+  bool blockOwnerDeletion = false;
+};
+std::vector<OwnerRef> ownerRefs(const common::Json& obj);
+std::optional<OwnerRef> controllerRef(const common::Json& obj);
+common::Json ownerRefJson(const common::Json& owner, bool controller = true);
+
+}  // namespace skiff::control_plane::controllers

@@ -1,0 +1,26 @@
+// Namespace controller: a namespace being deleted has its contents deleted (every namespaced
+// resource), then its "kubernetes" finalizer removed through namespaces/<name>/finalize, which
+// removes the namespace. Retries every second until the contents are gone (graceful pod
+// deletion may take a while).
+#pragma once
+
+#include "control_plane/controllers/api_client.h"
+#include "control_plane/controllers/controller.h"
+#include "control_plane/controllers/informer.h"
+
+namespace skiff::control_plane::controllers {
+
+class NamespaceController final : public Controller {
+ public:
+  NamespaceController(ApiClient& client, Informer& namespaces);
+  void registerHandlers() override;
+
+ protected:
+  common::Status reconcile(const std::string& key) override;
+
+ private:
+  ApiClient& client_;
+  Informer& namespaces_;
+};
+
+}  // namespace skiff::control_plane::controllers

@@ -1,0 +1,165 @@
+// ReplicaSet controller implementation.
+#include "control_plane/controllers/replicaset_controller.h"
+
+#include <algorithm>
+
+#include "common/label_selector.h"
+#include "control_plane/apiserver/resources.h"
+#include "control_plane/controllers/pod_utils.h"
+
+namespace skiff::control_plane::controllers {
+
+namespace {
+const apiserver::ResourceInfo& podsResource() { return *apiserver::findResource("", "v1", "pods"); }
+const apiserver::ResourceInfo& rsResource() {
+  return *apiserver::findResource("apps", "v1", "replicasets");
+}
+constexpr auto kExpectationTimeout = std::chrono::minutes(5);
+}  // namespace
+
+ReplicaSetController::ReplicaSetController(ApiClient& client, Informer& replicaSets, Informer& pods)
+    : Controller("replicaset", 4), client_(client), replicaSets_(replicaSets), pods_(pods) {}
+
+void ReplicaSetController::registerHandlers() {
+  auto enqueue = [this](const ObjectPtr& rs) { queue().add(objectKeyOf(*rs)); };
+  replicaSets_.addHandlers({enqueue,
+                            [enqueue](const ObjectPtr&, const ObjectPtr& n) { enqueue(n); },
+                            [this](const ObjectPtr& rs) {
+                              std::lock_guard lock(mu_);
+                              expectations_.erase(objectKeyOf(*rs));
+                            }});
+  pods_.addHandlers({[this](const ObjectPtr& p) { podEvent(p, true, false); },
+                     [this](const ObjectPtr& o, const ObjectPtr& p) {
+                       podEvent(p, false, false);
+                       if (podIsDeleting(*p) && !podIsDeleting(*o)) podEvent(p, false, true);
+                     },
+                     [this](const ObjectPtr& p) { podEvent(p, false, true); }});
+}
+
+void ReplicaSetController::podEvent(const ObjectPtr& pod, bool added, bool deleted) {
+  auto ref = controllerRef(*pod);
+  if (!ref || ref->kind != "ReplicaSet") return;
+  std::string key = apiserver::metaString(*pod, "namespace") + "/" + ref->name;
+  {
+    std::lock_guard lock(mu_);
+    auto it = expectations_.find(key);
+    if (it != expectations_.end()) {
+      if (added && it->second.adds > 0) --it->second.adds;
+      if (deleted && it->second.deletes > 0) --it->second.deletes;
+    }
+  }
+  queue().add(key);
+}
+
+bool ReplicaSetController::satisfied(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto it = expectations_.find(key);
+  if (it == expectations_.end()) return true;
+  if ((it->second.adds <= 0 && it->second.deletes <= 0) ||
+      std::chrono::steady_clock::now() - it->second.since > kExpectationTimeout) {
+    expectations_.erase(it);
+    return true;
+  }
+  return false;
+}
+
+common::Status ReplicaSetController::reconcile(const std::string& key) {
+  ObjectPtr rs = replicaSets_.get(key);
+  if (!rs) return common::Status::ok();
+  auto [ns, name] = splitKey(key);
+  std::string uid = apiserver::metaString(*rs, "uid");
+  const Json spec = rs->value("spec", Json::object());
+  auto selector = common::LabelSelector::fromJson(spec.value("selector", Json::object()));
+  if (!selector.isOk()) return common::Status::ok();  // invalid objects are rejected on write
+
+  std::vector<ObjectPtr> active;
+  int ready = 0;
+  int labeled = 0;
+  for (const auto& p : pods_.listNamespace(ns)) {
+    auto ref = controllerRef(*p);
+    if (!ref || ref->uid != uid) continue;
+    if (!podIsActive(*p)) continue;
+    active.push_back(p);
+    if (podIsReady(*p)) ++ready;
+    common::Labels l;
+    const Json podLabels = p->value("metadata", Json::object()).value("labels", Json::object());
+    for (const auto& [k, v] : podLabels.items()) {
+      if (v.is_string()) l.emplace(k, v.get<std::string>());
+    }
+    if (selector->matches(l)) ++labeled;
+  }
+  long long want = spec.value("replicas", 1LL);
+  bool deleting = !apiserver::metaString(*rs, "deletionTimestamp").empty();
+  if (satisfied(key) && !deleting) {
+    long long diff = static_cast<long long>(active.size()) - want;
+    if (diff < 0) {
+      int n = static_cast<int>(std::min(-diff, 500LL));
+      {
+        std::lock_guard lock(mu_);
+        expectations_[key] = {n, 0, std::chrono::steady_clock::now()};
+      }
+      Json tmpl = spec.value("template", Json::object());
+      Json pod = {{"apiVersion", "v1"},
+                  {"kind", "Pod"},
+                  {"metadata", tmpl.value("metadata", Json::object())},
+                  {"spec", tmpl.value("spec", Json::object())}};
+      pod["metadata"]["generateName"] = name + "-";
+      pod["metadata"]["namespace"] = ns;
+      pod["metadata"].erase("name");
+      pod["metadata"]["ownerReferences"] = Json::array({ownerRefJson(*rs)});
+      for (int i = 0; i < n; ++i) {
+        auto r = client_.create(podsResource(), ns, pod);
+        if (!r.isOk()) {
+          std::lock_guard lock(mu_);
+          expectations_[key].adds -= (n - i);  // the failed ones will never be observed
+          return r.status().withContext("creating pod for replicaset " + key);
+        }
+      }
+    } else if (diff > 0) {
+      // Least useful first: unscheduled, then pending, then not ready, then newest.
+      std::sort(active.begin(), active.end(), [](const ObjectPtr& a, const ObjectPtr& b) {
+        auto rank = [](const Json& p) {
+          if (p.value("spec", Json::object()).value("nodeName", "").empty()) return 0;
+          if (p.value("status", Json::object()).value("phase", "") == "Pending") return 1;
+          if (!podIsReady(p)) return 2;
+          return 3;
+        };
+        int ra = rank(*a);
+        int rb = rank(*b);
+        if (ra != rb) return ra < rb;
+        return apiserver::metaString(*a, "creationTimestamp") >
+               apiserver::metaString(*b, "creationTimestamp");
+      });
+      int n = static_cast<int>(diff);
+      {
+        std::lock_guard lock(mu_);
+        expectations_[key] = {0, n, std::chrono::steady_clock::now()};
+      }
+      for (int i = 0; i < n; ++i) {
+        auto r = client_.remove(podsResource(), ns, apiserver::metaString(*active[i], "name"));
+        if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) {
+          std::lock_guard lock(mu_);
+          expectations_[key].deletes -= (n - i);
+          return r.status();
+        }
+      }
+    }
+  }
+  // Status reflects what the cache shows now; the next event refines it.
+  Json status = rs->value("status", Json::object());
+  Json next = status;
+  next["replicas"] = static_cast<long long>(active.size());
+  next["fullyLabeledReplicas"] = labeled;
+  next["readyReplicas"] = ready;
+  next["availableReplicas"] = ready;
+  next["observedGeneration"] = rs->value("metadata", Json::object()).value("generation", 1LL);
+  if (next != status) {
+    Json obj = *rs;
+    obj["status"] = next;
+    auto r = client_.update(rsResource(), obj, "status");
+    if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) return r.status();
+  }
+  return common::Status::ok();
+}
+
+}  // namespace skiff::control_plane::controllers
