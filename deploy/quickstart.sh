@@ -4,6 +4,7 @@
 #
 #   deploy/quickstart.sh            install what is missing, build, start
 #   deploy/quickstart.sh --down     stop what the quickstart started
+#   deploy/quickstart.sh --reset    stop and delete the state directory
 #   SKIFF_STATE_DIR=dir             state directory (default: ~/.skiff)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,8 +27,34 @@ step() {  # step <title> <command...>
   fi
 }
 
+PIDS="$STATE/pids"
+mkdir -p "$PIDS"
+
+stop_all() {
+  local stopped=0
+  for f in "$PIDS"/*.pid; do
+    [[ -e "$f" ]] || continue
+    local pid; pid=$(cat "$f")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+      echo "stopped $(basename "$f" .pid) (pid $pid)"
+      stopped=1
+    fi
+    rm -f "$f"
+  done
+  [[ $stopped == 1 ]] || echo "nothing was running"
+}
+
 if [[ "${1:-}" == "--down" ]]; then
-  echo "nothing is running yet: no daemon is implemented (docs/status.md)"
+  stop_all
+  exit 0
+fi
+if [[ "${1:-}" == "--reset" ]]; then
+  stop_all
+  rm -rf "$STATE"
+  echo "removed $STATE"
   exit 0
 fi
 
@@ -36,11 +63,33 @@ step "configure" cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebIn
   -DSKIFF_BUILD_TESTS=OFF -DSKIFF_BUILD_BENCH=OFF
 step "build" ninja -C "$BUILD" -j"${SKIFF_JOBS:-2}"
 
+CP_PORT=${SKIFF_API_PORT:-6443}
+start_control_plane() {
+  local pidf="$PIDS/control-plane.pid"
+  if [[ -e "$pidf" ]] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
+    echo "already running (pid $(cat "$pidf"))"
+  else
+    nohup "$BUILD/control_plane/skiff-control-plane" --data-dir "$STATE/control-plane" \
+      --listen "127.0.0.1:$CP_PORT" >>"$STATE/logs/control-plane.log" 2>&1 &
+    echo $! >"$pidf"
+  fi
+  for _ in $(seq 100); do
+    if curl -fsk "https://127.0.0.1:$CP_PORT/healthz" >/dev/null 2>&1; then return 0; fi
+    kill -0 "$(cat "$pidf")" 2>/dev/null || { echo "control plane exited"; return 1; }
+    sleep 0.1
+  done
+  echo "control plane did not become healthy"; return 1
+}
+step "start control plane" start_control_plane
+
+KCFG="$STATE/control-plane/admin.kubeconfig"
 echo
-echo "Built into $BUILD:"
-for b in skiff-control-plane skiff-hub skiff-virtual-node skiff-agent; do
-  path=$(find "$BUILD" -type f -name "$b" -perm -u+x | head -n1)
-  printf '  %-22s %s\n' "$b" "$("$path" --version)"
-done
+echo "Skiff's control plane is running on https://127.0.0.1:$CP_PORT (logs: $STATE/logs/)."
 echo
-echo "The daemons are not implemented yet, so nothing was started (see docs/status.md)."
+echo "  export KUBECONFIG=$KCFG"
+echo "  kubectl get namespaces"
+echo "  kubectl create deployment web --image=busybox --replicas=3 && kubectl get pods -o wide"
+echo "  kubectl get events"
+echo
+echo "Stop with: deploy/quickstart.sh --down      Reset all state: deploy/quickstart.sh --reset"
+echo "Not yet part of the quickstart (see docs/status.md): hub, MQTT broker, virtual node, agent."

@@ -45,6 +45,13 @@ Json templateWithoutHash(Json tmpl) {
     tmpl["metadata"]["labels"].erase("pod-template-hash");
     if (tmpl["metadata"]["labels"].empty()) tmpl["metadata"].erase("labels");
   }
+  // kubectl rollout undo sends the template back with "creationTimestamp": null, which
+  // Kubernetes' typed comparison treats as absent.
+  if (tmpl.contains("metadata") && tmpl["metadata"].is_object() &&
+      tmpl["metadata"].contains("creationTimestamp") &&
+      tmpl["metadata"]["creationTimestamp"].is_null()) {
+    tmpl["metadata"].erase("creationTimestamp");
+  }
   return tmpl;
 }
 
@@ -207,6 +214,17 @@ common::Status DeploymentController::reconcile(const std::string& key) {
     return common::Status::ok();
   }
 
+  // The Deployment carries its new ReplicaSet's revision (kubectl rollout history/undo read it).
+  std::string newRevision = std::to_string(revisionOf(*newRs));
+  if (dep->value("metadata", Json::object())
+          .value("annotations", Json::object())
+          .value(kRevision, "") != newRevision) {
+    Json patch = {{"metadata", {{"annotations", {{kRevision, newRevision}}}}}};
+    auto r = client_.patch(depResource(), ns, name, patch);
+    if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) return r.status();
+    return common::Status::ok();  // the update event brings us back
+  }
+
   auto scale = [&](const ObjectPtr& rs, long long to) -> common::Status {
     if (replicasOf(*rs) == to) return common::Status::ok();
     Json patch = {{"spec", {{"replicas", to}}},
@@ -257,8 +275,12 @@ common::Status DeploymentController::reconcile(const std::string& key) {
           current[i] -= cut;
           cleaned += cut;
         }
+        // An old ReplicaSet's status may still count pods its lowered spec is deleting: it
+        // keeps at most current[i] of them available.
         long long availableAll = statusOf(*newRs, "availableReplicas");
-        for (const auto& rs : olds) availableAll += statusOf(*rs, "availableReplicas");
+        for (std::size_t i = 0; i < olds.size(); ++i) {
+          availableAll += std::min(statusOf(*olds[i], "availableReplicas"), current[i]);
+        }
         long long toCut = availableAll - minAvailable;
         for (std::size_t i = 0; i < olds.size() && toCut > 0; ++i) {
           long long cut = std::min(current[i], toCut);

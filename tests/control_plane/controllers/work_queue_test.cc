@@ -1,0 +1,129 @@
+// WorkQueue: client-go workqueue semantics (de-duplication, a key in processing re-queued once
+// done, delayed adds in due order, per-key exponential backoff, shutDown unblocking get()).
+#include "control_plane/controllers/work_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <thread>
+
+namespace skiff::control_plane::controllers {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(WorkQueueTest, AddDeduplicatesQueuedKeys) {
+  WorkQueue q;
+  q.add("a");
+  q.add("a");
+  q.add("b");
+  q.add("a");
+  EXPECT_EQ(q.length(), 2u);
+  EXPECT_EQ(q.get(), "a");
+  EXPECT_EQ(q.get(), "b");
+  EXPECT_EQ(q.length(), 0u);
+}
+
+TEST(WorkQueueTest, KeyAddedWhileProcessingIsRequeuedOnlyAfterDone) {
+  WorkQueue q;
+  q.add("a");
+  ASSERT_EQ(q.get(), "a");
+  q.add("a");  // while processing: must not be handed to a second worker
+  q.add("a");
+  EXPECT_EQ(q.length(), 0u);
+  q.done("a");
+  EXPECT_EQ(q.length(), 1u);
+  EXPECT_EQ(q.get(), "a");
+  q.done("a");
+  EXPECT_EQ(q.length(), 0u);
+}
+
+TEST(WorkQueueTest, DoneWithoutReAddDoesNotRequeue) {
+  WorkQueue q;
+  q.add("a");
+  ASSERT_EQ(q.get(), "a");
+  q.done("a");
+  EXPECT_EQ(q.length(), 0u);
+}
+
+TEST(WorkQueueTest, AddAfterDeliversInDueOrder) {
+  WorkQueue q;
+  auto start = std::chrono::steady_clock::now();
+  q.addAfter("late", 120ms);
+  q.addAfter("early", 40ms);
+  q.addAfter("now", 0ms);
+  EXPECT_EQ(q.get(), "now");
+  EXPECT_EQ(q.get(), "early");
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 40ms);
+  EXPECT_EQ(q.get(), "late");
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 120ms);
+}
+
+TEST(WorkQueueTest, AddAfterOfAQueuedKeyDoesNotDuplicate) {
+  WorkQueue q;
+  q.add("a");
+  q.addAfter("a", 10ms);
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(q.get(), "a");
+  q.done("a");
+  EXPECT_EQ(q.length(), 0u);
+}
+
+TEST(WorkQueueTest, RateLimitedBackoffGrowsAndForgetResets) {
+  WorkQueue q(20ms, 10s);
+  auto timeGet = [&] {
+    auto t0 = std::chrono::steady_clock::now();
+    q.addRateLimited("k");
+    auto k = q.get();
+    EXPECT_EQ(k, "k");
+    q.done("k");
+    return std::chrono::steady_clock::now() - t0;
+  };
+  auto d1 = timeGet();  // 20ms
+  auto d2 = timeGet();  // 40ms
+  auto d3 = timeGet();  // 80ms
+  EXPECT_GE(d1, 20ms);
+  EXPECT_GE(d2, 40ms);
+  EXPECT_GE(d3, 80ms);
+  EXPECT_GT(d3, d1);
+  q.forget("k");
+  auto d4 = timeGet();
+  EXPECT_GE(d4, 20ms);
+  EXPECT_LT(d4, 80ms);
+}
+
+TEST(WorkQueueTest, BackoffIsCappedAtMaxDelay) {
+  WorkQueue q(10ms, 30ms);
+  for (int i = 0; i < 5; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    q.addRateLimited("k");
+    ASSERT_EQ(q.get(), "k");
+    q.done("k");
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 500ms);
+  }
+}
+
+TEST(WorkQueueTest, ShutDownUnblocksGet) {
+  WorkQueue q;
+  auto fut = std::async(std::launch::async, [&] { return q.get(); });
+  EXPECT_EQ(fut.wait_for(50ms), std::future_status::timeout);
+  q.shutDown();
+  ASSERT_EQ(fut.wait_for(2s), std::future_status::ready);
+  EXPECT_EQ(fut.get(), std::nullopt);
+}
+
+TEST(WorkQueueTest, ShutDownUnblocksGetWaitingForADelayedKey) {
+  WorkQueue q;
+  q.addAfter("a", 10s);
+  auto fut = std::async(std::launch::async, [&] { return q.get(); });
+  std::this_thread::sleep_for(20ms);
+  q.shutDown();
+  ASSERT_EQ(fut.wait_for(2s), std::future_status::ready);
+  EXPECT_EQ(fut.get(), std::nullopt);
+  q.add("b");  // ignored after shutdown
+  EXPECT_EQ(q.get(), std::nullopt);
+}
+
+}  // namespace
+}  // namespace skiff::control_plane::controllers
