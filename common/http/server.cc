@@ -319,6 +319,25 @@ class ServerImpl final : public Server {
     }
   }
 
+  // A client still sending a refused body would see its connection reset, and lose our
+  // response, if we closed at once: read and discard what it sends for a short while first.
+  template <typename Stream>
+  void drainBeforeClose(Stream& stream) {
+    auto& sock = beast::get_lowest_layer(stream);
+    timeval tv{};
+    tv.tv_sec = 1;
+    ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::vector<char> scratch(64 * 1024);
+    std::size_t total = 0;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (total < 64 * 1024 * 1024 && std::chrono::steady_clock::now() < deadline) {
+      beast::error_code ec;
+      std::size_t n = stream.read_some(net::buffer(scratch), ec);
+      if (ec || n == 0) break;
+      total += n;
+    }
+  }
+
   template <typename Stream>
   void serveRequests(Stream& stream, const std::string& remote, const Request& identity) {
     beast::flat_buffer buffer;
@@ -327,14 +346,26 @@ class ServerImpl final : public Server {
       parser.body_limit(opts_.maxBodyBytes);
       parser.header_limit(64 * 1024);
       beast::error_code ec;
-      bhttp::read(stream, buffer, parser, ec);
-      if (ec == bhttp::error::body_limit) {
+      bhttp::read_header(stream, buffer, parser, ec);
+      bool tooLarge =
+          !ec && parser.content_length() && *parser.content_length() > opts_.maxBodyBytes;
+      if (!ec && !tooLarge) {
+        // Clients that wait for "100 Continue" (curl does for large bodies) get it only for
+        // bodies we accept; an oversize one is refused before it is sent.
+        if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
+          bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
+          bhttp::write(stream, cont, ec);
+        }
+        if (!ec) bhttp::read(stream, buffer, parser, ec);
+      }
+      if (tooLarge || ec == bhttp::error::body_limit) {
         Writer<Stream> w(stream, 11, false, stopping_);
         w.send(413, "application/json",
                statusBody(413, "request body exceeds the limit of " +
                                    std::to_string(opts_.maxBodyBytes) + " bytes"),
                {});
         record(std::string(parser.get().method_string()), 413, std::chrono::steady_clock::now());
+        drainBeforeClose(stream);
         return;
       }
       if (ec) {

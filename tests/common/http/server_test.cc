@@ -140,6 +140,25 @@ TEST(HttpServerTest, ServesRequestsStreamsAndMetrics) {
   EXPECT_NE(m.body.find("skiff_http_request_duration_seconds_bucket"), std::string::npos);
 }
 
+TEST(HttpServerTest, LargeBodiesUseExpectContinueAndOversizeIsRefusedCleanly) {
+  ServerOptions opts;
+  opts.maxBodyBytes = 3 * 1024 * 1024;
+  auto srv = Server::start(opts, echoHandler);
+  ASSERT_TRUE(srv.isOk());
+  std::string url = "http://127.0.0.1:" + std::to_string((*srv)->port()) + "/x";
+  // curl sends "Expect: 100-continue" for bodies over 1 MiB and waits up to 1 s for it.
+  auto t0 = std::chrono::steady_clock::now();
+  auto ok = fetch(url, {.method = "POST", .body = std::string(2 * 1024 * 1024, 'a')});
+  EXPECT_EQ(ok.code, 200) << ok.error;
+  EXPECT_EQ(ok.body, "POST /x q= len=2097152");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(900));
+  for (int i = 0; i < 5; ++i) {
+    auto big = fetch(url, {.method = "POST", .body = std::string(5 * 1024 * 1024, 'b')});
+    EXPECT_EQ(big.code, 413) << big.error;
+    EXPECT_NE(big.body.find("\"reason\":\"RequestEntityTooLarge\""), std::string::npos);
+  }
+}
+
 TEST(HttpServerTest, MalformedRequestsGet400AndServerKeepsRunning) {
   auto srv = Server::start({}, echoHandler);
   ASSERT_TRUE(srv.isOk());
