@@ -16,6 +16,7 @@
 #include "common/tls.h"
 #include "control_plane/apiserver/api_server.h"
 #include "control_plane/controllers/api_client.h"
+#include "control_plane/controllers/daemonset_controller.h"
 #include "control_plane/controllers/deployment_controller.h"
 #include "control_plane/controllers/event_recorder.h"
 #include "control_plane/controllers/garbage_collector.h"
@@ -291,6 +292,8 @@ class ControlPlaneImpl final : public ControlPlane {
           std::make_unique<controllers::ReplicaSetController>(*client_, rs, pods));
       controllers_.push_back(
           std::make_unique<controllers::DeploymentController>(*client_, deps, rs));
+      controllers_.push_back(std::make_unique<controllers::DaemonSetController>(
+          *client_, ds, informer("", "nodes"), pods));
       controllers_.push_back(std::make_unique<controllers::GarbageCollector>(
           *client_,
           std::map<std::string, controllers::Informer*>{

@@ -452,5 +452,59 @@ TEST_F(ControllersIntegrationTest, NamespaceDeletionRemovesContentsThenNamespace
   EXPECT_EQ(count({"-n", "doomed", "get", "configmaps"}), 0u);
 }
 
+// DaemonSet: one pod per matching node; labeling a node adds its pod, unlabeling removes it
+// (the fake kubelet completes the graceful deletion).
+TEST_F(ControllersIntegrationTest, DaemonSetFollowsNodeLabels) {
+  SKIFF_ASSERT_OK(kubectl_->ok({"label", "node", "node-1", "role=edge"}));
+  SKIFF_ASSERT_OK(kubectl_->ok({"label", "node", "node-2", "role=edge"}));
+  std::string yaml = R"(apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: agent
+spec:
+  selector:
+    matchLabels: {app: agent}
+  template:
+    metadata:
+      labels: {app: agent}
+    spec:
+      nodeSelector: {role: edge}
+      containers:
+      - name: agent
+        image: busybox:1.36
+)";
+  SKIFF_ASSERT_OK(kubectl_->ok({"apply", "-f", file("ds.yaml", yaml)}));
+  auto nodesOfPods = [&] {
+    std::multiset<std::string> nodes;
+    Json j = getJson({"get", "pods", "-l", "app=agent"});
+    if (!j.is_object()) return nodes;
+    for (const auto& p : j["items"]) {
+      if (!p["metadata"].contains("deletionTimestamp")) {
+        nodes.insert(p["spec"].value("nodeName", ""));
+      }
+    }
+    return nodes;
+  };
+  using Nodes = std::multiset<std::string>;
+  EXPECT_TRUE(waitFor(
+      [&] {
+        return nodesOfPods() == Nodes{"node-1", "node-2"};
+      },
+      15s))
+      << kubectl_->ok({"get", "pods", "-o", "wide"}).valueOr("");
+  SKIFF_ASSERT_OK(kubectl_->ok({"label", "node", "node-3", "role=edge"}));
+  EXPECT_TRUE(waitFor([&] { return nodesOfPods() == Nodes{"node-1", "node-2", "node-3"}; }, 15s));
+  SKIFF_ASSERT_OK(kubectl_->ok({"label", "node", "node-1", "role-"}));
+  EXPECT_TRUE(waitFor([&] { return nodesOfPods() == Nodes{"node-2", "node-3"}; }, 15s));
+  EXPECT_TRUE(waitFor(
+      [&] {
+        Json ds = getJson({"get", "ds", "agent"});
+        return ds.is_object() && ds["status"].value("desiredNumberScheduled", -1) == 2 &&
+               ds["status"].value("numberReady", -1) == 2;
+      },
+      15s))
+      << kubectl_->ok({"get", "ds", "agent", "-o", "yaml"}).valueOr("");
+}
+
 }  // namespace
 }  // namespace skiff::test

@@ -1,0 +1,213 @@
+// DaemonSet controller implementation.
+#include "control_plane/controllers/daemonset_controller.h"
+
+#include <map>
+
+#include "control_plane/apiserver/resources.h"
+#include "control_plane/controllers/deployment_controller.h"
+#include "control_plane/controllers/pod_utils.h"
+#include "control_plane/scheduler/framework.h"
+#include "control_plane/scheduler/plugins/plugins.h"
+
+namespace skiff::control_plane::controllers {
+
+namespace {
+
+const apiserver::ResourceInfo& podsResource() { return *apiserver::findResource("", "v1", "pods"); }
+const apiserver::ResourceInfo& dsResource() {
+  return *apiserver::findResource("apps", "v1", "daemonsets");
+}
+
+// The node a daemon pod is pinned to: spec.nodeName, or its metadata.name affinity term.
+std::string targetNode(const Json& pod) {
+  std::string node = pod.value("spec", Json::object()).value("nodeName", "");
+  if (!node.empty()) return node;
+  try {
+    const Json& terms = pod.at("spec")
+                            .at("affinity")
+                            .at("nodeAffinity")
+                            .at("requiredDuringSchedulingIgnoredDuringExecution")
+                            .at("nodeSelectorTerms");
+    for (const auto& t : terms) {
+      for (const auto& f : t.value("matchFields", Json::array())) {
+        if (f.value("key", "") == "metadata.name" && f.contains("values") && !f["values"].empty()) {
+          return f["values"][0].get<std::string>();
+        }
+      }
+    }
+  } catch (const Json::exception&) {
+  }
+  return "";
+}
+
+// Deletes a pod; an already deleted one is fine.
+common::Status removePod(ApiClient& client, const std::string& ns, const Json& pod) {
+  auto r = client.remove(podsResource(), ns, apiserver::metaString(pod, "name"));
+  if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) return r.status();
+  return common::Status::ok();
+}
+
+Json daemonTolerations(Json tols) {
+  if (!tols.is_array()) tols = Json::array();
+  auto add = [&](const char* key, const char* effect) {
+    for (const auto& t : tols) {
+      if (t.value("key", "") == key && t.value("effect", "") == effect) return;
+    }
+    tols.push_back({{"key", key}, {"operator", "Exists"}, {"effect", effect}});
+  };
+  add("node.kubernetes.io/not-ready", "NoExecute");
+  add("node.kubernetes.io/unreachable", "NoExecute");
+  add("node.kubernetes.io/unschedulable", "NoSchedule");
+  return tols;
+}
+
+}  // namespace
+
+DaemonSetController::DaemonSetController(ApiClient& client, Informer& daemonSets, Informer& nodes,
+                                         Informer& pods)
+    : Controller("daemonset", 2),
+      client_(client),
+      daemonSets_(daemonSets),
+      nodes_(nodes),
+      pods_(pods) {}
+
+void DaemonSetController::registerHandlers() {
+  auto enqueue = [this](const ObjectPtr& ds) { queue().add(objectKeyOf(*ds)); };
+  daemonSets_.addHandlers(
+      {enqueue, [enqueue](const ObjectPtr&, const ObjectPtr& n) { enqueue(n); }, nullptr});
+  auto all = [this](const ObjectPtr&) {
+    for (const auto& ds : daemonSets_.list()) queue().add(objectKeyOf(*ds));
+  };
+  nodes_.addHandlers({all, [all](const ObjectPtr&, const ObjectPtr& n) { all(n); }, all});
+  auto owner = [this](const ObjectPtr& pod) {
+    auto ref = controllerRef(*pod);
+    if (ref && ref->kind == "DaemonSet") {
+      queue().add(apiserver::metaString(*pod, "namespace") + "/" + ref->name);
+    }
+  };
+  pods_.addHandlers({owner, [owner](const ObjectPtr&, const ObjectPtr& n) { owner(n); }, owner});
+}
+
+common::Status DaemonSetController::reconcile(const std::string& key) {
+  ObjectPtr ds = daemonSets_.get(key);
+  if (!ds || !apiserver::metaString(*ds, "deletionTimestamp").empty()) {
+    return common::Status::ok();
+  }
+  auto [ns, name] = splitKey(key);
+  std::string uid = apiserver::metaString(*ds, "uid");
+  const Json spec = ds->value("spec", Json::object());
+  Json tmpl = spec.value("template", Json::object());
+  std::string hash = podTemplateHash(tmpl);
+  Json tmplPod = {{"metadata", tmpl.value("metadata", Json::object())},
+                  {"spec", tmpl.value("spec", Json::object())}};
+  tmplPod["spec"]["tolerations"] = daemonTolerations(tmplPod["spec"].value("tolerations", Json()));
+  auto podInfo = scheduler::PodInfo::fromPod(tmplPod);
+  if (!podInfo.isOk()) return common::Status::ok();  // rejected templates never reach here
+  auto affinity = scheduler::newNodeAffinityFilter();
+  auto taints = scheduler::newTaintTolerationFilter();
+
+  std::map<std::string, std::vector<ObjectPtr>> byNode;
+  for (const auto& p : pods_.listNamespace(ns)) {
+    auto ref = controllerRef(*p);
+    if (ref && ref->uid == uid && podIsActive(*p)) byNode[targetNode(*p)].push_back(p);
+  }
+  long long desired = 0;
+  long long current = 0;
+  long long ready = 0;
+  long long updated = 0;
+  long long misscheduled = 0;
+  long long unavailable = 0;
+  std::vector<ObjectPtr> outdated;
+  scheduler::CycleState state;
+  for (const auto& node : nodes_.list()) {
+    auto info = scheduler::NodeInfo::fromNode(*node);
+    if (!info.isOk()) continue;
+    bool shouldRun = affinity->filter(state, *podInfo, *info).ok() &&
+                     taints->filter(state, *podInfo, *info).ok();
+    auto& pods = byNode[info->name];
+    if (shouldRun) {
+      ++desired;
+      if (pods.empty()) {
+        Json pod = {{"apiVersion", "v1"},
+                    {"kind", "Pod"},
+                    {"metadata", tmplPod["metadata"]},
+                    {"spec", tmplPod["spec"]}};
+        pod["metadata"]["generateName"] = name + "-";
+        pod["metadata"]["namespace"] = ns;
+        pod["metadata"].erase("name");
+        pod["metadata"]["labels"]["controller-revision-hash"] = hash;
+        pod["metadata"]["ownerReferences"] = Json::array({ownerRefJson(*ds)});
+        pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] =
+            {{"nodeSelectorTerms",
+              Json::array({{{"matchFields", Json::array({{{"key", "metadata.name"},
+                                                          {"operator", "In"},
+                                                          {"values", {info->name}}}})}}})}};
+        auto r = client_.create(podsResource(), ns, pod);
+        if (!r.isOk()) return r.status().withContext("creating daemon pod for " + info->name);
+        ++unavailable;
+        continue;
+      }
+      ++current;
+      const ObjectPtr& keep = pods.front();
+      bool isReady = podIsReady(*keep);
+      if (isReady)
+        ++ready;
+      else
+        ++unavailable;
+      std::string podHash = keep->value("metadata", Json::object())
+                                .value("labels", Json::object())
+                                .value("controller-revision-hash", "");
+      if (podHash == hash)
+        ++updated;
+      else
+        outdated.push_back(keep);
+      for (std::size_t i = 1; i < pods.size(); ++i) {  // duplicates on one node
+        SKIFF_RETURN_IF_ERROR(removePod(client_, ns, *pods[i]));
+      }
+    } else if (!pods.empty()) {
+      ++misscheduled;
+      for (const auto& p : pods) SKIFF_RETURN_IF_ERROR(removePod(client_, ns, *p));
+    }
+  }
+  // Pods pinned to nodes that no longer exist.
+  for (const auto& [node, pods] : byNode) {
+    if (node.empty() || nodes_.get(node)) continue;
+    for (const auto& p : pods) SKIFF_RETURN_IF_ERROR(removePod(client_, ns, *p));
+  }
+  // Rolling update: replace outdated pods while fewer than maxUnavailable are unavailable.
+  std::string strategy =
+      spec.value("updateStrategy", Json::object()).value("type", "RollingUpdate");
+  if (strategy == "RollingUpdate") {
+    auto [surge, maxUnavailable] =
+        resolveSurgeUnavailable({{"maxSurge", 0},
+                                 {"maxUnavailable", spec.value("updateStrategy", Json::object())
+                                                        .value("rollingUpdate", Json::object())
+                                                        .value("maxUnavailable", Json(1))}},
+                                desired);
+    (void)surge;
+    for (const auto& p : outdated) {
+      if (unavailable >= maxUnavailable) break;
+      SKIFF_RETURN_IF_ERROR(removePod(client_, ns, *p));
+      ++unavailable;
+    }
+  }
+  Json status = ds->value("status", Json::object());
+  Json next = status;
+  next["desiredNumberScheduled"] = desired;
+  next["currentNumberScheduled"] = current;
+  next["numberReady"] = ready;
+  next["numberAvailable"] = ready;
+  next["numberUnavailable"] = std::max(0LL, desired - ready);
+  next["updatedNumberScheduled"] = updated;
+  next["numberMisscheduled"] = misscheduled;
+  next["observedGeneration"] = ds->value("metadata", Json::object()).value("generation", 1LL);
+  if (next != status) {
+    Json obj = *ds;
+    obj["status"] = next;
+    auto r = client_.update(dsResource(), obj, "status");
+    if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) return r.status();
+  }
+  return common::Status::ok();
+}
+
+}  // namespace skiff::control_plane::controllers
