@@ -925,10 +925,7 @@ struct ApiServer::Impl {
     auto res = os.guaranteedUpdate(
         r, route.ns, route.name, [&](const Json& current) -> common::Result<std::optional<Json>> {
           if (expected != 0 && parseResourceVersion(current) != expected) {
-            return common::conflict("Operation cannot be fulfilled on " + r.qualifiedResource() +
-                                    " \"" + route.name +
-                                    "\": the object has been modified; please apply your "
-                                    "changes to the latest version and try again");
+            return modifiedConflict(r, route.name);
           }
           return prepareUpdate(route, obj, current, &err);
         });
@@ -995,10 +992,7 @@ struct ApiServer::Impl {
           }
           std::int64_t want = parseResourceVersion(obj);
           if (want > 0 && want != parseResourceVersion(current)) {
-            return common::conflict("Operation cannot be fulfilled on " + r.qualifiedResource() +
-                                    " \"" + route.name +
-                                    "\": the object has been modified; please apply your "
-                                    "changes to the latest version and try again");
+            return modifiedConflict(r, route.name);
           }
           obj["kind"] = r.kind;
           obj["apiVersion"] = r.apiVersion();

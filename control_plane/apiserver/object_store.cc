@@ -87,6 +87,13 @@ std::string newUid() {
   return s;
 }
 
+Status modifiedConflict(const ResourceInfo& r, const std::string& name) {
+  return common::conflict("Operation cannot be fulfilled on " + r.qualifiedResource() + " \"" +
+                          name +
+                          "\": the object has been modified; please apply your changes to the "
+                          "latest version and try again");
+}
+
 std::string makeContinueToken(std::int64_t revision, const std::string& afterKeySuffix) {
   return common::base64Encode(common::dumpJson(Json{{"rv", revision}, {"start", afterKeySuffix}}));
 }
@@ -205,10 +212,7 @@ Result<Json> ObjectStore::update(const ResourceInfo& r, Json obj, std::int64_t e
       return common::notFound(r.qualifiedResource() + " \"" + name + "\" not found");
     }
     if (rev.status().code() == StatusCode::kConflict) {
-      return common::conflict("Operation cannot be fulfilled on " + r.qualifiedResource() + " \"" +
-                              name +
-                              "\": the object has been modified; please apply your changes to "
-                              "the latest version and try again");
+      return modifiedConflict(r, name);
     }
     return rev.status();
   }
@@ -224,10 +228,7 @@ Result<Json> ObjectStore::remove(const ResourceInfo& r, const std::string& ns,
       return common::notFound(r.qualifiedResource() + " \"" + name + "\" not found");
     }
     if (kv.status().code() == StatusCode::kConflict) {
-      return common::conflict("Operation cannot be fulfilled on " + r.qualifiedResource() + " \"" +
-                              name +
-                              "\": the object has been modified; please apply your changes to "
-                              "the latest version and try again");
+      return modifiedConflict(r, name);
     }
     return kv.status();
   }

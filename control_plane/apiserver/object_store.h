@@ -103,6 +103,8 @@ class ObjectStore {
 std::string metaString(const Json& obj, const char* field);
 std::int64_t parseResourceVersion(const Json& obj);  // 0 if absent; -1 if malformed
 std::string newUid();
+// Kubernetes' 409 Conflict for a write based on an outdated resourceVersion.
+Status modifiedConflict(const ResourceInfo& r, const std::string& name);
 // Continue token for a list positioned after the key whose suffix (after the list prefix) is
 // afterKeySuffix, read at revision.
 std::string makeContinueToken(std::int64_t revision, const std::string& afterKeySuffix);
