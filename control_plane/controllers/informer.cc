@@ -96,7 +96,8 @@ common::Status Informer::relist(std::int64_t* revision) {
   if (!list.isOk()) return list.status();
   std::map<std::string, ObjectPtr> fresh;
   for (auto& obj : list->items) {
-    fresh.emplace(objectKeyOf(obj), std::make_shared<const Json>(std::move(obj)));
+    std::string key = objectKeyOf(obj);  // before the move: argument order is unspecified
+    fresh.emplace(std::move(key), std::make_shared<const Json>(std::move(obj)));
   }
   std::vector<std::string> gone;
   {
@@ -115,6 +116,9 @@ common::Status Informer::relist(std::int64_t* revision) {
     apply(k, v);
   }
   *revision = list->revision;
+  common::log::debug("informer listed", {{"resource", resource_.resource},
+                                         {"items", std::to_string(fresh.size())},
+                                         {"revision", std::to_string(list->revision)}});
   synced_ = true;
   return common::Status::ok();
 }
