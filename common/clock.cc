@@ -1,7 +1,10 @@
 // Clock implementations and RFC 3339 formatting.
 #include "common/clock.h"
 
+#include <cctype>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 
 namespace skiff::common {
@@ -83,6 +86,80 @@ std::optional<std::chrono::system_clock::time_point> parseRfc3339(std::string_vi
   std::time_t t = timegm(&tm);
   return std::chrono::system_clock::from_time_t(t) - std::chrono::seconds(offsetSeconds) +
          std::chrono::duration_cast<std::chrono::system_clock::duration>(frac);
+}
+
+std::optional<std::chrono::nanoseconds> parseDuration(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  // A bare number is seconds.
+  bool bare = s.find_first_not_of("0123456789.") == std::string_view::npos;
+  if (bare) {
+    std::string str(s);
+    char* end = nullptr;
+    double v = std::strtod(str.c_str(), &end);
+    if (end != str.c_str() + str.size() || !(v >= 0) || v > 1e9) return std::nullopt;
+    return std::chrono::nanoseconds(static_cast<std::int64_t>(v * 1e9));
+  }
+  static constexpr std::pair<std::string_view, double> kUnits[] = {
+      {"ns", 1}, {"us", 1e3}, {"µs", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
+  double total = 0;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    std::size_t start = i;
+    while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+    if (i == start) return std::nullopt;
+    std::string num(s.substr(start, i - start));
+    char* end = nullptr;
+    double v = std::strtod(num.c_str(), &end);
+    if (end != num.c_str() + num.size()) return std::nullopt;
+    std::size_t ustart = i;
+    while (i < s.size() && !std::isdigit(static_cast<unsigned char>(s[i])) && s[i] != '.') ++i;
+    std::string_view unit = s.substr(ustart, i - ustart);
+    double scale = 0;
+    for (const auto& [name, f] : kUnits) {
+      if (unit == name) scale = f;
+    }
+    if (scale == 0) return std::nullopt;
+    total += v * scale;
+  }
+  if (total > 1e18) return std::nullopt;
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(total));
+}
+
+std::string formatDuration(std::chrono::nanoseconds d) {
+  using namespace std::chrono;
+  if (d == nanoseconds::zero()) return "0s";
+  std::string out;
+  if (d < nanoseconds::zero()) {
+    out = "-";
+    d = -d;
+  }
+  if (d < seconds(1)) {
+    if (d % milliseconds(1) == nanoseconds::zero()) {
+      return out + std::to_string(duration_cast<milliseconds>(d).count()) + "ms";
+    }
+    if (d % microseconds(1) == nanoseconds::zero()) {
+      return out + std::to_string(duration_cast<microseconds>(d).count()) + "us";
+    }
+    return out + std::to_string(d.count()) + "ns";
+  }
+  auto h = duration_cast<hours>(d);
+  d -= h;
+  auto m = duration_cast<minutes>(d);
+  d -= m;
+  if (h.count() > 0) out += std::to_string(h.count()) + "h";
+  if (h.count() > 0 || m.count() > 0) out += std::to_string(m.count()) + "m";
+  auto ms = duration_cast<milliseconds>(d).count();
+  char buf[32];
+  if (ms % 1000 == 0) {
+    std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(ms / 1000));
+  } else {
+    std::snprintf(buf, sizeof buf, "%lld.%03llds", static_cast<long long>(ms / 1000),
+                  static_cast<long long>(ms % 1000));
+    std::string t = buf;
+    while (t.size() > 2 && t[t.size() - 2] == '0') t.erase(t.size() - 2, 1);
+    return out + t;
+  }
+  return out + buf;
 }
 
 }  // namespace skiff::common

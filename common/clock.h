@@ -67,4 +67,10 @@ std::string formatRfc3339Micro(std::chrono::system_clock::time_point t);
 // std::nullopt when malformed.
 std::optional<std::chrono::system_clock::time_point> parseRfc3339(std::string_view s);
 
+// Parses a Go/Kubernetes duration ("40s", "1m30s", "500ms", "2h", "1.5s"; units ns us ms s m h).
+// A bare number means seconds. Negative, empty or malformed input gives std::nullopt.
+std::optional<std::chrono::nanoseconds> parseDuration(std::string_view s);
+// Formats a duration for logs and messages the way Go does ("1m30s", "500ms", "0s").
+std::string formatDuration(std::chrono::nanoseconds d);
+
 }  // namespace skiff::common

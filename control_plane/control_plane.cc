@@ -2,6 +2,7 @@
 #include "control_plane/control_plane.h"
 
 #include <openssl/rand.h>
+#include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
 #include <filesystem>
@@ -21,7 +22,9 @@
 #include "control_plane/controllers/event_recorder.h"
 #include "control_plane/controllers/garbage_collector.h"
 #include "control_plane/controllers/informer.h"
+#include "control_plane/controllers/leader_elector.h"
 #include "control_plane/controllers/namespace_controller.h"
+#include "control_plane/controllers/node_lifecycle_controller.h"
 #include "control_plane/controllers/replicaset_controller.h"
 #include "control_plane/scheduler/scheduler.h"
 #include "control_plane/secret_box.h"
@@ -185,6 +188,9 @@ class ControlPlaneImpl final : public ControlPlane {
   void stop() override {
     if (stopped_) return;
     stopped_ = true;
+    // Step down first (releasing the Lease lets a standby replica take over at once), but keep
+    // acting until then; the write gate fences whatever is still in flight.
+    if (elector_) elector_->stop();
     if (scheduler_) scheduler_->stop();
     for (auto& c : controllers_) c->stop();
     for (auto& inf : informers_) inf->stop();
@@ -192,6 +198,8 @@ class ControlPlaneImpl final : public ControlPlane {
     if (server_) server_->stop();
     scheduler_.reset();
     controllers_.clear();
+    elector_.reset();
+    electorClient_.reset();
     events_.reset();
     client_.reset();
     informers_.clear();
@@ -222,6 +230,8 @@ class ControlPlaneImpl final : public ControlPlane {
     SKIFF_ASSIGN_OR_RETURN(auto tokens, apiserver::TokenAuthenticator::fromFile(files_.tokensFile));
     apiserver::ApiServerOptions ao;
     ao.tokens = std::make_shared<apiserver::TokenAuthenticator>(std::move(tokens));
+    ao.defaulting.notReadyTolerationSeconds = o.defaultNotReadyTolerationSeconds;
+    ao.defaulting.unreachableTolerationSeconds = o.defaultUnreachableTolerationSeconds;
     auto registry = std::make_shared<prometheus::Registry>();
     api_ = std::make_unique<apiserver::ApiServer>(*objects_, ao, registry);
 
@@ -238,7 +248,7 @@ class ControlPlaneImpl final : public ControlPlane {
                        api->handle(req, w);
                      }));
     SKIFF_RETURN_IF_ERROR(writeKubeconfigs(listen.host));
-    SKIFF_RETURN_IF_ERROR(startControlLoops(o));
+    SKIFF_RETURN_IF_ERROR(startControlLoops(o, registry));
     common::log::info("control plane ready",
                       {{"address", listen.host + ":" + std::to_string(server_->port())},
                        {"store", o.store},
@@ -273,14 +283,16 @@ class ControlPlaneImpl final : public ControlPlane {
   }
 
   // Scheduler and controllers: in-process API clients of this server, fed by informers.
-  Status startControlLoops(const Options& o) {
+  Status startControlLoops(const Options& o, std::shared_ptr<prometheus::Registry> registry) {
+    const common::Clock& clock = common::SystemClock::instance();
     client_ = std::make_unique<controllers::ApiClient>(*api_, "system:kube-controller-manager",
                                                        std::vector<std::string>{"system:masters"});
-    events_ = std::make_unique<controllers::EventRecorder>(
-        *client_, common::SystemClock::instance(), "default-scheduler");
+    events_ = std::make_unique<controllers::EventRecorder>(*client_, clock, "default-scheduler");
     if (!o.disableScheduler) {
+      scheduler::SchedulerOptions so;
+      so.metrics = registry;
       scheduler_ = std::make_unique<scheduler::Scheduler>(*client_, informer("", "pods"),
-                                                          informer("", "nodes"), *events_);
+                                                          informer("", "nodes"), *events_, so);
       scheduler_->registerHandlers();
     }
     if (!o.disableControllers) {
@@ -301,7 +313,45 @@ class ControlPlaneImpl final : public ControlPlane {
           std::vector<controllers::Informer*>{&pods, &rs}));
       controllers_.push_back(
           std::make_unique<controllers::NamespaceController>(*client_, informer("", "namespaces")));
+      controllers_.push_back(std::make_unique<controllers::NodeLifecycleController>(
+          *client_, informer("", "nodes"), informer("coordination.k8s.io", "leases"), pods,
+          *events_, clock,
+          controllers::NodeLifecycleOptions{o.nodeMonitorPeriod, o.nodeMonitorGracePeriod}));
       for (auto& c : controllers_) c->registerHandlers();
+    }
+    bool loops = scheduler_ || !controllers_.empty();
+    if (loops && o.leaderElect) {
+      // Followers keep caches and queues warm but act only once they lead.
+      setLoopsActive(false);
+      leaderGauge_ = &prometheus::BuildGauge()
+                          .Name("skiff_leader_election_master_status")
+                          .Help("1 while this replica holds the control-plane Lease")
+                          .Register(*registry)
+                          .Add({{"name", "skiff-control-plane"}});
+      electorClient_ = std::make_unique<controllers::ApiClient>(
+          *api_, "system:kube-controller-manager", std::vector<std::string>{"system:masters"});
+      controllers::LeaderElectionOptions lo;
+      lo.identity = o.leaderElectIdentity;
+      if (lo.identity.empty()) {
+        std::error_code ec;
+        auto abs = std::filesystem::weakly_canonical(o.dataDir, ec);
+        lo.identity = controllers::defaultLeaderIdentity(ec ? o.dataDir : abs.string());
+      }
+      lo.leaseDuration = o.leaderElectLeaseDuration;
+      lo.renewDeadline = o.leaderElectRenewDeadline;
+      lo.retryPeriod = o.leaderElectRetryPeriod;
+      elector_ = std::make_unique<controllers::LeaderElector>(
+          *electorClient_, clock, lo,
+          [this] {
+            leaderGauge_->Set(1);
+            setLoopsActive(true);
+          },
+          [this] {
+            setLoopsActive(false);
+            leaderGauge_->Set(0);
+          });
+      auto* elector = elector_.get();
+      client_->setWriteGate([elector] { return elector->isLeader(); });
     }
     for (auto& inf : informers_) inf->start();
     for (auto& inf : informers_) {
@@ -311,7 +361,13 @@ class ControlPlaneImpl final : public ControlPlane {
     }
     if (scheduler_) scheduler_->start();
     for (auto& c : controllers_) c->start();
+    if (elector_) elector_->start();
     return Status::ok();
+  }
+
+  void setLoopsActive(bool active) {
+    if (scheduler_) scheduler_->setActive(active);
+    for (auto& c : controllers_) c->queue().setActive(active);
   }
 
   Status writeKubeconfigs(const std::string& host) {
@@ -339,6 +395,9 @@ class ControlPlaneImpl final : public ControlPlane {
   std::vector<std::unique_ptr<controllers::Informer>> informers_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   std::vector<std::unique_ptr<controllers::Controller>> controllers_;
+  std::unique_ptr<controllers::ApiClient> electorClient_;
+  std::unique_ptr<controllers::LeaderElector> elector_;
+  prometheus::Gauge* leaderGauge_ = nullptr;
   bool stopped_ = false;
 };
 

@@ -3,11 +3,35 @@
 
 #include <iostream>
 
+#include "common/clock.h"
 #include "common/daemon.h"
 #include "common/net.h"
 #include "control_plane/control_plane.h"
 
 namespace skiff::control_plane {
+
+namespace {
+
+// A duration flag in Go form ("40s", "1m30s", "500ms"); a bad value fails parsing with the
+// flag's name, like every other flag.
+void addDurationOption(CLI::App& app, const std::string& name, std::chrono::milliseconds& target,
+                       const std::string& help) {
+  app.add_option_function<std::string>(
+      name,
+      [&target, name](const std::string& v) {
+        auto d = common::parseDuration(v);
+        if (!d || *d <= std::chrono::nanoseconds::zero()) {
+          throw CLI::ValidationError(name, "'" + v +
+                                               "' is not a positive duration such as 40s, "
+                                               "1m30s or 500ms");
+        }
+        target = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+        if (target.count() == 0) target = std::chrono::milliseconds(1);
+      },
+      help + " (default " + common::formatDuration(target) + ")");
+}
+
+}  // namespace
 
 void addOptions(CLI::App& app, Options& o) {
   common::addCommonFlags(app, o.common);
@@ -20,6 +44,31 @@ void addOptions(CLI::App& app, Options& o) {
       ->capture_default_str();
   app.add_flag("--disable-scheduler", o.disableScheduler, "Do not run the scheduler");
   app.add_flag("--disable-controllers", o.disableControllers, "Do not run the controllers");
+  app.add_option("--leader-elect", o.leaderElect,
+                 "Elect a leader among replicas through a Lease before scheduling and "
+                 "reconciling (true|false)")
+      ->capture_default_str();
+  app.add_option("--leader-elect-identity", o.leaderElectIdentity,
+                 "Identity in the Lease (default <hostname>_<random>)");
+  addDurationOption(app, "--leader-elect-lease-duration", o.leaderElectLeaseDuration,
+                    "How long followers wait after the last renewal before taking over");
+  addDurationOption(app, "--leader-elect-renew-deadline", o.leaderElectRenewDeadline,
+                    "How long the leader keeps trying to renew before it stops acting");
+  addDurationOption(app, "--leader-elect-retry-period", o.leaderElectRetryPeriod,
+                    "Interval between renewals and acquisition attempts");
+  addDurationOption(app, "--node-monitor-period", o.nodeMonitorPeriod,
+                    "How often node health and NoExecute taints are checked");
+  addDurationOption(app, "--node-monitor-grace-period", o.nodeMonitorGracePeriod,
+                    "How long a node may go without a heartbeat (Lease or status) before it "
+                    "is marked Unknown and tainted unreachable");
+  app.add_option("--default-not-ready-toleration-seconds", o.defaultNotReadyTolerationSeconds,
+                 "tolerationSeconds added to pods for the not-ready:NoExecute taint")
+      ->capture_default_str()
+      ->check(CLI::Range(0LL, 1LL << 40));
+  app.add_option("--default-unreachable-toleration-seconds", o.defaultUnreachableTolerationSeconds,
+                 "tolerationSeconds added to pods for the unreachable:NoExecute taint")
+      ->capture_default_str()
+      ->check(CLI::Range(0LL, 1LL << 40));
 }
 
 common::Status validate(const Options& o) {
@@ -29,6 +78,18 @@ common::Status validate(const Options& o) {
   if (o.dataDir.empty()) return common::invalidArgument("--data-dir is required");
   if (std::string(o.store) != "sqlite" && !o.store.starts_with("etcd://"))
     return common::invalidArgument("--store must be sqlite or etcd://host:port[,host:port...]");
+  if (o.leaderElectRenewDeadline >= o.leaderElectLeaseDuration) {
+    return common::invalidArgument(
+        "--leader-elect-renew-deadline must be shorter than --leader-elect-lease-duration");
+  }
+  if (o.leaderElectRetryPeriod >= o.leaderElectRenewDeadline) {
+    return common::invalidArgument(
+        "--leader-elect-retry-period must be shorter than --leader-elect-renew-deadline");
+  }
+  if (o.nodeMonitorPeriod >= o.nodeMonitorGracePeriod) {
+    return common::invalidArgument(
+        "--node-monitor-period must be shorter than --node-monitor-grace-period");
+  }
   return common::Status::ok();
 }
 

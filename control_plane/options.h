@@ -2,6 +2,7 @@
 // controllers in one process.
 #pragma once
 
+#include <chrono>
 #include <stop_token>
 #include <string>
 
@@ -19,6 +20,19 @@ struct Options {
   std::string store = "sqlite";
   bool disableScheduler = false;
   bool disableControllers = false;
+  // Leader election (kube-system/skiff-control-plane Lease): only the leader's scheduler and
+  // controllers act, so replicas sharing one etcd never both do.
+  bool leaderElect = true;
+  std::string leaderElectIdentity;  // default <hostname>_<random>
+  std::chrono::milliseconds leaderElectLeaseDuration{15000};
+  std::chrono::milliseconds leaderElectRenewDeadline{10000};
+  std::chrono::milliseconds leaderElectRetryPeriod{2000};
+  // Node lifecycle.
+  std::chrono::milliseconds nodeMonitorPeriod{5000};
+  std::chrono::milliseconds nodeMonitorGracePeriod{40000};
+  // DefaultTolerationSeconds admission.
+  long long defaultNotReadyTolerationSeconds = 300;
+  long long defaultUnreachableTolerationSeconds = 300;
 };
 
 // Registers every option (and the common ones) on app.

@@ -763,7 +763,7 @@ struct ApiServer::Impl {
     std::string name = metaString(obj, "name");
     route.name = name;
     if (!checkNamespaceWritable(route, w)) return;
-    applyDefaults(r, obj);
+    applyDefaults(r, obj, opts.defaulting);
     prepareForCreate(r, obj);
     auto causes = validateObject(r, obj, nullptr);
     if (!causes.empty()) {
@@ -871,7 +871,7 @@ struct ApiServer::Impl {
       prepareForStatusUpdate(r, obj, current);
     } else {
       prepareForUpdate(r, obj, current);
-      applyDefaults(r, obj);
+      applyDefaults(r, obj, opts.defaulting);
     }
     auto causes = validateObject(r, obj, &current);
     if (!causes.empty()) {

@@ -15,6 +15,7 @@
 #include "control_plane/apiserver/auth.h"
 #include "control_plane/apiserver/errors.h"
 #include "control_plane/apiserver/object_store.h"
+#include "control_plane/apiserver/strategy.h"
 
 namespace skiff::control_plane::apiserver {
 
@@ -27,6 +28,7 @@ struct ApiServerOptions {
   // Kubelet endpoint TLS for pods/log proxying: CA to verify kubelets, client cert/key to
   // present. Empty = no verification of the kubelet (virtual nodes with self-signed certs).
   common::tls::TlsFiles kubeletClient;
+  DefaultingOptions defaulting;
 };
 
 class ApiServer {

@@ -74,11 +74,15 @@ void defaultPodSpec(Json& spec) {
 }
 
 // The DefaultTolerationSeconds admission plugin: pods tolerate not-ready/unreachable for 300 s.
-void defaultTolerations(Json& spec) {
+void defaultTolerations(Json& spec, const DefaultingOptions& opts) {
   if (!spec.is_object()) return;
   Json& tols = spec["tolerations"];
   if (!tols.is_array()) tols = Json::array();
-  for (const char* key : {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"}) {
+  for (const auto& [key, seconds] :
+       {std::pair<const char*, long long>{"node.kubernetes.io/not-ready",
+                                          opts.notReadyTolerationSeconds},
+        std::pair<const char*, long long>{"node.kubernetes.io/unreachable",
+                                          opts.unreachableTolerationSeconds}}) {
     bool has = std::any_of(tols.begin(), tols.end(), [&](const Json& t) {
       return t.is_object() && t.value("key", "") == key && t.value("effect", "") == "NoExecute";
     });
@@ -86,7 +90,7 @@ void defaultTolerations(Json& spec) {
       tols.push_back({{"key", key},
                       {"operator", "Exists"},
                       {"effect", "NoExecute"},
-                      {"tolerationSeconds", 300}});
+                      {"tolerationSeconds", seconds}});
     }
   }
 }
@@ -431,12 +435,12 @@ bool isDnsSubdomain(std::string_view s) {
                      [](char c) { return lowerAlnum(c) || c == '-' || c == '.'; });
 }
 
-void applyDefaults(const ResourceInfo& r, Json& obj) {
+void applyDefaults(const ResourceInfo& r, Json& obj, const DefaultingOptions& opts) {
   if (!obj.is_object()) return;
   if (r.group.empty() && r.resource == "pods") {
     if (obj.contains("spec")) {
       defaultPodSpec(obj["spec"]);
-      defaultTolerations(obj["spec"]);
+      defaultTolerations(obj["spec"], opts);
     }
   } else if (r.group == "apps") {
     if (!obj.contains("spec") || !obj["spec"].is_object()) return;

@@ -13,9 +13,17 @@ namespace skiff::control_plane::apiserver {
 
 using common::Json;
 
+// Admission defaults that are flags of kube-apiserver.
+struct DefaultingOptions {
+  // DefaultTolerationSeconds: pods tolerate node.kubernetes.io/not-ready and /unreachable
+  // NoExecute taints this long unless they say otherwise.
+  long long notReadyTolerationSeconds = 300;
+  long long unreachableTolerationSeconds = 300;
+};
+
 // Fills defaults in place, like the Kubernetes defaulting functions (container port protocol,
 // restartPolicy, imagePullPolicy, terminationGracePeriodSeconds, deployment strategy, ...).
-void applyDefaults(const ResourceInfo& r, Json& obj);
+void applyDefaults(const ResourceInfo& r, Json& obj, const DefaultingOptions& opts = {});
 
 // Validates a whole object (create, or update when old != nullptr). Empty = valid.
 std::vector<FieldCause> validateObject(const ResourceInfo& r, const Json& obj, const Json* old);

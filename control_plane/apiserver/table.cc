@@ -176,7 +176,8 @@ std::string nodeStatus(const Json& node) {
       if (str(at(c, {"type"})) == "Ready") {
         found = true;
         std::string s = str(at(c, {"status"}));
-        status = s == "True" ? "Ready" : s == "False" ? "NotReady" : "Unknown";
+        // As kubectl's node printer: anything but True (False, Unknown) reads NotReady.
+        status = s == "True" ? "Ready" : "NotReady";
       }
     }
   }

@@ -50,6 +50,13 @@ ApiClient::ApiClient(apiserver::ApiServer& api, std::string user, std::vector<st
 
 std::pair<int, Json> ApiClient::call(const std::string& method, const std::string& path,
                                      const std::string& body, const std::string& contentType) {
+  if (method != "GET" && writeGate_ && !writeGate_()) {
+    return {503, Json{{"kind", "Status"},
+                      {"status", "Failure"},
+                      {"reason", "ServiceUnavailable"},
+                      {"message", "not the leader: writes from " + user_ + " are fenced"},
+                      {"code", 503}}};
+  }
   common::http::Request req;
   req.method = method;
   req.target = path;

@@ -4,6 +4,7 @@
 // Thread-safe.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "common/json.h"
@@ -34,6 +35,10 @@ class ApiClient {
                       const std::string& name, const Json& deleteOptions = Json::object());
   common::Status bind(const std::string& ns, const std::string& pod, const std::string& node);
 
+  // Fencing for leader election: while the gate answers false every write (anything but GET)
+  // fails with 503 "not the leader" instead of reaching the API server. Set before use.
+  void setWriteGate(std::function<bool()> gate) { writeGate_ = std::move(gate); }
+
   // Raw call: method, path ("/api/v1/..."), body, content type. Returns (code, body).
   std::pair<int, Json> call(const std::string& method, const std::string& path,
                             const std::string& body, const std::string& contentType);
@@ -43,6 +48,7 @@ class ApiClient {
   apiserver::ApiServer& api_;
   std::string user_;
   std::vector<std::string> groups_;
+  std::function<bool()> writeGate_;
 };
 
 // Path of a resource collection or object: "/apis/apps/v1/namespaces/ns/deployments/name".

@@ -56,8 +56,8 @@ std::optional<std::string> WorkQueue::get() {
   for (;;) {
     promoteDueLocked(std::chrono::steady_clock::now());
     if (shutdown_) return std::nullopt;
-    if (!queue_.empty()) break;
-    if (delayed_.empty()) {
+    if (!queue_.empty() && active_) break;
+    if (delayed_.empty() || !active_) {
       cv_.wait(lock);
     } else {
       cv_.wait_until(lock, delayed_.begin()->first);
@@ -82,6 +82,12 @@ void WorkQueue::done(const std::string& key) {
 void WorkQueue::shutDown() {
   std::lock_guard lock(mu_);
   shutdown_ = true;
+  cv_.notify_all();
+}
+
+void WorkQueue::setActive(bool active) {
+  std::lock_guard lock(mu_);
+  active_ = active;
   cv_.notify_all();
 }
 

@@ -30,6 +30,9 @@ class WorkQueue {
   std::optional<std::string> get();
   void done(const std::string& key);
   void shutDown();
+  // An inactive queue keeps collecting keys but get() hands none out until it is active again
+  // (leader election: followers keep their queues warm and only leaders work). Default active.
+  void setActive(bool active);
   std::size_t length() const;
 
  private:
@@ -44,6 +47,7 @@ class WorkQueue {
   Duration baseDelay_;
   Duration maxDelay_;
   bool shutdown_ = false;
+  bool active_ = true;
 };
 
 }  // namespace skiff::control_plane::controllers

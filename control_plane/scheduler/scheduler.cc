@@ -17,6 +17,15 @@ Scheduler::Scheduler(controllers::ApiClient& client, controllers::Informer& pods
     : client_(client), pods_(pods), nodes_(nodes), events_(events), opts_(std::move(opts)) {
   for (const auto& n : defaultFilterPlugins()) filters_.push_back(makeFilterPlugin(n));
   for (const auto& n : defaultScorePlugins()) scorers_.push_back(makeScorePlugin(n));
+  if (opts_.metrics) {
+    auto counter = [&](const char* name, const char* help) {
+      return &prometheus::BuildCounter().Name(name).Help(help).Register(*opts_.metrics).Add({});
+    };
+    scheduledTotal_ = counter("skiff_scheduler_scheduled_total", "Pods placed on a node");
+    unschedulableTotal_ =
+        counter("skiff_scheduler_unschedulable_total", "Scheduling attempts that found no node");
+    bindErrorsTotal_ = counter("skiff_scheduler_bind_errors_total", "Failed pods/binding calls");
+  }
 }
 
 Scheduler::~Scheduler() { stop(); }
@@ -241,8 +250,10 @@ void Scheduler::scheduleOne(const std::string& key) {
       chosen = feasible[ties[rng() % ties.size()]]->name;
       addBoundLocked(key, chosen, *info);  // assume
       ++stats_.scheduled;
+      if (scheduledTotal_) scheduledTotal_->Increment();
     } else {
       ++stats_.unschedulable;
+      if (unschedulableTotal_) unschedulableTotal_->Increment();
       unschedulable_.insert(key);
     }
   }
@@ -276,6 +287,7 @@ void Scheduler::bindLoop() {
         std::lock_guard lock(mu_);
         removeBoundLocked(key);  // forget the assumption
         ++stats_.bindErrors;
+        if (bindErrorsTotal_) bindErrorsTotal_->Increment();
       }
       if (s.code() != common::StatusCode::kNotFound) {
         common::log::warn("scheduler: binding failed",

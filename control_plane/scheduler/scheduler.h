@@ -12,6 +12,9 @@
 #include <thread>
 #include <unordered_map>
 
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+
 #include "control_plane/controllers/api_client.h"
 #include "control_plane/controllers/event_recorder.h"
 #include "control_plane/controllers/informer.h"
@@ -25,6 +28,8 @@ struct SchedulerOptions {
   int percentageOfNodesToScore = 0;  // 0 = adaptive, as kube-scheduler
   int bindWorkers = 8;
   std::chrono::seconds unschedulableRetry{60};
+  // Counters skiff_scheduler_{scheduled,unschedulable,bind_errors}_total (optional).
+  std::shared_ptr<prometheus::Registry> metrics;
 };
 
 struct SchedulerStats {
@@ -43,6 +48,8 @@ class Scheduler {
   void registerHandlers();
   void start();
   void stop();
+  // Leader election: an inactive scheduler keeps its cache and queue current but places nothing.
+  void setActive(bool active) { queue_.setActive(active); }
   SchedulerStats stats() const;
 
  private:
@@ -84,6 +91,9 @@ class Scheduler {
   std::vector<std::thread> binders_;
   std::vector<std::unique_ptr<FilterPlugin>> filters_;
   std::vector<std::unique_ptr<ScorePlugin>> scorers_;
+  prometheus::Counter* scheduledTotal_ = nullptr;
+  prometheus::Counter* unschedulableTotal_ = nullptr;
+  prometheus::Counter* bindErrorsTotal_ = nullptr;
 };
 
 }  // namespace skiff::control_plane::scheduler

@@ -42,5 +42,28 @@ TEST(ClockTest, Rfc3339Parsing) {
   }
 }
 
+TEST(ClockTest, ParsesGoDurations) {
+  EXPECT_EQ(parseDuration("40s"), 40s);
+  EXPECT_EQ(parseDuration("1m30s"), 90s);
+  EXPECT_EQ(parseDuration("500ms"), 500ms);
+  EXPECT_EQ(parseDuration("1.5s"), 1500ms);
+  EXPECT_EQ(parseDuration("2h"), 2h);
+  EXPECT_EQ(parseDuration("250us"), 250us);
+  EXPECT_EQ(parseDuration("7"), 7s);
+  EXPECT_EQ(parseDuration("0"), 0s);
+  for (const char* bad : {"", "s", "10x", "-5s", "1..2s", "5 s", "abc", "1e3s", "10s5"}) {
+    EXPECT_FALSE(parseDuration(bad).has_value()) << bad;
+  }
+}
+
+TEST(ClockTest, FormatsDurationsLikeGo) {
+  EXPECT_EQ(formatDuration(0s), "0s");
+  EXPECT_EQ(formatDuration(40s), "40s");
+  EXPECT_EQ(formatDuration(90s), "1m30s");
+  EXPECT_EQ(formatDuration(500ms), "500ms");
+  EXPECT_EQ(formatDuration(1500ms), "1.5s");
+  EXPECT_EQ(formatDuration(2h), "2h0m0s");
+}
+
 }  // namespace
 }  // namespace skiff::common

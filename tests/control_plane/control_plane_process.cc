@@ -57,6 +57,15 @@ Status ControlPlaneProcess::launch() {
     so.argv.push_back("--disable-scheduler");
     so.argv.push_back("--disable-controllers");
   }
+  bool graceSet = false;
+  for (const auto& a : opts_.extraArgs) {
+    so.argv.push_back(a);
+    if (a.starts_with("--node-monitor-grace-period")) graceSet = true;
+  }
+  if (!graceSet) {
+    so.argv.push_back("--node-monitor-grace-period");
+    so.argv.push_back("1h");
+  }
   if (!opts_.store.empty()) {
     so.argv.push_back("--store");
     so.argv.push_back(opts_.store);

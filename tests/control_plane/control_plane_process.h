@@ -24,6 +24,9 @@ struct ControlPlaneProcessOptions {
   // false: --disable-scheduler --disable-controllers, so only the API server acts on objects
   // (an unbound pod stays unbound, a Deployment gets no ReplicaSet, no Events are recorded).
   bool schedulerAndControllers = false;
+  // Further flags. Unless they set --node-monitor-grace-period it is 1h here: test Nodes are
+  // plain objects nobody heartbeats for, and must not turn NotReady mid-test.
+  std::vector<std::string> extraArgs;
   std::chrono::milliseconds startTimeout = std::chrono::seconds(15);
 };
 

@@ -23,6 +23,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "tests/control_plane/control_plane_process.h"
+#include "tests/control_plane/fake_kubelet.h"
 #include "tests/support/status_assert.h"
 
 namespace skiff::test {
@@ -30,15 +31,6 @@ namespace {
 
 using common::Json;
 using namespace std::chrono_literals;
-
-bool waitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return pred();
-}
 
 std::string nodeYaml(const std::string& name) {
   return "apiVersion: v1\nkind: Node\nmetadata:\n  name: " + name +
@@ -53,83 +45,6 @@ status:
     pods: "110"
 )";
 }
-
-// Marks bound pods Running+Ready and completes graceful deletions, polling every 20 ms.
-class FakeKubelet {
- public:
-  explicit FakeKubelet(HttpsClient client)
-      : client_(std::move(client)), thread_([this] { loop(); }) {}
-  ~FakeKubelet() {
-    stop_ = true;
-    thread_.join();
-  }
-  int forceDeleted() const { return forceDeleted_; }
-  // Most pods labelled app=web without a deletionTimestamp seen in one poll since the last reset.
-  int maxActiveWeb() const { return maxActiveWeb_; }
-  void resetMaxActiveWeb() { maxActiveWeb_ = 0; }
-
- private:
-  void loop() {
-    while (!stop_) {
-      auto r = client_.get("/api/v1/pods");
-      if (r.isOk() && r->status == 200) {
-        Json list = Json::parse(r->body, nullptr, false);
-        if (list.is_object()) {
-          int active = 0;
-          for (const auto& p : list["items"]) {
-            const Json& m = p["metadata"];
-            if (!m.contains("deletionTimestamp") &&
-                m.value("labels", Json::object()).value("app", "") == "web") {
-              ++active;
-            }
-          }
-          if (active > maxActiveWeb_) maxActiveWeb_ = active;
-          for (const auto& p : list["items"]) handle(p);
-        }
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-  }
-  void handle(const Json& p) {
-    const Json& m = p["metadata"];
-    std::string path =
-        "/api/v1/namespaces/" + m.value("namespace", "") + "/pods/" + m.value("name", "");
-    if (m.contains("deletionTimestamp") && !m["deletionTimestamp"].is_null()) {
-      auto r = client_.request("DELETE", path + "?gracePeriodSeconds=0");
-      if (r.isOk() && r->status < 300) ++forceDeleted_;
-      return;
-    }
-    std::string node = p["spec"].value("nodeName", "");
-    if (node.empty() || p["status"].value("phase", "") == "Running") return;
-    Json cs = Json::array();
-    for (const auto& c : p["spec"]["containers"]) {
-      cs.push_back({{"name", c.value("name", "")},
-                    {"image", c.value("image", "")},
-                    {"imageID", ""},
-                    {"ready", true},
-                    {"started", true},
-                    {"restartCount", 0},
-                    {"state", {{"running", {{"startedAt", "2026-01-01T00:00:00Z"}}}}}});
-    }
-    Json patch = {{"status",
-                   {{"phase", "Running"},
-                    {"podIP", "10.0.0.2"},
-                    {"startTime", "2026-01-01T00:00:00Z"},
-                    {"conditions", Json::array({{{"type", "PodScheduled"}, {"status", "True"}},
-                                                {{"type", "Initialized"}, {"status", "True"}},
-                                                {{"type", "ContainersReady"}, {"status", "True"}},
-                                                {{"type", "Ready"}, {"status", "True"}}})},
-                    {"containerStatuses", cs}}}};
-    (void)client_.request("PATCH", path + "/status", common::dumpJson(patch),
-                          "application/merge-patch+json");
-  }
-
-  HttpsClient client_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> forceDeleted_{0};
-  std::atomic<int> maxActiveWeb_{0};
-  std::thread thread_;
-};
 
 class ControllersIntegrationTest : public ::testing::Test {
  protected:
@@ -323,7 +238,7 @@ TEST_F(ControllersIntegrationTest, RollingUpdateRespectsSurgeAndUnavailableThenU
   std::optional<RolloutObserver> obs;
   obs.emplace(cp_->adminClient(), 4 + 1, 4 - 1);
   std::this_thread::sleep_for(200ms);  // the observer has listed and is watching
-  kubelet_->resetMaxActiveWeb();
+  kubelet_->resetMaxActive();
   SKIFF_ASSERT_OK(kubectl_->ok({"set", "image", "deploy/web", "web=nginx:1.26"}));
   auto t0 = std::chrono::steady_clock::now();
   auto rs = kubectl_->run({"rollout", "status", "deploy/web", "--timeout=60s"}, 65s);
@@ -339,8 +254,8 @@ TEST_F(ControllersIntegrationTest, RollingUpdateRespectsSurgeAndUnavailableThenU
   obs->stopAndJoin();
   EXPECT_GT(obs->events(), 3);
   std::cerr << "max Σ status.replicas " << obs->maxStatusSum() << ", max active pods "
-            << kubelet_->maxActiveWeb() << "\n";
-  EXPECT_LE(kubelet_->maxActiveWeb(), 4 + 1) << obs->history();
+            << kubelet_->maxActive() << "\n";
+  EXPECT_LE(kubelet_->maxActive(), 4 + 1) << obs->history();
   EXPECT_TRUE(obs->violations().empty()) << "violating steps:\n"
                                          << obs->violations().front() << "\nhistory:\n"
                                          << obs->history();
@@ -405,6 +320,23 @@ TEST_F(ControllersIntegrationTest, DeleteDeploymentRemovesReplicaSetsAndPods) {
       15s))
       << kubectl_->ok({"get", "pods"}).valueOr("");
   EXPECT_GE(kubelet_->forceDeleted(), 4);
+}
+
+// After a restart the controllers start from what the store holds: scaling up adds exactly the
+// missing pods (a cache missing existing objects would create duplicates) and a new rollout
+// reuses the existing ReplicaSet history.
+TEST_F(ControllersIntegrationTest, AfterARestartControllersContinueFromTheStore) {
+  deployWeb("nginx:1.25");
+  ASSERT_FALSE(HasFailure());
+  kubelet_.reset();
+  ASSERT_EQ(cp_->stop(), 0);
+  SKIFF_ASSERT_OK(cp_->restart());
+  kubelet_.emplace(cp_->adminClient());
+  SKIFF_ASSERT_OK(kubectl_->ok({"scale", "deploy/web", "--replicas=6"}));
+  SKIFF_ASSERT_OK(kubectl_->ok({"rollout", "status", "deploy/web", "--timeout=60s"}, 65s));
+  std::this_thread::sleep_for(1s);  // duplicates would show up by now
+  EXPECT_EQ(count({"get", "pods", "-l", "app=web"}), 6u);
+  EXPECT_EQ(count({"get", "rs", "-l", "app=web"}), 1u);
 }
 
 TEST_F(ControllersIntegrationTest, OrphanCascadeKeepsReplicaSetAndPods) {

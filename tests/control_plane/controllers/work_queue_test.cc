@@ -125,5 +125,31 @@ TEST(WorkQueueTest, ShutDownUnblocksGetWaitingForADelayedKey) {
   EXPECT_EQ(q.get(), std::nullopt);
 }
 
+TEST(WorkQueueTest, InactiveQueueCollectsKeysButHandsOutNone) {
+  WorkQueue q;
+  q.setActive(false);
+  q.add("a");
+  q.add("b");
+  q.add("a");
+  auto fut = std::async(std::launch::async, [&] { return q.get(); });
+  EXPECT_EQ(fut.wait_for(100ms), std::future_status::timeout);
+  EXPECT_EQ(q.length(), 2u);
+  q.setActive(true);
+  ASSERT_EQ(fut.wait_for(2s), std::future_status::ready);
+  EXPECT_EQ(fut.get(), "a");
+  EXPECT_EQ(q.get(), "b");
+}
+
+TEST(WorkQueueTest, ShutDownUnblocksAnInactiveQueue) {
+  WorkQueue q;
+  q.setActive(false);
+  q.add("a");
+  auto fut = std::async(std::launch::async, [&] { return q.get(); });
+  std::this_thread::sleep_for(20ms);
+  q.shutDown();
+  ASSERT_EQ(fut.wait_for(2s), std::future_status::ready);
+  EXPECT_EQ(fut.get(), std::nullopt);
+}
+
 }  // namespace
 }  // namespace skiff::control_plane::controllers

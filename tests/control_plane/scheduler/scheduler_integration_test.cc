@@ -18,6 +18,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "tests/control_plane/control_plane_process.h"
+#include "tests/control_plane/fake_kubelet.h"
 #include "tests/support/status_assert.h"
 
 namespace skiff::test {
@@ -45,15 +46,6 @@ std::string nodeYaml(const std::string& name, const std::string& extraLabels,
     memory: 8Gi
     pods: "110"
 )";
-}
-
-bool waitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return pred();
 }
 
 class SchedulerIntegrationTest : public ::testing::Test {
