@@ -22,92 +22,19 @@
 
 #include "common/fs.h"
 #include "common/json.h"
+#include "bench/bench_support.h"
 #include "tests/support/process.h"
 
 using namespace skiff;
+using namespace skiff::bench;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-struct Target {
-  std::string base;
-  std::string caFile;
-  std::string token;
-};
-
-size_t sink(char* p, size_t s, size_t n, void* ud) {
-  if (ud != nullptr) static_cast<std::string*>(ud)->append(p, s * n);
-  return s * n;
-}
-
-// One keep-alive HTTPS client (libcurl easy handle reused across requests).
-class Client {
- public:
-  explicit Client(const Target& t) : t_(t), c_(curl_easy_init()) {
-    auth_ = curl_slist_append(nullptr, ("Authorization: Bearer " + t.token).c_str());
-    auth_ = curl_slist_append(auth_, "Content-Type: application/json");
-    patch_ = curl_slist_append(nullptr, ("Authorization: Bearer " + t.token).c_str());
-    patch_ = curl_slist_append(patch_, "Content-Type: application/merge-patch+json");
-    curl_easy_setopt(c_, CURLOPT_CAINFO, t.caFile.c_str());
-    curl_easy_setopt(c_, CURLOPT_HTTPHEADER, auth_);
-    curl_easy_setopt(c_, CURLOPT_WRITEFUNCTION, sink);
-    curl_easy_setopt(c_, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c_, CURLOPT_TIMEOUT, 60L);
-  }
-  ~Client() {
-    curl_slist_free_all(auth_);
-    curl_slist_free_all(patch_);
-    curl_easy_cleanup(c_);
-  }
-  long request(const char* method, const std::string& path, const std::string& body,
-               std::string* out = nullptr) {
-    std::string url = t_.base + path;
-    curl_easy_setopt(c_, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(c_, CURLOPT_HTTPHEADER, std::string(method) == "PATCH" ? patch_ : auth_);
-    curl_easy_setopt(c_, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c_, CURLOPT_WRITEDATA, out);
-    if (body.empty()) {
-      curl_easy_setopt(c_, CURLOPT_POSTFIELDS, nullptr);
-      curl_easy_setopt(c_, CURLOPT_HTTPGET, std::string(method) == "GET" ? 1L : 0L);
-      curl_easy_setopt(c_, CURLOPT_CUSTOMREQUEST, method);
-    } else {
-      curl_easy_setopt(c_, CURLOPT_POSTFIELDS, body.c_str());
-      curl_easy_setopt(c_, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-    }
-    if (curl_easy_perform(c_) != CURLE_OK) return 0;
-    long code = 0;
-    curl_easy_getinfo(c_, CURLINFO_RESPONSE_CODE, &code);
-    return code;
-  }
-
- private:
-  const Target& t_;
-  CURL* c_;
-  curl_slist* auth_ = nullptr;
-  curl_slist* patch_ = nullptr;
-};
 
 std::string podJson(const std::string& name) {
   return R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" + name +
          R"(","labels":{"app":"bench"}},"spec":{"containers":[{"name":"c","image":"busybox:1.36","ports":[{"containerPort":8080}],"env":[{"name":"MODE","value":"bench"}]}]}})";
 }
-
-double pct(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * (v.size() - 1)))];
-}
-
-long rssKb(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
-  }
-  return 0;
-}
-
-std::string check(bool ok) { return ok ? "PASS" : "MISS"; }
 
 }  // namespace
 
@@ -127,34 +54,13 @@ int main(int argc, char** argv) {
   }
   curl_global_init(CURL_GLOBAL_DEFAULT);
   auto dir = test::TempDir::create("skiff-api-bench");
-  auto port = test::freeLoopbackPort();
-  if (!dir.isOk() || !port.isOk()) return 1;
-  std::string data = dir->path() + "/data";
-  test::SubprocessOptions so;
-  so.argv = {
-      SKIFF_CONTROL_PLANE_BIN, "--data-dir", data, "--listen", "127.0.0.1:" + std::to_string(*port),
-      "--log-level",           "warn"};
-  so.logFile = dir->path() + "/control-plane.log";
-  auto proc = test::Subprocess::start(so);
-  if (!proc.isOk()) {
-    std::fprintf(stderr, "start: %s\n", proc.status().toString().c_str());
-    return 1;
-  }
-  if (!test::waitForTcp(*port, std::chrono::seconds(20)).isOk()) {
-    std::fprintf(stderr, "control plane did not start:\n%s\n", proc->logContents().c_str());
-    return 1;
-  }
+  if (!dir.isOk()) return 1;
+  auto cp = startControlPlane(SKIFF_CONTROL_PLANE_BIN, dir->path(), {});
+  if (!cp) return 1;
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  auto tokens = common::readFile(data + "/tokens.csv");
-  std::string token;
-  if (tokens.isOk()) {
-    auto pos = tokens->find(",admin,");
-    auto start = tokens->rfind('\n', pos);
-    token = tokens->substr(start + 1, pos - start - 1);
-  }
-  Target t{"https://127.0.0.1:" + std::to_string(*port), data + "/pki/ca.pem", token};
+  const Target& t = cp->target;
   const std::string pods = "/api/v1/namespaces/default/pods";
-  int pid = proc->pid();
+  int pid = cp->proc->pid();
   long idleRss = rssKb(pid);
   std::printf("API server benchmark (HTTPS, bearer token, SQLite store), pid %d\n\n", pid);
   std::printf("idle RSS: %.1f MB (target <= 30 MB) %s\n", idleRss / 1024.0,
@@ -314,6 +220,6 @@ int main(int argc, char** argv) {
     std::printf("watch fan-out, %d watchers x %zu events: p50 %.2f ms  p99 %.2f ms\n", kWatchers,
                 delays.size() / kWatchers, pct(delays, 0.5), pct(delays, 0.99));
   }
-  proc->stop();
+  cp->proc->stop();
   return 0;
 }

@@ -19,15 +19,22 @@ void EventRecorder::record(const Json& obj, const std::string& type, const std::
   std::string uid = apiserver::metaString(obj, "uid");
   std::string key = uid + "|" + type + "|" + reason + "|" + message;
   std::string now = common::formatRfc3339(clock_.now());
-  std::lock_guard lock(mu_);
-  if (seen_.size() > 4096) seen_.clear();  // bounded memory; worst case a new series starts
-  auto it = seen_.find(key);
-  if (it != seen_.end()) {
-    Entry& e = it->second;
-    ++e.count;
-    Json patch = {{"count", e.count}, {"lastTimestamp", now}};
-    if (client_.patch(*events, e.ns, e.name, patch).isOk()) return;
-    seen_.erase(it);
+  // The lock guards only the series map: writes happen outside it so that concurrent callers
+  // (the scheduler's bind workers) are not serialized on one another's store commits.
+  {
+    std::unique_lock lock(mu_);
+    if (seen_.size() > 4096) seen_.clear();  // bounded memory; worst case a new series starts
+    auto it = seen_.find(key);
+    if (it != seen_.end()) {
+      long long count = ++it->second.count;
+      std::string name = it->second.name;
+      std::string evNs = it->second.ns;
+      lock.unlock();
+      Json patch = {{"count", count}, {"lastTimestamp", now}};
+      if (client_.patch(*events, evNs, name, patch).isOk()) return;
+      lock.lock();
+      seen_.erase(key);
+    }
   }
   unsigned char rnd[8];
   RAND_bytes(rnd, sizeof rnd);
@@ -56,7 +63,15 @@ void EventRecorder::record(const Json& obj, const std::string& type, const std::
              {"firstTimestamp", now},
              {"lastTimestamp", now},
              {"count", 1}};
-  if (client_.create(*events, ns, ev).isOk()) seen_[key] = Entry{name, ns, 1};
+  {
+    std::lock_guard lock(mu_);
+    seen_.try_emplace(key, Entry{name, ns, 1});
+  }
+  if (!client_.create(*events, ns, ev).isOk()) {
+    std::lock_guard lock(mu_);
+    auto it = seen_.find(key);
+    if (it != seen_.end() && it->second.name == name) seen_.erase(it);
+  }
 }
 
 }  // namespace skiff::control_plane::controllers
