@@ -20,9 +20,9 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "common/fs.h"
 #include "common/json.h"
-#include "bench/bench_support.h"
 #include "tests/support/process.h"
 
 using namespace skiff;

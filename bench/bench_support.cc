@@ -69,7 +69,7 @@ std::optional<ControlPlane> startControlPlane(const std::string& bin, const std:
   cp.port = port;
   std::string data = dir + "/data";
   test::SubprocessOptions so;
-  so.argv = {bin, "--data-dir", data, "--listen", "127.0.0.1:" + std::to_string(port),
+  so.argv = {bin,           "--data-dir", data, "--listen", "127.0.0.1:" + std::to_string(port),
              "--log-level", "warn"};
   so.argv.insert(so.argv.end(), flags.begin(), flags.end());
   so.logFile = dir + "/control-plane.log";

@@ -46,8 +46,7 @@ struct ControlPlane {
 // Starts (or restarts on the same data dir and port when port != 0) the binary with extra
 // flags and waits until it accepts connections. nullopt (after printing why) on failure.
 std::optional<ControlPlane> startControlPlane(const std::string& bin, const std::string& dir,
-                                              const std::vector<std::string>& flags,
-                                              int port = 0);
+                                              const std::vector<std::string>& flags, int port = 0);
 
 double pct(std::vector<double> v, double p);
 long rssKb(int pid);

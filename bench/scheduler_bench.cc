@@ -40,21 +40,20 @@ namespace {
 
 std::string nodeJson(int n) {
   std::string name = "node-" + std::to_string(n);
-  std::string taints = n % 10 == 0
-                           ? R"(,"spec":{"taints":[{"key":"dedicated","value":"edge","effect":"NoSchedule"}]})"
-                           : "";
+  std::string taints =
+      n % 10 == 0
+          ? R"(,"spec":{"taints":[{"key":"dedicated","value":"edge","effect":"NoSchedule"}]})"
+          : "";
   return R"({"apiVersion":"v1","kind":"Node","metadata":{"name":")" + name +
          R"(","labels":{"kubernetes.io/hostname":")" + name + R"(","zone":"z)" +
-         std::to_string(n % 4) + R"(","disktype":")" + (n % 2 ? "ssd" : "hdd") + R"("}})" +
-         taints +
+         std::to_string(n % 4) + R"(","disktype":")" + (n % 2 ? "ssd" : "hdd") + R"("}})" + taints +
          R"(,"status":{"conditions":[{"type":"Ready","status":"True"}],"allocatable":{"cpu":"16","memory":"64Gi","pods":"110"},"capacity":{"cpu":"16","memory":"64Gi","pods":"110"}}})";
 }
 
 // Four pod shapes in turn; every one fits somewhere in the node mix above.
 std::string podJson(const std::string& name, int n) {
   static const char* kShapes[] = {
-      "",
-      R"("nodeSelector":{"disktype":"ssd"},)",
+      "", R"("nodeSelector":{"disktype":"ssd"},)",
       R"("nodeSelector":{"zone":"z2"},"tolerations":[{"key":"dedicated","operator":"Equal","value":"edge","effect":"NoSchedule"}],)",
       R"("affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"zone","operator":"In","values":["z0","z1"]}]}]},"preferredDuringSchedulingIgnoredDuringExecution":[{"weight":50,"preference":{"matchExpressions":[{"key":"disktype","operator":"In","values":["ssd"]}]}}]}},)"};
   return R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":")" + name +
@@ -167,7 +166,8 @@ int main(int argc, char** argv) {
     } else if (a == "--rate" && i + 1 < argc) {
       rate = std::atof(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: scheduler_bench [--nodes N] [--pods N] [--replicas N] [--paced N] "
+      std::fprintf(stderr,
+                   "usage: scheduler_bench [--nodes N] [--pods N] [--replicas N] [--paced N] "
                    "[--rate R]\n");
       return 2;
     }
@@ -186,11 +186,9 @@ int main(int argc, char** argv) {
     auto cp = startControlPlane(SKIFF_CONTROL_PLANE_BIN, dir->path(),
                                 {"--disable-scheduler", "--disable-controllers"});
     if (!cp) return 1;
-    double nodeRate = createAll(cp->target, "/api/v1/nodes", nodes, 16,
-                                nodeJson);
-    double createRate =
-        createAll(cp->target, "/api/v1/namespaces/default/pods", pods, 32,
-                  [](int n) { return podJson("p" + std::to_string(n), n); });
+    double nodeRate = createAll(cp->target, "/api/v1/nodes", nodes, 16, nodeJson);
+    double createRate = createAll(cp->target, "/api/v1/namespaces/default/pods", pods, 32,
+                                  [](int n) { return podJson("p" + std::to_string(n), n); });
     std::string rv = currentRv(cp->target);
     std::printf("setup: %d nodes (%.0f/s), %d pending pods created at %.0f pods/s\n", nodes,
                 nodeRate, pods, createRate);
@@ -198,9 +196,9 @@ int main(int argc, char** argv) {
     cp->proc->stop();
     cp.reset();
     auto started = Clock::now();
-    auto sched = startControlPlane(SKIFF_CONTROL_PLANE_BIN, dir->path(),
-                                   {"--disable-controllers", "--node-monitor-grace-period=1h"},
-                                   port);
+    auto sched =
+        startControlPlane(SKIFF_CONTROL_PLANE_BIN, dir->path(),
+                          {"--disable-controllers", "--node-monitor-grace-period=1h"}, port);
     if (!sched) return 1;
     BindWatch w;
     w.want = static_cast<std::size_t>(pods);
@@ -232,8 +230,8 @@ int main(int argc, char** argv) {
       clients.emplace_back([&] {
         Client cl(sched->target);
         for (int n = seq++; n < paced; n = seq++) {
-          std::this_thread::sleep_until(
-              t0 + std::chrono::duration_cast<Clock::duration>(interval * n));
+          std::this_thread::sleep_until(t0 +
+                                        std::chrono::duration_cast<Clock::duration>(interval * n));
           sent[static_cast<std::size_t>(n)] = Clock::now();
           cl.request("POST", "/api/v1/namespaces/default/pods",
                      podJson("l" + std::to_string(n), n));
@@ -253,8 +251,9 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "only %zu of %d paced pods were bound\n", lat.size(), paced);
       return 1;
     }
-    std::printf("%d pods created at %.0f/s: create-to-bound p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
-                paced, rate, pct(lat, 0.5), pct(lat, 0.99), pct(lat, 1.0));
+    std::printf(
+        "%d pods created at %.0f/s: create-to-bound p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", paced,
+        rate, pct(lat, 0.5), pct(lat, 0.99), pct(lat, 1.0));
     sched->proc->stop();
   }
 
@@ -262,20 +261,21 @@ int main(int argc, char** argv) {
   {
     auto dir = test::TempDir::create("skiff-sched-bench");
     if (!dir.isOk()) return 1;
-    auto cp = startControlPlane(SKIFF_CONTROL_PLANE_BIN, dir->path(),
-                                {"--node-monitor-grace-period=1h"});
+    auto cp =
+        startControlPlane(SKIFF_CONTROL_PLANE_BIN, dir->path(), {"--node-monitor-grace-period=1h"});
     if (!cp) return 1;
-    createAll(cp->target, "/api/v1/nodes", 100, 16,
-              nodeJson);
+    createAll(cp->target, "/api/v1/nodes", 100, 16, nodeJson);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // leader elected, caches warm
     std::string rv = currentRv(cp->target);
     BindWatch w;
     w.want = static_cast<std::size_t>(replicas);
     std::thread watcher([&] { watchBindings(cp->target, rv, &w); });
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    std::string dep = R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"big"},
-      "spec":{"replicas":)" + std::to_string(replicas) +
-                      R"(,"selector":{"matchLabels":{"app":"big"}},"template":{"metadata":{"labels":{"app":"big"}},
+    std::string dep =
+        R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"big"},
+      "spec":{"replicas":)" +
+        std::to_string(replicas) +
+        R"(,"selector":{"matchLabels":{"app":"big"}},"template":{"metadata":{"labels":{"app":"big"}},
       "spec":{"containers":[{"name":"c","image":"busybox:1.36","resources":{"requests":{"cpu":"10m","memory":"16Mi"}}}]}}}})";
     Client cl(cp->target);
     auto posted = Clock::now();
@@ -290,9 +290,10 @@ int main(int argc, char** argv) {
       return 1;
     }
     double total = secondsBetween(posted, w.last);
-    std::printf("Deployment of %d replicas on 100 nodes: all bound %.2f s after the POST "
-                "(first %.3f s) (target <= 2 s) %s\n",
-                replicas, total, secondsBetween(posted, w.first), check(total <= 2.0).c_str());
+    std::printf(
+        "Deployment of %d replicas on 100 nodes: all bound %.2f s after the POST "
+        "(first %.3f s) (target <= 2 s) %s\n",
+        replicas, total, secondsBetween(posted, w.first), check(total <= 2.0).c_str());
     cp->proc->stop();
   }
   return 0;
