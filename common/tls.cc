@@ -536,6 +536,13 @@ std::string Certificate::serialHex() const {
   return out;
 }
 
+std::string sha256Hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  return toHex(md, len);
+}
+
 std::string Certificate::fingerprintSha256() const {
   if (!cert_) return "";
   unsigned char md[EVP_MAX_MD_SIZE];

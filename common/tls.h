@@ -35,6 +35,9 @@ class PrivateKey {
   friend class CertificateAuthority;
 };
 
+// Lower-case hex SHA-256 of data.
+std::string sha256Hex(std::string_view data);
+
 // Verifies a signature made by PrivateKey::sign with the matching public key PEM.
 Status verifySignature(std::string_view publicKeyPem, std::string_view data,
                        std::string_view signature);

@@ -1,23 +1,15 @@
 // Deployment ids for pods.
 #include "edge_provider/deployment_id.h"
 
-#include <openssl/evp.h>
-
 #include <cctype>
+
+#include "common/tls.h"
 
 namespace skiff::edge_provider {
 
 std::string deploymentIdFor(std::string_view ns, std::string_view name, std::string_view uid) {
   std::string key = std::string(ns) + "/" + std::string(name) + "/" + std::string(uid);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(key.data(), key.size(), digest, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string suffix;
-  for (int i = 0; i < 5; ++i) {
-    suffix += kHex[digest[i] >> 4];
-    suffix += kHex[digest[i] & 0xf];
-  }
+  std::string suffix = common::tls::sha256Hex(key).substr(0, 10);
   std::string base = std::string(ns) + "." + std::string(name);
   for (char& c : base) {
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -1,0 +1,326 @@
+// The hub ⇄ agent MQTT contract (docs/protocol.md): topic names and the versioned JSON payloads
+// (schema 1) as C++ values, with strict parsing and canonical serialization. The hub, the agent
+// and the edge provider all use these types, so a payload one of them writes is exactly what the
+// others read. Parsing never throws: malformed, oversized, wrongly typed or out-of-range input is
+// an InvalidArgument (or ResourceExhausted) naming the offending field path. Pure functions and
+// plain values: thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/json.h"
+#include "common/status.h"
+#include "common/tls.h"
+
+namespace skiff::common::protocol {
+
+inline constexpr int kSchema = 1;
+// Largest payload either side accepts on any topic (a desired document with shipped files).
+inline constexpr std::size_t kMaxPayloadBytes = 1024 * 1024;
+
+// ---- Topics ---------------------------------------------------------------------------------
+
+inline constexpr std::string_view kTopicRoot = "skiff/v1/devices/";
+enum class Channel { kDesired, kReported, kPresence, kMetrics, kRpcRequest };
+// "skiff/v1/devices/<deviceId>/<channel>".
+std::string topicFor(std::string_view deviceId, Channel channel);
+// "skiff/v1/devices/<deviceId>/rpc/response/<requestId>".
+std::string rpcResponseTopic(std::string_view deviceId, std::string_view requestId);
+// Subscription filter matching `channel` for every device ("skiff/v1/devices/+/reported").
+std::string allDevicesFilter(Channel channel);
+// "skiff/v1/devices/+/rpc/response/#".
+std::string allRpcResponsesFilter();
+struct ParsedTopic {
+  std::string deviceId;
+  std::string rest;  // "desired", "reported", "rpc/response/<id>", ...
+};
+// Splits a device topic; nullopt for anything else or an invalid device id.
+std::optional<ParsedTopic> parseDeviceTopic(std::string_view topic);
+
+// Device ids are DNS labels: 1-63 of [a-z0-9-], starting and ending alphanumeric. They are
+// MQTT topic levels and certificate CNs, so nothing else is allowed.
+Status validateDeviceId(std::string_view id);
+// Module names: 1-253 of [a-z0-9._/-], starting and ending alphanumeric ("web/nginx").
+Status validateModuleName(std::string_view name);
+
+// ---- Module spec (inside the desired document) ----------------------------------------------
+
+struct EnvVar {
+  std::string name;
+  std::string value;
+  bool operator==(const EnvVar&) const = default;
+};
+
+struct PortMapping {
+  int containerPort = 0;         // 1-65535
+  int hostPort = 0;              // 0: not published
+  std::string protocol = "TCP";  // TCP | UDP
+  std::string hostIp;            // "" = all addresses
+  bool operator==(const PortMapping&) const = default;
+};
+
+struct Resources {
+  std::int64_t cpuMillis = 0;    // 0 = unlimited
+  std::int64_t memoryBytes = 0;  // 0 = unlimited
+  bool operator==(const Resources&) const = default;
+};
+
+struct FileItem {
+  std::string path;     // relative, no "..", e.g. "app.conf" or "sub/key"
+  std::string content;  // raw bytes (base64 on the wire)
+  int mode = 0644;
+  bool operator==(const FileItem&) const = default;
+};
+
+struct Volume {
+  enum class Kind { kFiles, kEmptyDir, kHostPath };
+  std::string name;
+  Kind kind = Kind::kEmptyDir;
+  std::vector<FileItem> files;  // kFiles (ConfigMap/Secret contents)
+  std::string hostPath;         // kHostPath, absolute
+  bool operator==(const Volume&) const = default;
+};
+
+struct Mount {
+  std::string volume;  // a Volume's name in the same module
+  std::string mountPath;
+  bool readOnly = false;
+  std::string subPath;
+  bool operator==(const Mount&) const = default;
+};
+
+struct Probe {
+  enum class Kind { kExec, kHttpGet, kTcpSocket };
+  Kind kind = Kind::kExec;
+  std::vector<std::string> command;  // kExec
+  std::string path = "/";            // kHttpGet
+  std::string scheme = "HTTP";       // kHttpGet: HTTP | HTTPS
+  std::string host;                  // kHttpGet / kTcpSocket: "" = 127.0.0.1
+  int port = 0;                      // kHttpGet / kTcpSocket
+  std::vector<std::pair<std::string, std::string>> httpHeaders;
+  int initialDelaySeconds = 0;
+  int periodSeconds = 10;
+  int timeoutSeconds = 1;
+  int successThreshold = 1;
+  int failureThreshold = 3;
+  bool operator==(const Probe&) const = default;
+};
+
+enum class RestartPolicy { kAlways, kOnFailure, kNever };
+enum class PullPolicy { kIfNotPresent, kAlways, kNever };
+
+struct ModuleSpec {
+  std::string name;          // unique on the device
+  std::string deploymentId;  // the hub deployment that defines it
+  std::string image;
+  PullPolicy pullPolicy = PullPolicy::kIfNotPresent;
+  std::vector<std::string> command;  // entrypoint override (Kubernetes `command`)
+  std::vector<std::string> args;     // Kubernetes `args`
+  std::string workingDir;
+  std::vector<EnvVar> env;
+  std::vector<PortMapping> ports;
+  Resources resources;
+  std::vector<Volume> volumes;
+  std::vector<Mount> mounts;
+  bool privileged = false;
+  RestartPolicy restartPolicy = RestartPolicy::kAlways;
+  std::optional<Probe> livenessProbe;
+  std::optional<Probe> readinessProbe;
+  int stopTimeoutSeconds = 10;
+  bool operator==(const ModuleSpec&) const = default;
+};
+
+struct RegistryCredential {
+  std::string server;  // "registry.example.com" or "127.0.0.1:5000"
+  std::string username;
+  std::string password;
+  bool operator==(const RegistryCredential&) const = default;
+};
+
+// ---- Desired state (hub → agent; retained, signed) ------------------------------------------
+
+struct DesiredState {
+  std::string deviceId;
+  std::int64_t version = 0;         // monotonic per device, > 0
+  std::string issuedAt;             // RFC 3339
+  std::vector<ModuleSpec> modules;  // sorted by name, names unique
+  std::vector<RegistryCredential> registryCredentials;
+  bool operator==(const DesiredState&) const = default;
+};
+
+Json toJson(const ModuleSpec& m);
+Result<ModuleSpec> moduleSpecFromJson(const Json& j, const std::string& path = "module");
+// A JSON array of module specs (the hub's deployment `modules`). Names must be unique.
+Result<std::vector<ModuleSpec>> moduleSpecsFromJson(const Json& j,
+                                                    const std::string& path = "modules");
+// Hex SHA-256 of the module's canonical JSON: equal specs hash equal, any change differs.
+std::string specHash(const ModuleSpec& m);
+
+Json toJson(const DesiredState& d);  // without signature
+Result<DesiredState> desiredStateFromJson(const Json& j);
+
+// The wire form: the document plus "signature": {"alg":"Ed25519","keyId":…,"value":base64},
+// signed over the canonical JSON of the document without its signature.
+Result<std::string> signDesired(const DesiredState& d, const tls::PrivateKey& key);
+// Parses and verifies a wire document. Unauthenticated for a missing, malformed or forged
+// signature (or one by another key); InvalidArgument for bad JSON or schema violations;
+// ResourceExhausted above kMaxPayloadBytes. Stale versions are the caller's check.
+Result<DesiredState> verifyDesired(std::string_view payload, std::string_view publicKeyPem);
+// Short id of a public key (first 16 hex chars of SHA-256 of its PEM) used as keyId.
+std::string keyIdOf(std::string_view publicKeyPem);
+
+// ---- Reported state (agent → hub) ------------------------------------------------------------
+
+enum class ModuleState { kWaiting, kRunning, kTerminated };
+enum class Health { kUnknown, kHealthy, kUnhealthy };
+
+struct Termination {
+  int exitCode = 0;
+  std::string reason;  // "Error", "Completed", "OOMKilled", ...
+  std::string startedAt;
+  std::string finishedAt;
+  bool operator==(const Termination&) const = default;
+};
+
+struct ModuleStatus {
+  std::string name;
+  std::string deploymentId;
+  std::string specHash;
+  std::string image;
+  std::string imageId;  // "sha256:…" digest of the image actually running
+  std::string containerId;
+  ModuleState state = ModuleState::kWaiting;
+  // Waiting: ContainerCreating | ImagePullBackOff | ErrImagePull | CrashLoopBackOff |
+  // CreateContainerError | ...; terminated: Completed | Error | OOMKilled.
+  std::string reason;
+  std::string message;
+  int restartCount = 0;
+  std::optional<int> exitCode;  // terminated only
+  std::string startedAt;
+  std::string finishedAt;
+  bool ready = false;
+  Health health = Health::kUnknown;
+  std::optional<Termination> lastTermination;
+  bool operator==(const ModuleStatus&) const = default;
+};
+
+struct DeviceFacts {
+  std::string arch;  // GOARCH-style: amd64, arm64, arm
+  std::string os = "linux";
+  std::string osRelease;
+  std::string kernel;
+  std::string hostname;
+  int cpus = 0;
+  std::int64_t memoryBytes = 0;
+  std::int64_t diskBytes = 0;
+  std::string engine;  // "podman 4.3.1", "docker 24.0.5"
+  std::string engineApiVersion;
+  std::string agentVersion;
+  bool operator==(const DeviceFacts&) const = default;
+};
+
+struct DesiredError {
+  std::int64_t version = 0;  // the refused document's version (0 if unreadable)
+  std::string reason;  // SignatureInvalid | StaleVersion | Malformed | WrongDevice | Unsupported
+  std::string message;
+  bool operator==(const DesiredError&) const = default;
+};
+
+struct Reported {
+  std::string deviceId;
+  std::int64_t seq = 0;  // increases with every report of one agent process
+  std::string reportedAt;
+  std::int64_t appliedVersion = 0;  // last desired version accepted (0: none yet)
+  std::optional<DesiredError> desiredError;
+  std::vector<ModuleStatus> modules;
+  DeviceFacts facts;
+  bool operator==(const Reported&) const = default;
+};
+
+Json toJson(const ModuleStatus& s);
+Result<ModuleStatus> moduleStatusFromJson(const Json& j, const std::string& path = "module");
+Json toJson(const DeviceFacts& f);
+Result<DeviceFacts> deviceFactsFromJson(const Json& j, const std::string& path = "facts");
+Json toJson(const Reported& r);
+Result<Reported> reportedFromJson(const Json& j);
+
+// ---- Presence (both; retained; "offline" is the agent's Last Will) --------------------------
+
+struct Presence {
+  bool online = false;
+  std::string at;  // RFC 3339; "" in the Last Will (its time is unknown when it is set)
+  std::string agentVersion;
+  bool operator==(const Presence&) const = default;
+};
+Json toJson(const Presence& p);
+Result<Presence> presenceFromJson(const Json& j);
+
+// ---- Metrics (agent → hub; QoS 0) -----------------------------------------------------------
+
+struct ModuleUsage {
+  std::string name;
+  double cpuPercent = 0;  // of one core
+  std::int64_t memoryBytes = 0;
+  bool operator==(const ModuleUsage&) const = default;
+};
+
+struct Metrics {
+  std::string at;
+  double cpuPercent = 0;  // whole device, 0-100
+  std::int64_t memoryUsedBytes = 0;
+  std::int64_t memoryTotalBytes = 0;
+  std::int64_t diskUsedBytes = 0;
+  std::int64_t diskTotalBytes = 0;
+  std::optional<double> temperatureCelsius;
+  double load1 = 0;
+  std::vector<ModuleUsage> modules;
+  bool operator==(const Metrics&) const = default;
+};
+Json toJson(const Metrics& m);
+Result<Metrics> metricsFromJson(const Json& j);
+
+// ---- RPC (MQTT v5 request/response) ----------------------------------------------------------
+
+// Methods: "ping" {}; "logs" {module, tailLines?, sinceSeconds?, follow?, timestamps?};
+// "restart" {module}; "cancel" {id} (ends a following logs request).
+struct RpcRequest {
+  std::string id;  // 1-64 of [A-Za-z0-9_-]; also the response topic's last level
+  std::string method;
+  Json params = Json::object();
+};
+// One message of the response stream; the last has final = true. Errors are final.
+struct RpcResponse {
+  std::string id;
+  std::int64_t seq = 0;
+  bool final = true;
+  bool ok = true;
+  std::string errorCode;  // a StatusCode name ("NotFound", ...) when !ok
+  std::string errorMessage;
+  Json result = Json::object();  // logs: {"data": "<text chunk>"}
+};
+Json toJson(const RpcRequest& r);
+Result<RpcRequest> rpcRequestFromJson(const Json& j);
+Json toJson(const RpcResponse& r);
+Result<RpcResponse> rpcResponseFromJson(const Json& j);
+// Builds a failed final response from a Status.
+RpcResponse rpcError(std::string_view id, std::int64_t seq, const Status& s);
+// The Status carried by a failed response (Ok for ok responses).
+Status rpcStatus(const RpcResponse& r);
+
+// Parses a payload into JSON with the protocol's size limit, checking "schema" == 1.
+Result<Json> parsePayload(std::string_view payload);
+
+// Enum ⇄ wire strings (exposed for the hub API and the dashboard).
+std::string_view toString(RestartPolicy p);
+std::string_view toString(PullPolicy p);
+std::string_view toString(ModuleState s);
+std::string_view toString(Health h);
+
+}  // namespace skiff::common::protocol

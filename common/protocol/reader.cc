@@ -1,0 +1,169 @@
+// Reader implementation (see reader.h).
+#include "common/protocol/reader.h"
+
+#include <cmath>
+
+namespace skiff::common::protocol::detail {
+
+Reader::Reader(const Json& j, std::string path) : j_(j), path_(std::move(path)) {
+  if (!j_.is_object()) {
+    status_ = invalidArgument(path_ + ": expected object, got " + std::string(jsonTypeName(j_)));
+  }
+}
+
+std::string Reader::pathOf(std::string_view key) const {
+  return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+}
+
+void Reader::fail(Status s) {
+  if (status_.isOk()) status_ = std::move(s);
+}
+
+void Reader::fail(std::string_view key, std::string_view message) {
+  fail(invalidArgument(pathOf(key) + ": " + std::string(message)));
+}
+
+bool Reader::has(std::string_view key) const {
+  if (!j_.is_object()) return false;
+  auto it = j_.find(key);
+  return it != j_.end() && !it->is_null();
+}
+
+const Json* Reader::member(std::string_view key, bool required) {
+  seen_.emplace(key);
+  if (!status_.isOk() || !j_.is_object()) return nullptr;
+  auto it = j_.find(key);
+  if (it == j_.end() || it->is_null()) {
+    if (required) fail(key, "required value");
+    return nullptr;
+  }
+  return &*it;
+}
+
+std::string Reader::str(std::string_view key, bool required, std::size_t maxLen) {
+  const Json* v = member(key, required);
+  if (v == nullptr) return "";
+  if (!v->is_string()) {
+    fail(key, "expected string, got " + std::string(jsonTypeName(*v)));
+    return "";
+  }
+  const auto& s = v->get_ref<const std::string&>();
+  if (s.size() > maxLen) {
+    fail(key, "longer than " + std::to_string(maxLen) + " bytes");
+    return "";
+  }
+  if (required && s.empty()) {
+    fail(key, "must not be empty");
+    return "";
+  }
+  return s;
+}
+
+std::int64_t Reader::integer(std::string_view key, std::int64_t min, std::int64_t max,
+                             std::int64_t def, bool required) {
+  const Json* v = member(key, required);
+  if (v == nullptr) return def;
+  std::int64_t n = 0;
+  if (v->is_number_integer()) {
+    if (v->is_number_unsigned() &&
+        v->get<std::uint64_t>() >
+            static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      fail(key, "out of range");
+      return def;
+    }
+    n = v->get<std::int64_t>();
+  } else if (v->is_number_float()) {
+    double d = v->get<double>();
+    if (std::floor(d) != d || std::abs(d) > 9e15) {
+      fail(key, "expected integer, got " + v->dump());
+      return def;
+    }
+    n = static_cast<std::int64_t>(d);
+  } else {
+    fail(key, "expected integer, got " + std::string(jsonTypeName(*v)));
+    return def;
+  }
+  if (n < min || n > max) {
+    fail(key, "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
+                  std::to_string(n));
+    return def;
+  }
+  return n;
+}
+
+double Reader::number(std::string_view key, double min, double max, double def) {
+  const Json* v = member(key, false);
+  if (v == nullptr) return def;
+  if (!v->is_number()) {
+    fail(key, "expected number, got " + std::string(jsonTypeName(*v)));
+    return def;
+  }
+  double d = v->get<double>();
+  if (!std::isfinite(d) || d < min || d > max) {
+    fail(key, "out of range: " + v->dump());
+    return def;
+  }
+  return d;
+}
+
+bool Reader::boolean(std::string_view key, bool def) {
+  const Json* v = member(key, false);
+  if (v == nullptr) return def;
+  if (!v->is_boolean()) {
+    fail(key, "expected boolean, got " + std::string(jsonTypeName(*v)));
+    return def;
+  }
+  return v->get<bool>();
+}
+
+std::vector<std::string> Reader::strings(std::string_view key, std::size_t maxItems) {
+  std::vector<std::string> out;
+  const Json* v = array(key, false, maxItems);
+  if (v == nullptr) return out;
+  for (std::size_t i = 0; i < v->size(); ++i) {
+    const Json& e = (*v)[i];
+    if (!e.is_string()) {
+      fail(invalidArgument(pathOf(key) + "[" + std::to_string(i) + "]: expected string, got " +
+                           std::string(jsonTypeName(e))));
+      return {};
+    }
+    out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
+const Json* Reader::object(std::string_view key, bool required) {
+  const Json* v = member(key, required);
+  if (v == nullptr) return nullptr;
+  if (!v->is_object()) {
+    fail(key, "expected object, got " + std::string(jsonTypeName(*v)));
+    return nullptr;
+  }
+  return v;
+}
+
+const Json* Reader::array(std::string_view key, bool required, std::size_t maxItems) {
+  const Json* v = member(key, required);
+  if (v == nullptr) return nullptr;
+  if (!v->is_array()) {
+    fail(key, "expected array, got " + std::string(jsonTypeName(*v)));
+    return nullptr;
+  }
+  if (v->size() > maxItems) {
+    fail(key, "more than " + std::to_string(maxItems) + " items");
+    return nullptr;
+  }
+  return v;
+}
+
+Status Reader::finish() {
+  if (!status_.isOk() || !j_.is_object()) return status_;
+  for (const auto& [k, v] : j_.items()) {
+    if (!seen_.contains(k)) {
+      return invalidArgument(pathOf(k) + ": unknown field");
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace skiff::common::protocol::detail

@@ -1,0 +1,50 @@
+// Strict typed reading of one JSON object for the protocol parsers: every accessor checks type
+// and range, records the first error with its field path, and unknown keys are an error (schema
+// changes bump the schema number instead). Internal to common/protocol.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/json.h"
+#include "common/status.h"
+
+namespace skiff::common::protocol::detail {
+
+class Reader {
+ public:
+  // path names the object in errors ("modules[2].ports[0]").
+  Reader(const Json& j, std::string path);
+
+  std::string str(std::string_view key, bool required = false, std::size_t maxLen = 4096);
+  std::int64_t integer(std::string_view key, std::int64_t min, std::int64_t max,
+                       std::int64_t def = 0, bool required = false);
+  double number(std::string_view key, double min, double max, double def = 0);
+  bool boolean(std::string_view key, bool def = false);
+  std::vector<std::string> strings(std::string_view key, std::size_t maxItems = 1024);
+  // The member (object / array), or nullptr when absent or of the wrong type (error recorded).
+  const Json* object(std::string_view key, bool required = false);
+  const Json* array(std::string_view key, bool required = false, std::size_t maxItems = 4096);
+  bool has(std::string_view key) const;
+  std::string pathOf(std::string_view key) const;
+
+  // Records an error unless one is already recorded.
+  void fail(Status s);
+  void fail(std::string_view key, std::string_view message);
+  // The first error, including unknown keys (checked here, after the reads).
+  Status finish();
+  bool ok() const { return status_.isOk(); }
+
+ private:
+  const Json* member(std::string_view key, bool required);
+  const Json& j_;
+  std::string path_;
+  std::set<std::string, std::less<>> seen_;
+  Status status_;
+};
+
+}  // namespace skiff::common::protocol::detail
