@@ -80,7 +80,17 @@ export function App() {
       </header>
       <Banners state={state} />
       <main id="main" tabIndex={-1} class="content">
-        {state.loaded ? view : <p class="loading" role="status">Loading the fleet…</p>}
+        {state.loaded ? (
+          view
+        ) : state.loadError ? (
+          <p class="form-error" role="alert">
+            Could not load the fleet: {state.loadError}
+          </p>
+        ) : (
+          <p class="loading" role="status">
+            Loading the fleet…
+          </p>
+        )}
       </main>
     </div>
   );

@@ -189,7 +189,11 @@ function start(session: Session): void {
       if (reloading) queued.push(event);
       else applyEvent(event);
     },
-    onState: (s, detail, retryAtMs) => update({ stream: { state: s, detail, retryAtMs } }, true),
+    onState: (s, detail, retryAtMs) => {
+      update({ stream: { state: s, detail, retryAtMs } }, true);
+      // No stream yet: show what the GET endpoints give rather than an empty page.
+      if (s === 'reconnecting' && !state.loaded && !reloading) void reload();
+    },
     onUnauthorized: (message) => logout(`The hub no longer accepts this token: ${message}`),
   });
   stream.start();

@@ -113,6 +113,15 @@ export function Logs({ deviceId, module, state }: { deviceId: string; module: st
     return () => controller.current?.abort();
   }, [deviceId, module, timestamps, tailLines]);
 
+  // The hub came back (the fleet was reloaded after a reconnection): pick up an interrupted
+  // stream where it broke.
+  const generation = useRef(state.generation);
+  useEffect(() => {
+    if (generation.current === state.generation) return;
+    generation.current = state.generation;
+    if (phase === 'error' && stoppedAt.current !== null) void start(true);
+  }, [state.generation]);
+
   const running = phase === 'connecting' || phase === 'streaming';
   return (
     <div class="logs-view">
