@@ -23,7 +23,13 @@ PEER_PKGS=(
   docker-registry skopeo umoci busybox-static
   podman runc qemu-user-static
   curl ca-certificates openssl
+  chromium
 )
+# The hub dashboard builds with node >= 20.19 and npm (the machine image brings node 20 with
+# npm); Debian's packages are installed only where node is missing (CMake checks the version).
+if ! command -v node >/dev/null; then
+  BUILD_PKGS+=(nodejs npm)
+fi
 
 want=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" != "--build" ]]; then

@@ -1,0 +1,425 @@
+// The hub's REST documents as the dashboard uses them (docs/hub-api.md; Device and Deployment
+// follow proto/skiff/v1/hub.proto through protobuf's JSON mapping, with the *_json fields
+// embedded as JSON values) and the normalizers that read them. The JSON mapping omits fields
+// holding their default value (false, 0, "", empty maps and lists) and writes int64 as strings,
+// so every reader here supplies the default and accepts both integer forms. Embedded documents
+// (reported, metrics, modules) keep docs/protocol.md's field names.
+
+import { parseInt64, parseTime } from './format';
+
+export type Labels = Record<string, string>;
+
+export interface ModuleStatus {
+  name: string;
+  deploymentId: string;
+  image: string;
+  state: string; // waiting | running | terminated ("" if unknown)
+  reason: string;
+  message: string;
+  restartCount: number;
+  exitCode: number | null;
+  startedAtMs: number | null;
+  finishedAtMs: number | null;
+  ready: boolean;
+  health: string;
+  lastTerminationFinishedAtMs: number | null;
+}
+
+export interface DeviceFacts {
+  arch?: string;
+  os?: string;
+  osRelease?: string;
+  kernel?: string;
+  hostname?: string;
+  cpus?: number;
+  memoryBytes?: number;
+  diskBytes?: number;
+  engine?: string;
+  engineApiVersion?: string;
+  agentVersion?: string;
+}
+
+export interface Reported {
+  seq: number;
+  reportedAtMs: number | null;
+  appliedVersion: number;
+  desiredError: { version: number; reason: string; message: string } | null;
+  modules: ModuleStatus[];
+  facts: DeviceFacts | null;
+}
+
+export interface ModuleMetrics {
+  name: string;
+  cpuPercent: number | null;
+  memoryBytes: number | null;
+}
+
+export interface Metrics {
+  atMs: number;
+  cpuPercent: number | null;
+  memoryUsedBytes: number | null;
+  memoryTotalBytes: number | null;
+  diskUsedBytes: number | null;
+  diskTotalBytes: number | null;
+  temperatureCelsius: number | null;
+  load1: number | null;
+  modules: ModuleMetrics[];
+}
+
+export interface Device {
+  id: string;
+  labels: Labels;
+  implicitLabels: Labels;
+  createdAtMs: number;
+  enrolled: boolean;
+  certificateSerial: string;
+  certificateNotAfterMs: number;
+  online: boolean;
+  lastSeenMs: number;
+  desiredVersion: number;
+  appliedVersion: number;
+  reported: Reported | null;
+  metrics: Metrics | null;
+  deploymentIds: string[];
+  metricsHistory: Metrics[] | null; // GET /devices/{id} only
+}
+
+export interface DeviceModules {
+  deviceId: string;
+  online: boolean;
+  applied: boolean;
+  desiredVersion: number;
+  appliedVersion: number;
+  modules: ModuleStatus[];
+  error: string;
+  shadowedModules: string[];
+}
+
+export interface DeploymentStatus {
+  targeted: number;
+  applied: number;
+  running: number;
+  failed: number;
+  offline: number;
+  devices: DeviceModules[];
+}
+
+export interface ModuleSpecSummary {
+  name: string;
+  image: string;
+}
+
+export interface Deployment {
+  id: string;
+  labels: Labels;
+  targetSelector: string;
+  priority: number;
+  modules: ModuleSpecSummary[];
+  generation: number;
+  createdAtMs: number;
+  updatedAtMs: number;
+  annotations: Labels;
+  status: DeploymentStatus;
+}
+
+export interface FleetEvent {
+  type: string;
+  reason: string;
+  message: string;
+  deviceId: string;
+  deploymentId: string;
+  atMs: number | null;
+}
+
+export interface HealthCounts {
+  total: number;
+  online: number;
+  offline: number;
+  degraded: number;
+}
+
+export interface Overview {
+  devices: HealthCounts;
+  byLabel: { key: string; values: ({ value: string } & HealthCounts)[] }[];
+  deployments: number;
+  brokerConnected: boolean | null;
+  recentEvents: FleetEvent[];
+}
+
+export interface Whoami {
+  name: string;
+  role: 'admin' | 'reader';
+}
+
+// ---- readers ------------------------------------------------------------------------------
+
+type Json = Record<string, unknown>;
+
+function obj(value: unknown): Json | null {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Json)
+    : null;
+}
+function str(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}
+function num(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+function bool(value: unknown): boolean {
+  return value === true;
+}
+function arr(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+function labels(value: unknown): Labels {
+  const o = obj(value);
+  const out: Labels = {};
+  if (o) for (const [k, v] of Object.entries(o)) if (typeof v === 'string') out[k] = v;
+  return out;
+}
+
+export function readModuleStatus(value: unknown): ModuleStatus {
+  const m = obj(value) ?? {};
+  const last = obj(m.lastTermination);
+  return {
+    name: str(m.name),
+    deploymentId: str(m.deploymentId),
+    image: str(m.image),
+    state: str(m.state),
+    reason: str(m.reason),
+    message: str(m.message),
+    restartCount: parseInt64(m.restartCount),
+    exitCode: num(m.exitCode),
+    startedAtMs: parseTime(m.startedAt),
+    finishedAtMs: parseTime(m.finishedAt),
+    ready: bool(m.ready),
+    health: str(m.health) || 'unknown',
+    lastTerminationFinishedAtMs: last ? parseTime(last.finishedAt) : null,
+  };
+}
+
+export function readReported(value: unknown): Reported | null {
+  const r = obj(value);
+  if (!r) return null; // absent, null or "" (no report yet)
+  const err = obj(r.desiredError);
+  return {
+    seq: parseInt64(r.seq),
+    reportedAtMs: parseTime(r.reportedAt),
+    appliedVersion: parseInt64(r.appliedVersion),
+    desiredError: err
+      ? { version: parseInt64(err.version), reason: str(err.reason), message: str(err.message) }
+      : null,
+    modules: arr(r.modules).map(readModuleStatus),
+    facts: (obj(r.facts) as DeviceFacts | null) ?? null,
+  };
+}
+
+export function readMetrics(value: unknown): Metrics | null {
+  const m = obj(value);
+  if (!m) return null;
+  const atMs = parseTime(m.at);
+  if (atMs === null) return null;
+  return {
+    atMs,
+    cpuPercent: num(m.cpuPercent),
+    memoryUsedBytes: num(m.memoryUsedBytes),
+    memoryTotalBytes: num(m.memoryTotalBytes),
+    diskUsedBytes: num(m.diskUsedBytes),
+    diskTotalBytes: num(m.diskTotalBytes),
+    temperatureCelsius: num(m.temperatureCelsius),
+    load1: num(m.load1),
+    modules: arr(m.modules).map((x) => {
+      const mm = obj(x) ?? {};
+      return { name: str(mm.name), cpuPercent: num(mm.cpuPercent), memoryBytes: num(mm.memoryBytes) };
+    }),
+  };
+}
+
+export function readDevice(value: unknown): Device {
+  const d = obj(value);
+  if (!d || typeof d.id !== 'string' || d.id === '') throw new Error('device without an id');
+  const history = Array.isArray(d.metricsHistory)
+    ? d.metricsHistory.map(readMetrics).filter((m): m is Metrics => m !== null)
+    : null;
+  return {
+    id: d.id,
+    labels: labels(d.labels),
+    implicitLabels: labels(d.implicitLabels),
+    createdAtMs: parseInt64(d.createdAtUnixMs),
+    enrolled: bool(d.enrolled),
+    certificateSerial: str(d.certificateSerial),
+    certificateNotAfterMs: parseInt64(d.certificateNotAfterUnixMs),
+    online: bool(d.online),
+    lastSeenMs: parseInt64(d.lastSeenUnixMs),
+    desiredVersion: parseInt64(d.desiredVersion),
+    appliedVersion: parseInt64(d.appliedVersion),
+    reported: readReported(d.reported),
+    metrics: readMetrics(d.metrics),
+    deploymentIds: arr(d.deploymentIds).filter((x): x is string => typeof x === 'string'),
+    metricsHistory: history,
+  };
+}
+
+function readDeviceModules(value: unknown): DeviceModules {
+  const d = obj(value) ?? {};
+  return {
+    deviceId: str(d.deviceId),
+    online: bool(d.online),
+    applied: bool(d.applied),
+    desiredVersion: parseInt64(d.desiredVersion),
+    appliedVersion: parseInt64(d.appliedVersion),
+    modules: arr(d.modules).map(readModuleStatus),
+    error: str(d.error),
+    shadowedModules: arr(d.shadowedModules).filter((x): x is string => typeof x === 'string'),
+  };
+}
+
+export function readDeployment(value: unknown): Deployment {
+  const d = obj(value);
+  if (!d || typeof d.id !== 'string' || d.id === '') throw new Error('deployment without an id');
+  const s = obj(d.status) ?? {};
+  return {
+    id: d.id,
+    labels: labels(d.labels),
+    targetSelector: str(d.targetSelector),
+    priority: parseInt64(d.priority),
+    modules: arr(d.modules).map((x) => {
+      const m = obj(x) ?? {};
+      return { name: str(m.name), image: str(m.image) };
+    }),
+    generation: parseInt64(d.generation),
+    createdAtMs: parseInt64(d.createdAtUnixMs),
+    updatedAtMs: parseInt64(d.updatedAtUnixMs),
+    annotations: labels(d.annotations),
+    status: {
+      targeted: parseInt64(s.targeted),
+      applied: parseInt64(s.applied),
+      running: parseInt64(s.running),
+      failed: parseInt64(s.failed),
+      offline: parseInt64(s.offline),
+      devices: arr(s.devices).map(readDeviceModules),
+    },
+  };
+}
+
+export function readEvent(value: unknown): FleetEvent {
+  const e = obj(value) ?? {};
+  return {
+    type: str(e.type),
+    reason: str(e.reason),
+    message: str(e.message),
+    deviceId: str(e.deviceId),
+    deploymentId: str(e.deploymentId),
+    atMs: parseTime(e.at),
+  };
+}
+
+function readCounts(value: unknown): HealthCounts {
+  const c = obj(value) ?? {};
+  return {
+    total: parseInt64(c.total),
+    online: parseInt64(c.online),
+    offline: parseInt64(c.offline),
+    degraded: parseInt64(c.degraded),
+  };
+}
+
+// GET /api/v1/overview (shape pinned in docs/hub-api.md "Overview document").
+export function readOverview(value: unknown): Overview {
+  const o = obj(value);
+  if (!o) throw new Error('overview is not a JSON object');
+  const byLabel = obj(o.byLabel) ?? {};
+  return {
+    devices: readCounts(o.devices),
+    byLabel: Object.keys(byLabel)
+      .sort()
+      .map((key) => ({
+        key,
+        values: arr(byLabel[key]).map((v) => ({ value: str(obj(v)?.value), ...readCounts(v) })),
+      })),
+    deployments: parseInt64(o.deployments),
+    brokerConnected: typeof o.brokerConnected === 'boolean' ? o.brokerConnected : null,
+    recentEvents: arr(o.recentEvents).map(readEvent),
+  };
+}
+
+export function readWhoami(value: unknown): Whoami {
+  const o = obj(value) ?? {};
+  const role = o.role === 'admin' || o.role === 'reader' ? o.role : null;
+  if (role === null) throw new Error(`whoami: unknown role ${JSON.stringify(o.role)}`);
+  return { name: str(o.name), role };
+}
+
+// ---- derived state ------------------------------------------------------------------------
+
+// Waiting and terminated reasons that mean a module is failing (the same set DeploymentStatus
+// counts as failed in hub.proto).
+const FAILING_REASONS = new Set([
+  'ImagePullBackOff',
+  'ErrImagePull',
+  'CrashLoopBackOff',
+  'CreateContainerError',
+  'Error',
+  'OOMKilled',
+]);
+
+export function moduleFailing(m: ModuleStatus): boolean {
+  return FAILING_REASONS.has(m.reason) || m.health === 'unhealthy';
+}
+
+export type Health = 'online' | 'degraded' | 'offline';
+
+// offline: presence says so; degraded: online but refusing its desired document or with a
+// failing module; online otherwise.
+export function deviceHealth(d: Device): Health {
+  if (!d.online) return 'offline';
+  const r = d.reported;
+  if (r && (r.desiredError !== null || r.modules.some(moduleFailing))) return 'degraded';
+  return 'online';
+}
+
+export function deviceArch(d: Device): string {
+  return d.implicitLabels['skiff.io/arch'] ?? d.reported?.facts?.arch ?? '';
+}
+
+// Time of a module's last state change: when it started running, finished, or last terminated.
+export function moduleLastChange(m: ModuleStatus): number | null {
+  const candidates = [m.startedAtMs, m.finishedAtMs, m.lastTerminationFinishedAtMs].filter(
+    (x): x is number => x !== null,
+  );
+  return candidates.length ? Math.max(...candidates) : null;
+}
+
+export interface RolloutSegments {
+  running: number;
+  updating: number; // applied, not (yet) running
+  pending: number; // online, not applied yet
+  failed: number;
+  offline: number;
+}
+
+// Disjoint segments for the rollout bar. The status counters overlap (running ⊆ applied; failed
+// and offline are sub-sets of targeted), so each targeted device is put in exactly one bucket by
+// precedence offline > failed > running > updating > pending, clipped to `targeted`.
+export function rolloutSegments(s: DeploymentStatus): RolloutSegments {
+  let left = Math.max(0, s.targeted);
+  const take = (n: number) => {
+    const t = Math.max(0, Math.min(n, left));
+    left -= t;
+    return t;
+  };
+  const offline = take(s.offline);
+  const failed = take(s.failed);
+  const running = take(s.running);
+  const updating = take(s.applied - s.running - s.failed);
+  const pending = left;
+  return { running, updating, pending, failed, offline };
+}
+
+export const POD_ANNOTATIONS = {
+  namespace: 'skiff.io/pod-namespace',
+  name: 'skiff.io/pod-name',
+  uid: 'skiff.io/pod-uid',
+  node: 'skiff.io/node',
+} as const;
