@@ -423,7 +423,11 @@ Result<std::string> DockerEngine::create(const ContainerConfig& config) {
   SKIFF_ASSIGN_OR_RETURN(Reply r, call("POST", "/containers/create?name=" + urlEncode(config.name),
                                        common::dumpJson(dockerCreateBody(config))));
   if (r.status != 201 && r.status != 200) {
-    return statusFor(r.status, "create container " + config.name, r.body);
+    Status s = statusFor(r.status, "create container " + config.name, r.body);
+    // Docker answers 409 for a taken name; Podman's compat API 500 "... is already in use".
+    if (s.message().find("already in use") != std::string::npos)
+      return common::conflict(s.message());
+    return s;
   }
   auto j = common::parseJson(r.body, 1 << 20);
   if (!j.isOk() || str(*j, "Id").empty()) {
