@@ -135,7 +135,8 @@ void Reconciler::update(const std::string& key, const std::function<void(Module&
 // ---- Desired state ------------------------------------------------------------------------------
 
 void Reconciler::setDesired(const protocol::DesiredState& desired) {
-  std::set<std::string> keys;
+  std::set<std::string> keys;       // new, changed or removed modules: now
+  std::set<std::string> unchanged;  // everything else: shortly after (a level-triggered recheck)
   {
     std::lock_guard lock(mu_);
     desiredKnown_ = true;
@@ -146,6 +147,7 @@ void Reconciler::setDesired(const protocol::DesiredState& desired) {
       std::string hash = protocol::specHash(spec);
       auto [it, inserted] = modules_.try_emplace(spec.name);
       Module& m = it->second;
+      if (!inserted && m.hash == hash && m.spec) unchanged.insert(spec.name);
       if (inserted || m.hash != hash) {
         // A new spec starts over: restart count, backoffs and last termination belong to the
         // container of the previous spec. An unchanged spec after an agent restart resumes.
@@ -165,7 +167,7 @@ void Reconciler::setDesired(const protocol::DesiredState& desired) {
       m.status.deploymentId = spec.deploymentId;
       m.status.specHash = hash;
       m.status.image = spec.image;
-      keys.insert(spec.name);
+      if (unchanged.count(spec.name) == 0) keys.insert(spec.name);
     }
     for (auto& [name, m] : modules_) {
       if (names.count(name) == 0) {
@@ -173,9 +175,14 @@ void Reconciler::setDesired(const protocol::DesiredState& desired) {
         keys.insert(name);
       }
     }
-    for (const auto& [name, fp] : observed_) keys.insert(name);
+    for (const auto& [name, fp] : observed_) {
+      if (unchanged.count(name) == 0) keys.insert(name);
+    }
   }
-  for (const auto& k : keys) queue_.add(k);
+  // Changed modules first: unchanged ones only need the periodic recheck, and queueing them
+  // ahead would delay the modules this document is about behind engine round trips.
+  for (const auto& k : keys) queue_.add(k, /*urgent=*/true);
+  for (const auto& k : unchanged) queue_.addAfter(k, std::chrono::seconds(1));
   {
     std::lock_guard lock(relistMu_);
     relistNow_ = true;  // find containers of modules we have never heard of (to remove them)

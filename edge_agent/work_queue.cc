@@ -5,18 +5,32 @@
 
 namespace skiff::edge_agent {
 
-void WorkQueue::addLocked(const std::string& key) {
-  if (shuttingDown_ || dirty_.count(key) != 0) return;
+void WorkQueue::addLocked(const std::string& key, bool urgent) {
+  if (shuttingDown_) return;
+  if (dirty_.count(key) != 0) {
+    if (urgent && processing_.count(key) == 0) {
+      auto it = std::find(queue_.begin(), queue_.end(), key);
+      if (it != queue_.end()) {
+        queue_.erase(it);
+        queue_.push_front(key);
+      }
+    }
+    return;
+  }
   dirty_.insert(key);
   if (processing_.count(key) != 0) return;  // re-queued by done()
-  queue_.push_back(key);
+  if (urgent) {
+    queue_.push_front(key);
+  } else {
+    queue_.push_back(key);
+  }
   cv_.notify_one();
 }
 
-void WorkQueue::add(const std::string& key) {
+void WorkQueue::add(const std::string& key, bool urgent) {
   std::lock_guard lock(mu_);
   delayed_.erase(key);
-  addLocked(key);
+  addLocked(key, urgent);
 }
 
 void WorkQueue::addAfter(const std::string& key, Duration delay) {

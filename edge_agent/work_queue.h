@@ -23,8 +23,10 @@ class WorkQueue {
   explicit WorkQueue(Duration baseDelay = Duration(500), Duration maxDelay = Duration(300000))
       : baseDelay_(baseDelay), maxDelay_(maxDelay) {}
 
-  // Queues key now (no-op if already queued).
-  void add(const std::string& key);
+  // Queues key now (no-op if already queued). urgent puts it ahead of the keys already waiting
+  // (moving it forward if it was queued): a changed desired module must not wait behind a
+  // periodic recheck of every module.
+  void add(const std::string& key, bool urgent = false);
   // Queues key once delay has passed; an earlier pending deadline for the key wins.
   void addAfter(const std::string& key, Duration delay);
   // Queues key after its backoff: baseDelay doubling with every call, up to maxDelay, until
@@ -45,7 +47,7 @@ class WorkQueue {
 
  private:
   using Clock = std::chrono::steady_clock;
-  void addLocked(const std::string& key);
+  void addLocked(const std::string& key, bool urgent = false);
 
   const Duration baseDelay_;
   const Duration maxDelay_;

@@ -413,9 +413,11 @@ Status AgentProcess::start() {
   proc_.reset();
   SubprocessOptions so;
   so.argv = command();
-  so.argv.insert(so.argv.end(), {"run", "--state-dir", stateDir_, "--engine", engineSocket_,
-                                 "--log-level", "debug", "--sync-interval", "500ms",
-                                 "--heartbeat-interval", "3s", "--metrics-interval", "2s"});
+  so.argv.insert(so.argv.end(), {"run", "--state-dir", stateDir_, "--engine", engineSocket_});
+  if (opts_.testIntervals) {
+    so.argv.insert(so.argv.end(), {"--log-level", "debug", "--sync-interval", "500ms",
+                                   "--heartbeat-interval", "3s", "--metrics-interval", "2s"});
+  }
   so.argv.insert(so.argv.end(), opts_.extraArgs.begin(), opts_.extraArgs.end());
   so.logFile = logDir_ + "/agent-" + std::to_string(++starts_) + ".log";
   SKIFF_ASSIGN_OR_RETURN(Subprocess p, Subprocess::start(std::move(so)));

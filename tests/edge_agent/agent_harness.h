@@ -116,6 +116,8 @@ class HubDouble {
 struct AgentRunOptions {
   std::vector<std::string> extraArgs;
   bool arm64 = false;  // run the cross-built binary under qemu-aarch64-static
+  // Short sync/heartbeat/metrics intervals and debug logs (tests); false: production defaults.
+  bool testIntervals = true;
 };
 
 class AgentProcess {
@@ -135,6 +137,7 @@ class AgentProcess {
   int stop(std::chrono::milliseconds grace = std::chrono::seconds(20));
   Status kill9();
   bool running();
+  int pid() const { return proc_ ? proc_->pid() : -1; }
   std::string log() const;
   const std::string& stateDir() const { return stateDir_; }
 

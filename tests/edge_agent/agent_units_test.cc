@@ -305,6 +305,18 @@ TEST(WorkQueueTest, DeduplicatesAndNeverHandsOutAKeyTwice) {
   EXPECT_EQ(q.length(), 0u);
 }
 
+TEST(WorkQueueTest, UrgentKeysGoAheadOfWaitingOnes) {
+  WorkQueue q;
+  q.add("a");
+  q.add("b");
+  q.add("c", /*urgent=*/true);
+  q.add("b", /*urgent=*/true);  // already queued: moved forward, not duplicated
+  EXPECT_EQ(q.length(), 3u);
+  EXPECT_EQ(*q.get(), "b");
+  EXPECT_EQ(*q.get(), "c");
+  EXPECT_EQ(*q.get(), "a");
+}
+
 TEST(WorkQueueTest, DelaysAndBacksOff) {
   WorkQueue q(20ms, 80ms);
   auto t0 = std::chrono::steady_clock::now();
