@@ -74,6 +74,7 @@ install_packages() {
   if [[ "$ARCH" != amd64 ]] && ! dpkg --print-foreign-architectures | grep -qx "$DEB_ARCH"; then
     echo "build-agent: adding foreign architecture $DEB_ARCH"
     $SUDO dpkg --add-architecture "$DEB_ARCH"
+    ADDED_ARCH=1
   fi
   $SUDO apt-get update -qq || return 1
   echo "build-agent: installing ${missing[*]}"
@@ -87,7 +88,14 @@ install_packages() {
     "${targetDevs[@]}" >/dev/null || return 1
 }
 
+ADDED_ARCH=0
 if ! install_packages; then
+  # Leave apt as we found it: a foreign architecture whose index is broken would make every later
+  # `apt-get update` on this machine fail.
+  if [[ "$ADDED_ARCH" == 1 ]] && ! dpkg --get-selections "*:$DEB_ARCH" 2>/dev/null | grep -q .; then
+    $SUDO dpkg --remove-architecture "$DEB_ARCH" && $SUDO apt-get update -qq || true
+    echo "build-agent: removed the foreign architecture $DEB_ARCH again" >&2
+  fi
   if [[ "$ARCH" == armhf ]]; then
     echo "build-agent: SKIPPED armhf: its cross packages could not be installed from the" \
       "configured mirror (see apt's messages above); the aarch64 build is unaffected." >&2
