@@ -3,34 +3,10 @@
 
 #include <iostream>
 
-#include "common/clock.h"
 #include "edge_agent/agent.h"
 #include "edge_agent/enrollment.h"
 
 namespace skiff::edge_agent {
-
-namespace {
-
-// A duration flag in Go form ("30s", "1m30s", "500ms"); a bad value fails parsing with the
-// flag's name, like every other flag.
-void addDurationOption(CLI::App& app, const std::string& name, std::chrono::milliseconds& target,
-                       const std::string& help) {
-  app.add_option_function<std::string>(
-         name,
-         [&target, name](const std::string& v) {
-           auto d = common::parseDuration(v);
-           if (!d || *d <= std::chrono::nanoseconds::zero()) {
-             throw CLI::ValidationError(
-                 name, "'" + v + "' is not a positive duration such as 30s, 1m30s or 500ms");
-           }
-           target = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
-           if (target.count() == 0) target = std::chrono::milliseconds(1);
-         },
-         help + " (default " + common::formatDuration(target) + ")")
-      ->type_name("DURATION");
-}
-
-}  // namespace
 
 void addOptions(CLI::App& app, Options& o) {
   common::addCommonFlags(app, o.common);
@@ -42,22 +18,24 @@ void addOptions(CLI::App& app, Options& o) {
       ->capture_default_str();
   app.add_option("--mqtt-url", o.mqttUrl,
                  "MQTT broker URL (mqtts://host:port); default: the one received at enrollment");
-  addDurationOption(app, "--heartbeat-interval", o.heartbeatInterval,
-                    "How often the reported state is sent without changes");
-  addDurationOption(app, "--metrics-interval", o.metricsInterval, "How often metrics are sent");
-  addDurationOption(app, "--sync-interval", o.syncInterval,
-                    "How often the engine is polled for container changes");
-  addDurationOption(app, "--renew-check-interval", o.renewCheckInterval,
-                    "How often the certificate is checked for renewal (renewed when less than a "
-                    "third of its validity remains)");
-  addDurationOption(app, "--crash-loop-backoff", o.crashLoopBackoff,
-                    "First delay before restarting a crashing container (doubles)");
-  addDurationOption(app, "--crash-loop-max-backoff", o.crashLoopMaxBackoff,
-                    "Longest delay before restarting a crashing container");
-  addDurationOption(app, "--image-pull-backoff", o.imagePullBackoff,
-                    "First delay before retrying a failed image pull (doubles)");
-  addDurationOption(app, "--image-pull-max-backoff", o.imagePullMaxBackoff,
-                    "Longest delay before retrying a failed image pull");
+  common::addDurationOption(app, "--heartbeat-interval", o.heartbeatInterval,
+                            "How often the reported state is sent without changes");
+  common::addDurationOption(app, "--metrics-interval", o.metricsInterval,
+                            "How often metrics are sent");
+  common::addDurationOption(app, "--sync-interval", o.syncInterval,
+                            "How often the engine is polled for container changes");
+  common::addDurationOption(
+      app, "--renew-check-interval", o.renewCheckInterval,
+      "How often the certificate is checked for renewal (renewed when less than a "
+      "third of its validity remains)");
+  common::addDurationOption(app, "--crash-loop-backoff", o.crashLoopBackoff,
+                            "First delay before restarting a crashing container (doubles)");
+  common::addDurationOption(app, "--crash-loop-max-backoff", o.crashLoopMaxBackoff,
+                            "Longest delay before restarting a crashing container");
+  common::addDurationOption(app, "--image-pull-backoff", o.imagePullBackoff,
+                            "First delay before retrying a failed image pull (doubles)");
+  common::addDurationOption(app, "--image-pull-max-backoff", o.imagePullMaxBackoff,
+                            "Longest delay before retrying a failed image pull");
   app.add_option("--workers", o.workers, "Modules reconciled in parallel")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
