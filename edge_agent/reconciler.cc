@@ -108,6 +108,14 @@ void Reconciler::stop() {
   prober_.stopAll();
 }
 
+void Reconciler::forgetObserved(const std::string& key) {
+  // After the agent itself starts a container, the relist's last fingerprint ("exited") may
+  // equal the next one if the container dies again between two relists: forget it so that exit
+  // is seen as a change.
+  std::lock_guard lock(mu_);
+  observed_.erase(key);
+}
+
 void Reconciler::notify() {
   if (onChange_) onChange_();
 }
@@ -460,6 +468,7 @@ Reconciler::Outcome Reconciler::createAndStart(const std::string& key,
     m.status.containerId = *id;
   });
   Status started = engine_.start(*id);
+  forgetObserved(key);
   if (!started.isOk()) {
     update(key,
            [&](Module& m) { setWaiting(m.status, "CreateContainerError", started.message()); });
@@ -485,6 +494,7 @@ Reconciler::Outcome Reconciler::sync(const std::string& key, const protocol::Mod
   switch (info->status) {
     case engine::ContainerStatus::kCreated: {
       Status s = engine_.start(containerId);
+      forgetObserved(key);
       if (!s.isOk()) {
         update(key, [&](Module& m) { setWaiting(m.status, "CreateContainerError", s.message()); });
         return {s, std::nullopt};
@@ -505,6 +515,7 @@ Reconciler::Outcome Reconciler::sync(const std::string& key, const protocol::Mod
         if (!s.isOk()) return {s, std::nullopt};
         auto after = engine_.inspect(containerId);
         Status started = engine_.start(containerId);
+        forgetObserved(key);
         if (!started.isOk()) return {started, std::nullopt};
         update(key, [&](Module& m) {
           ++m.status.restartCount;
@@ -572,6 +583,7 @@ Reconciler::Outcome Reconciler::sync(const std::string& key, const protocol::Mod
       });
       if (wait) return {Status::ok(), wait};
       Status s = engine_.start(containerId);
+      forgetObserved(key);
       if (!s.isOk()) {
         update(key, [&](Module& m) { setWaiting(m.status, "CreateContainerError", s.message()); });
         return {s, std::nullopt};
@@ -615,7 +627,9 @@ Status Reconciler::restartModule(const std::string& module) {
   prober_.untrack(module);
   SKIFF_RETURN_IF_ERROR(engine_.stop(id, std::chrono::seconds(stopTimeout)));
   auto after = engine_.inspect(id);
-  SKIFF_RETURN_IF_ERROR(engine_.start(id));
+  Status started = engine_.start(id);
+  forgetObserved(module);
+  SKIFF_RETURN_IF_ERROR(started);
   update(module, [&](Module& m) {
     ++m.status.restartCount;
     if (after.isOk()) {

@@ -111,6 +111,7 @@ class Reconciler {
                const std::string& containerId);
   common::Status stopAndRemove(const engine::ContainerInfo& c);
   std::shared_ptr<std::mutex> lockFor(const std::string& key);
+  void forgetObserved(const std::string& key);
   // Applies fn to the module's record under the lock; notifies if its status changed.
   void update(const std::string& key, const std::function<void(Module&)>& fn);
   void loadRuntime();
