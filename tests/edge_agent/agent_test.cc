@@ -599,6 +599,41 @@ TEST_F(AgentTest, ProbesAndImagePullBackoff) {
       60s, "pulled after backoff"));
 }
 
+TEST_F(AgentTest, HostPathDevicesBindMountsAndPrivileged) {
+  const std::string device = "pi-dev";
+  auto agent = newAgent(device);
+  SKIFF_ASSERT_OK(agent->start());
+  SKIFF_ASSERT_OK(common::makeDirs(dir_->file("host-data")));
+  SKIFF_ASSERT_OK(common::writeFileAtomic(dir_->file("host-data/value"), "from-host\n"));
+  auto m = busyboxModule(registry(), "hw/gpio", {"sleep 3600"});
+  protocol::Volume dev;
+  dev.name = "gpio";
+  dev.kind = protocol::Volume::Kind::kHostPath;
+  dev.hostPath = "/dev/zero";  // a character device, like /dev/gpiomem on a Pi
+  protocol::Volume data;
+  data.name = "data";
+  data.kind = protocol::Volume::Kind::kHostPath;
+  data.hostPath = dir_->file("host-data");
+  m.volumes = {dev, data};
+  m.mounts = {{"gpio", "/dev/skiff-gpio", false, ""}, {"data", "/data", true, ""}};
+  auto priv = busyboxModule(registry(), "hw/priv", {"sleep 3600"});
+  priv.privileged = true;
+  SKIFF_ASSERT_OK(hub().publishDesired(desiredDoc(device, 1, {m, priv})));
+  auto rep = waitRunning(device, 1, {"hw/gpio", "hw/priv"});
+  ASSERT_FALSE(HasFailure());
+  EXPECT_EQ(exec(moduleIn(rep, "hw/gpio")->containerId,
+                 "test -c /dev/skiff-gpio && echo chardev; cat /data/value; "
+                 "touch /data/x 2>/dev/null || echo read-only"),
+            "chardev\nfrom-host\nread-only\n");
+  auto inspect =
+      httpGet("http://d/v1.40/containers/" + moduleIn(rep, "hw/priv")->containerId + "/json", {},
+              podman().socketPath());
+  ASSERT_TRUE(inspect.isOk());
+  auto j = common::parseJson(inspect->body);
+  ASSERT_TRUE(j.isOk());
+  EXPECT_EQ((*j)["HostConfig"]["Privileged"], true);
+}
+
 TEST_F(AgentTest, LastWillAnnouncesOfflineAfterKillNine) {
   const std::string device = "pi-will";
   auto agent = newAgent(device, {"--log-format", "json"});
