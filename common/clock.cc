@@ -84,6 +84,11 @@ std::optional<std::chrono::system_clock::time_point> parseRfc3339(std::string_vi
   }
   if (i != s.size()) return std::nullopt;
   std::time_t t = timegm(&tm);
+  // system_clock counts nanoseconds in 64 bits (years ~1678-2262); from_time_t outside that
+  // overflows (UB). Docker's "never" is 0001-01-01T00:00:00Z: no time_point for it.
+  constexpr long long kLimit = 9'000'000'000LL;  // time_t may be 32 bits (armhf)
+  if (static_cast<long long>(t) < -kLimit || static_cast<long long>(t) > kLimit)
+    return std::nullopt;
   return std::chrono::system_clock::from_time_t(t) - std::chrono::seconds(offsetSeconds) +
          std::chrono::duration_cast<std::chrono::system_clock::duration>(frac);
 }

@@ -4,6 +4,7 @@
 // with a message naming the flag; nothing runs after a parse error.
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -21,6 +22,12 @@ struct CommonFlags {
 
 // Adds --log-level/--log-format (validated) and --config to app.
 void addCommonFlags(CLI::App& app, CommonFlags& flags);
+
+// Adds a duration option in Go form ("30s", "1m30s", "500ms") stored in target; a malformed or
+// non-positive value fails parsing with the option's name. " (default <target>)" is appended to
+// help. Sub-millisecond values round up to 1 ms.
+CLI::Option* addDurationOption(CLI::App& app, const std::string& name,
+                               std::chrono::milliseconds& target, const std::string& help);
 
 // Applies CommonFlags to the process-wide logger for component.
 Status applyLogging(const CommonFlags& flags, const std::string& component);

@@ -32,6 +32,9 @@ configure() {
   cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >/dev/null
 }
 build() { ninja -C "$BUILD" -j"$JOBS"; }
+# The arm64 agent (agent-only tree, cross-compiled) for the qemu-aarch64-static smoke test
+# (edge_agent_arm64_test), which SKIFF_REQUIRE_ARM64=1 makes fail rather than skip without it.
+cross() { SKIFF_CROSS_BUILD_DIR="$BUILD-aarch64" SKIFF_JOBS="$JOBS" cross/build-agent.sh aarch64; }
 format() {
   local files
   if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
@@ -44,7 +47,9 @@ format() {
   clang-format --dry-run --Werror $files
   echo "clang-format: $(echo "$files" | wc -w) files clean"
 }
-tests() { ctest --test-dir "$BUILD" --output-on-failure -j"$JOBS" --timeout 600; }
+tests() {
+  SKIFF_REQUIRE_ARM64=1 ctest --test-dir "$BUILD" --output-on-failure -j"$JOBS" --timeout 600
+}
 sanitize() {
   cmake -S . -B "$BUILD-asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSKIFF_SANITIZE=ON \
     -DSKIFF_BUILD_BENCH=OFF "${launcher[@]}" >/dev/null
@@ -61,6 +66,7 @@ sanitize() {
 phase deps deps
 phase configure configure
 phase build build
+phase cross cross
 phase format format
 phase test tests
 if [[ "${SKIFF_SKIP_SANITIZE:-0}" != 1 ]]; then phase sanitize sanitize; fi

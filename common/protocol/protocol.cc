@@ -559,7 +559,9 @@ Result<DesiredState> verifyDesired(std::string_view payload, std::string_view pu
   if (!sig.is_object() || !sig.contains("value") || !sig["value"].is_string()) {
     return unauthenticated("desired state signature is malformed");
   }
-  if (sig.value("alg", "") != "Ed25519") {
+  // Not sig.value("alg", ""): it throws when "alg" is present but not a string.
+  if (!sig.contains("alg") || !sig["alg"].is_string() ||
+      sig["alg"].get<std::string>() != "Ed25519") {
     return unauthenticated("desired state signature algorithm must be Ed25519");
   }
   auto raw = base64Decode(sig["value"].get<std::string>());

@@ -40,6 +40,10 @@ TEST(ClockTest, Rfc3339Parsing) {
                           "2023-11-14T22:13:20Zjunk", "2023-11-14T22:13:20.Z", "garbage"}) {
     EXPECT_FALSE(parseRfc3339(bad).has_value()) << bad;
   }
+  // Outside system_clock's range (Docker's "never" is year 1): no time point, and no overflow.
+  EXPECT_FALSE(parseRfc3339("0001-01-01T00:00:00Z").has_value());
+  EXPECT_FALSE(parseRfc3339("9999-12-31T23:59:59Z").has_value());
+  EXPECT_TRUE(parseRfc3339("1970-01-01T00:00:00Z").has_value());
 }
 
 TEST(ClockTest, ParsesGoDurations) {

@@ -125,5 +125,28 @@ TEST_F(FlagsTest, BadConfigFilesGiveClearErrors) {
   EXPECT_NE(out.output.find("absent.toml"), std::string::npos) << out.output;
 }
 
+TEST(DurationOptionTest, ParsesGoDurationsAndNamesTheFlagOnErrors) {
+  auto parse = [](std::vector<const char*> argv, std::chrono::milliseconds& target) {
+    CLI::App app{"t", "t"};
+    addDurationOption(app, "--every", target, "How often");
+    argv.insert(argv.begin(), "t");
+    return parseCommandLine(app, static_cast<int>(argv.size()), argv.data());
+  };
+  std::chrono::milliseconds every{30000};
+  EXPECT_EQ(parse({"--every", "1m30s"}, every).kind, ParseOutcome::Kind::kRun);
+  EXPECT_EQ(every, std::chrono::milliseconds(90000));
+  EXPECT_EQ(parse({"--every", "250us"}, every).kind, ParseOutcome::Kind::kRun);
+  EXPECT_EQ(every, std::chrono::milliseconds(1));
+  for (const char* bad : {"soon", "-1s", "0s"}) {
+    auto out = parse({"--every", bad}, every);
+    EXPECT_EQ(out.exitCode, 2) << bad;
+    EXPECT_NE(out.output.find("--every"), std::string::npos) << out.output;
+  }
+  CLI::App app{"t", "t"};
+  std::chrono::milliseconds d{2000};
+  addDurationOption(app, "--d", d, "Delay");
+  EXPECT_NE(app.help().find("Delay (default 2s)"), std::string::npos) << app.help();
+}
+
 }  // namespace
 }  // namespace skiff::common

@@ -188,6 +188,18 @@ Result<TlsClientFiles> MosquittoFixture::issue(bool wrongCa, std::string_view cn
   return files;
 }
 
+Result<std::string> MosquittoFixture::signClientCsr(std::string_view csrPem, std::string_view cn,
+                                                    std::chrono::seconds validity) {
+  if (!pki_) return common::invalidArgument("signing CSRs needs MosquittoOptions::tls");
+  SKIFF_ASSIGN_OR_RETURN(auto csr, tls::CertificateRequest::fromPem(csrPem));
+  tls::IssueOptions opts;
+  opts.commonName = std::string(cn);
+  opts.usage = tls::CertUsage::kClient;
+  opts.validity = validity;
+  SKIFF_ASSIGN_OR_RETURN(auto cert, pki_->ca.issue(csr, opts));
+  return cert.toPem();
+}
+
 mqtt::ssl_options pahoSslOptions(const TlsClientFiles& files) {
   return mqtt::ssl_options_builder()
       .trust_store(files.caFile)

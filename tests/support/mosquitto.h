@@ -61,6 +61,10 @@ class MosquittoFixture {
   std::string caFile() const;
   // Client certificate + key signed by the broker's CA, CN = cn (files under <dir>/certs/).
   common::Result<TlsClientFiles> issueClientCert(std::string_view cn);
+  // Signs a CSR (PEM) with the broker's CA as a client certificate with CN = cn, as a hub's
+  // enrollment CA does; returns the certificate PEM. TLS mode only.
+  common::Result<std::string> signClientCsr(std::string_view csrPem, std::string_view cn,
+                                            std::chrono::seconds validity = std::chrono::hours(24));
   // Same, but signed by an unrelated CA: the broker must reject it. caFile is the broker's CA.
   common::Result<TlsClientFiles> issueWrongCaClientCert(std::string_view cn);
 

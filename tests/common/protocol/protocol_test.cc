@@ -204,6 +204,9 @@ TEST_F(SigningTest, ForgedTamperedUnsignedAndWrongKeyAreUnauthenticated) {
   Json wrongAlg = j;
   wrongAlg["signature"]["alg"] = "none";
   expectUnauth(dumpJson(wrongAlg), "alg none");
+  Json numericAlg = j;
+  numericAlg["signature"]["alg"] = 5;
+  expectUnauth(dumpJson(numericAlg), "alg not a string (used to throw)");
   Json notObject = j;
   notObject["signature"] = "x";
   expectUnauth(dumpJson(notObject), "signature not an object");
