@@ -1,6 +1,6 @@
 // WorkQueue: client-go workqueue semantics (de-duplication, a key in processing re-queued once
 // done, delayed adds in due order, per-key exponential backoff, shutDown unblocking get()).
-#include "control_plane/controllers/work_queue.h"
+#include "common/work_queue.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <future>
 #include <thread>
 
-namespace skiff::control_plane::controllers {
+namespace skiff::common {
 namespace {
 
 using namespace std::chrono_literals;
@@ -152,4 +152,4 @@ TEST(WorkQueueTest, ShutDownUnblocksAnInactiveQueue) {
 }
 
 }  // namespace
-}  // namespace skiff::control_plane::controllers
+}  // namespace skiff::common

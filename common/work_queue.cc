@@ -1,9 +1,9 @@
-// WorkQueue implementation.
-#include "control_plane/controllers/work_queue.h"
+// WorkQueue implementation (see work_queue.h).
+#include "common/work_queue.h"
 
 #include <algorithm>
 
-namespace skiff::control_plane::controllers {
+namespace skiff::common {
 
 WorkQueue::WorkQueue(Duration baseDelay, Duration maxDelay)
     : baseDelay_(baseDelay), maxDelay_(maxDelay) {}
@@ -96,4 +96,4 @@ std::size_t WorkQueue::length() const {
   return queue_.size();
 }
 
-}  // namespace skiff::control_plane::controllers
+}  // namespace skiff::common
