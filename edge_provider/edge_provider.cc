@@ -311,6 +311,8 @@ std::vector<std::pair<std::string, std::string>> EdgeProvider::completeRemovalsL
           "pod's modules are gone from every device",
           {{"pod", keyOf(it->second.ns, it->second.name)}, {"deployment", it->first}});
       done.emplace_back(it->second.ns, it->second.name);
+      if (completed_.size() >= 10000) completed_.clear();
+      completed_.insert(it->first);
       it = removals_.erase(it);
     } else {
       ++it;
@@ -411,6 +413,7 @@ Status EdgeProvider::apply(const Json& pod) {
       e.hubError.clear();
       e.applied = true;
       e.mappingHash = hash;
+      completed_.erase(id);
       // The watch brings the same object; keep the newest generation seen.
       auto& cached = deployments_[id];
       if (cached.generation() <= applied->generation()) cached = *applied;
@@ -441,6 +444,7 @@ Status EdgeProvider::deletePod(const Json& pod) {
     std::lock_guard lock(mu_);
     auto e = pods_.find(keyOf(ns, name));
     if (e != pods_.end() && meta(e->second.pod, "uid") == uid) pods_.erase(e);
+    if (completed_.contains(id) && !deployments_.contains(id)) return Status::ok();
     Removal& r = removals_[id];
     r.ns = ns;
     r.name = name;

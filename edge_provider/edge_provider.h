@@ -137,6 +137,7 @@ class EdgeProvider final : public virtual_node::PodLifecycleHandler,
   std::string fleetError_;
   std::map<std::string, PodEntry> pods_;     // "ns/name"
   std::map<std::string, Removal> removals_;  // by deployment id
+  std::set<std::string> completed_;          // removals already confirmed (bounded)
 
   std::jthread devicesThread_;
   std::jthread deploymentsThread_;
