@@ -414,9 +414,13 @@ Status EdgeProvider::apply(const Json& pod) {
       e.applied = true;
       e.mappingHash = hash;
       completed_.erase(id);
-      // The watch brings the same object; keep the newest generation seen.
-      auto& cached = deployments_[id];
-      if (cached.generation() <= applied->generation()) cached = *applied;
+      // The watch brings the same object, possibly before this answer (a device may report
+      // in between): the answer only fills in what the watch has not delivered yet; for the
+      // same generation the watch's status is at least as new.
+      auto cached = deployments_.find(id);
+      if (cached == deployments_.end() || cached->second.generation() < applied->generation()) {
+        deployments_[id] = *applied;
+      }
       removals_.erase(id);
     }
   }

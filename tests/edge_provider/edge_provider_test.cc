@@ -326,12 +326,18 @@ class EdgeProviderMockHubTest : public ::testing::Test {
           return common::Status::ok();
         });
     ON_CALL(hub, watchDeployments(testing::_, testing::_, testing::_))
-        .WillByDefault([](const hubpb::WatchRequest&, std::stop_token st,
-                          const std::function<bool(const hubpb::DeploymentEvent&)>& onEvent) {
+        .WillByDefault([this](const hubpb::WatchRequest&, std::stop_token st,
+                              const std::function<bool(const hubpb::DeploymentEvent&)>& onEvent) {
           hubpb::DeploymentEvent ev;
           ev.set_type(hubpb::SYNCED);
           onEvent(ev);
+          {
+            std::lock_guard lock(watchMu);
+            deploymentEvents = onEvent;
+          }
           while (!st.stop_requested()) std::this_thread::sleep_for(5ms);
+          std::lock_guard lock(watchMu);
+          deploymentEvents = nullptr;
           return common::Status::ok();
         });
     EdgeProviderOptions o;
@@ -342,9 +348,25 @@ class EdgeProviderMockHubTest : public ::testing::Test {
   }
   void TearDown() override { provider->stop(); }
 
+  // Delivers a deployment event as the hub's watch would.
+  void deliver(hubpb::EventType type, const hubpb::Deployment& d) {
+    std::function<bool(const hubpb::DeploymentEvent&)> f;
+    {
+      std::lock_guard lock(watchMu);
+      f = deploymentEvents;
+    }
+    ASSERT_TRUE(f) << "no deployment watch open";
+    hubpb::DeploymentEvent ev;
+    ev.set_type(type);
+    *ev.mutable_deployment() = d;
+    f(ev);
+  }
+
   NiceMock<test::MockHubClient> hub;
   NiceMock<test::MockObjectReader> reader;
   NiceMock<test::MockEventRecorder> recorder;
+  std::mutex watchMu;
+  std::function<bool(const hubpb::DeploymentEvent&)> deploymentEvents;
   const common::Clock& clock = common::SystemClock::instance();
   std::unique_ptr<EdgeProvider> provider;
 };
@@ -374,6 +396,36 @@ TEST_F(EdgeProviderMockHubTest, HubErrorsSurfaceInStatusAndEvents) {
   EXPECT_EQ(provider->deletePod(pod("web")).code(), common::StatusCode::kUnavailable);
   SKIFF_EXPECT_OK(provider->deletePod(pod("web")));
   EXPECT_EQ(provider->getPod("default", "web").status().code(), common::StatusCode::kNotFound);
+}
+
+TEST_F(EdgeProviderMockHubTest, AWatchEventFasterThanTheApplyAnswerWins) {
+  // The device reports between the hub's apply and its answer reaching the provider: the watch
+  // event (applied, running) arrives first; the older answer must not replace it.
+  EXPECT_CALL(hub, applyDeployment(testing::_)).WillOnce([this](const hubpb::Deployment& d) {
+    hubpb::Deployment answer = d;
+    answer.set_generation(1);
+    hubpb::Deployment fresh = answer;
+    auto* dm = fresh.mutable_status()->add_devices();
+    dm->set_device_id("pi-1");
+    dm->set_online(true);
+    dm->set_applied(true);
+    common::protocol::ModuleStatus m;
+    m.name = "web/app";
+    m.deploymentId = d.id();
+    m.state = common::protocol::ModuleState::kRunning;
+    m.ready = true;
+    dm->set_modules_json(Json::array({common::protocol::toJson(m)}).dump());
+    deliver(hubpb::ADDED, fresh);
+    auto* stale = answer.mutable_status()->add_devices();
+    stale->set_device_id("pi-1");
+    stale->set_online(true);
+    stale->set_applied(false);
+    return common::Result<hubpb::Deployment>(answer);
+  });
+  SKIFF_ASSERT_OK(provider->createPod(pod("web")));
+  auto st = provider->getPodStatus("default", "web");
+  SKIFF_ASSERT_OK(st);
+  EXPECT_EQ(st->status["phase"], "Running") << st->status.dump();
 }
 
 TEST_F(EdgeProviderMockHubTest, UnsupportedFieldsAreOneWarningEvent) {

@@ -57,7 +57,7 @@ std::vector<std::string> VirtualNodeProcess::argv() const {
                                 "--resync-period",
                                 "10s",
                                 "--log-level",
-                                "debug"};
+                                opts_.logLevel};
   if (opts_.nodePerDevice) a.push_back("--node-per-device");
   a.insert(a.end(), opts_.extraArgs.begin(), opts_.extraArgs.end());
   return a;

@@ -23,6 +23,7 @@ struct VirtualNodeProcessOptions {
   std::string nodeName = "skiff-fleet";
   bool nodePerDevice = false;
   int kubeletPort = 0;  // 0: pick a free loopback port
+  std::string logLevel = "debug";
   std::vector<std::string> extraArgs;
 };
 
