@@ -12,6 +12,8 @@
 
 namespace skiff::edge_provider {
 
+using common::jsonField;
+using common::jsonString;
 using common::Result;
 using common::Status;
 using common::StatusCode;
@@ -20,19 +22,9 @@ using virtual_node::VirtualNodeSpec;
 
 namespace {
 
-const Json& at(const Json& j, std::string_view key) {
-  static const Json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
+std::string meta(const Json& pod, std::string_view key) {
+  return jsonString(jsonField(pod, "metadata"), key);
 }
-
-std::string str(const Json& j, std::string_view key) {
-  const Json& v = at(j, key);
-  return v.is_string() ? v.get<std::string>() : "";
-}
-
-std::string meta(const Json& pod, std::string_view key) { return str(at(pod, "metadata"), key); }
 
 std::string keyOf(const std::string& ns, const std::string& name) { return ns + "/" + name; }
 
@@ -325,16 +317,9 @@ std::vector<std::pair<std::string, std::string>> EdgeProvider::completeRemovalsL
 
 std::optional<std::string> EdgeProvider::deviceIdOf(const Json& pod) const {
   if (!opts_.deviceMode) return std::nullopt;
-  std::string node = str(at(pod, "spec"), "nodeName");
+  std::string node = jsonString(jsonField(pod, "spec"), "nodeName");
   if (!node.starts_with(opts_.deviceNodePrefix)) return std::string();
   return node.substr(opts_.deviceNodePrefix.size());
-}
-
-std::string EdgeProvider::deviceForNode(const std::string& node) const {
-  if (!opts_.deviceMode || !node.starts_with(opts_.deviceNodePrefix)) return "";
-  std::string id = node.substr(opts_.deviceNodePrefix.size());
-  std::lock_guard lock(mu_);
-  return devices_.contains(id) ? id : "";
 }
 
 Status EdgeProvider::createPod(const Json& pod) { return apply(pod); }
@@ -355,7 +340,7 @@ Status EdgeProvider::apply(const Json& pod) {
     if (!deploymentsSynced_) return common::unavailable("not yet synced with the hub");
     deviceId = deviceIdOf(pod);
     if (deviceId && !devices_.contains(*deviceId)) {
-      return common::invalidArgument("node " + str(at(pod, "spec"), "nodeName") +
+      return common::invalidArgument("node " + jsonString(jsonField(pod, "spec"), "nodeName") +
                                      " is not a device of this hub");
     }
     auto d = deployments_.find(id);
@@ -682,7 +667,8 @@ Status EdgeProvider::getContainerLogs(const std::string& ns, const std::string& 
         }
       }
       std::sort(targeted.begin(), targeted.end());
-      std::string chosen = str(at(at(pod, "metadata"), "annotations"), kLogsDeviceAnnotation);
+      std::string chosen =
+          jsonString(jsonField(jsonField(pod, "metadata"), "annotations"), kLogsDeviceAnnotation);
       if (!chosen.empty()) {
         if (std::find(targeted.begin(), targeted.end(), chosen) == targeted.end()) {
           return common::notFound("device " + chosen + " (annotation " +

@@ -84,9 +84,6 @@ class EdgeProvider final : public virtual_node::PodLifecycleHandler,
                                   const virtual_node::LogOptions& opts,
                                   const std::function<bool(std::string_view)>& write) override;
 
-  // The device a Node stands for in device mode ("" otherwise or unknown).
-  std::string deviceForNode(const std::string& node) const;
-
  private:
   struct PodEntry {
     Json pod;

@@ -124,17 +124,6 @@ Status GrpcHubClient::deleteDeployment(const std::string& id) {
   return fromGrpc("DeleteDeployment", impl_->stub->DeleteDeployment(&ctx, req, &out));
 }
 
-Result<std::vector<hubpb::Deployment>> GrpcHubClient::listDeployments(
-    const std::string& labelSelector) {
-  grpc::ClientContext ctx;
-  impl_->prepare(ctx, true);
-  hubpb::ListDeploymentsRequest req;
-  req.set_label_selector(labelSelector);
-  hubpb::ListDeploymentsResponse out;
-  SKIFF_RETURN_IF_ERROR(fromGrpc("ListDeployments", impl_->stub->ListDeployments(&ctx, req, &out)));
-  return std::vector<hubpb::Deployment>(out.deployments().begin(), out.deployments().end());
-}
-
 Result<hubpb::FleetStatus> GrpcHubClient::getFleetStatus() {
   grpc::ClientContext ctx;
   impl_->prepare(ctx, true);

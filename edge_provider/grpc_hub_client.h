@@ -28,8 +28,6 @@ class GrpcHubClient final : public HubClient {
 
   common::Result<hubpb::Deployment> applyDeployment(const hubpb::Deployment& d) override;
   common::Status deleteDeployment(const std::string& id) override;
-  common::Result<std::vector<hubpb::Deployment>> listDeployments(
-      const std::string& labelSelector) override;
   common::Result<hubpb::FleetStatus> getFleetStatus() override;
   common::Status watchDevices(
       const hubpb::WatchRequest& req, std::stop_token stop,

@@ -28,8 +28,6 @@ class HubClient {
   virtual common::Result<hubpb::Deployment> applyDeployment(const hubpb::Deployment& d) = 0;
   // NotFound when absent.
   virtual common::Status deleteDeployment(const std::string& id) = 0;
-  virtual common::Result<std::vector<hubpb::Deployment>> listDeployments(
-      const std::string& labelSelector) = 0;
   virtual common::Result<hubpb::FleetStatus> getFleetStatus() = 0;
   // Streams: onEvent gets every event (snapshot ADDED…, SYNCED, then changes) until it returns
   // false, stop is requested (both: Ok) or the stream fails (the error).

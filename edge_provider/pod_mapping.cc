@@ -13,22 +13,12 @@
 
 namespace skiff::edge_provider {
 
+using common::jsonField;
+using common::jsonString;
 using common::Result;
 using common::Status;
 
 namespace {
-
-const Json& at(const Json& j, std::string_view key) {
-  static const Json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-
-std::string str(const Json& j, std::string_view key) {
-  const Json& v = at(j, key);
-  return v.is_string() ? v.get<std::string>() : "";
-}
 
 // j itself when it is an object, else an empty object (for iterating optional maps).
 const Json& objectOrEmpty(const Json& j) {
@@ -37,7 +27,7 @@ const Json& objectOrEmpty(const Json& j) {
 }
 
 bool truthy(const Json& j, std::string_view key) {
-  const Json& v = at(j, key);
+  const Json& v = jsonField(j, key);
   return v.is_boolean() && v.get<bool>();
 }
 
@@ -148,7 +138,7 @@ Result<const Json*> Mapper::object(bool secret, const std::string& name, const s
   auto it = cache_.find(key);
   if (it == cache_.end()) {
     if (ctx_.reader == nullptr) return common::internalError("mapping without an ObjectReader");
-    std::string ns = str(at(pod_, "metadata"), "namespace");
+    std::string ns = jsonString(jsonField(pod_, "metadata"), "namespace");
     auto r = secret ? ctx_.reader->getSecret(ns, name) : ctx_.reader->getConfigMap(ns, name);
     if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) {
       return r.status().withContext(path);
@@ -169,8 +159,8 @@ Result<std::optional<std::string>> Mapper::keyOf(bool secret, const std::string&
     if (optional) return std::optional<std::string>();
     return common::notFound(path + ": " + kind + " \"" + name + "\" not found");
   }
-  const Json& data = at(*obj, "data");
-  if (at(data, key).is_string()) {
+  const Json& data = jsonField(*obj, "data");
+  if (jsonField(data, key).is_string()) {
     std::string v = data[key].get<std::string>();
     if (!secret) return std::optional<std::string>(v);
     auto decoded = common::base64Decode(v);
@@ -178,8 +168,8 @@ Result<std::optional<std::string>> Mapper::keyOf(bool secret, const std::string&
       return fail(path, "secret \"" + name + "\" key \"" + key + "\" is not base64");
     return std::optional<std::string>(std::move(*decoded));
   }
-  if (!secret && at(at(*obj, "binaryData"), key).is_string()) {
-    auto decoded = common::base64Decode(at(*obj, "binaryData")[key].get<std::string>());
+  if (!secret && jsonField(jsonField(*obj, "binaryData"), key).is_string()) {
+    auto decoded = common::base64Decode(jsonField(*obj, "binaryData")[key].get<std::string>());
     if (!decoded.isOk())
       return fail(path, "configmap binaryData key \"" + key + "\" is not base64");
     return std::optional<std::string>(std::move(*decoded));
@@ -190,8 +180,8 @@ Result<std::optional<std::string>> Mapper::keyOf(bool secret, const std::string&
 }
 
 Result<std::string> Mapper::fieldRef(const Json& ref, const std::string& path) {
-  std::string fp = str(ref, "fieldPath");
-  const Json& meta = at(pod_, "metadata");
+  std::string fp = jsonString(ref, "fieldPath");
+  const Json& meta = jsonField(pod_, "metadata");
   auto bracketed = [&](std::string_view prefix) -> std::optional<std::string> {
     // metadata.labels['key'] / metadata.labels["key"]
     if (!fp.starts_with(prefix) || fp.size() < prefix.size() + 4) return std::nullopt;
@@ -203,13 +193,15 @@ Result<std::string> Mapper::fieldRef(const Json& ref, const std::string& path) {
     }
     return rest.substr(2, rest.size() - 4);
   };
-  if (fp == "metadata.name") return str(meta, "name");
-  if (fp == "metadata.namespace") return str(meta, "namespace");
-  if (fp == "metadata.uid") return str(meta, "uid");
-  if (fp == "spec.nodeName") return str(at(pod_, "spec"), "nodeName");
-  if (fp == "spec.serviceAccountName") return str(at(pod_, "spec"), "serviceAccountName");
-  if (auto k = bracketed("metadata.labels")) return str(at(meta, "labels"), *k);
-  if (auto k = bracketed("metadata.annotations")) return str(at(meta, "annotations"), *k);
+  if (fp == "metadata.name") return jsonString(meta, "name");
+  if (fp == "metadata.namespace") return jsonString(meta, "namespace");
+  if (fp == "metadata.uid") return jsonString(meta, "uid");
+  if (fp == "spec.nodeName") return jsonString(jsonField(pod_, "spec"), "nodeName");
+  if (fp == "spec.serviceAccountName")
+    return jsonString(jsonField(pod_, "spec"), "serviceAccountName");
+  if (auto k = bracketed("metadata.labels")) return jsonString(jsonField(meta, "labels"), *k);
+  if (auto k = bracketed("metadata.annotations"))
+    return jsonString(jsonField(meta, "annotations"), *k);
   if (fp == "status.hostIP" || fp == "status.hostIPs" || fp == "status.podIP" ||
       fp == "status.podIPs") {
     warn(path + ".fieldPath", fp + " is not known when the pod is converted (the pod runs on " +
@@ -227,15 +219,15 @@ Result<std::string> Mapper::fieldRef(const Json& ref, const std::string& path) {
 Result<std::optional<std::string>> Mapper::resourceRef(const Json& ref, const Json& container,
                                                        const std::string& path) {
   const Json* c = &container;
-  std::string cname = str(ref, "containerName");
+  std::string cname = jsonString(ref, "containerName");
   if (!cname.empty()) {
     c = nullptr;
-    for (const auto& other : at(at(pod_, "spec"), "containers")) {
-      if (str(other, "name") == cname) c = &other;
+    for (const auto& other : jsonField(jsonField(pod_, "spec"), "containers")) {
+      if (jsonString(other, "name") == cname) c = &other;
     }
     if (c == nullptr) return fail(path + ".containerName", "no container named \"" + cname + "\"");
   }
-  std::string resource = str(ref, "resource");
+  std::string resource = jsonString(ref, "resource");
   auto dot = resource.find('.');
   if (dot == std::string::npos)
     return fail(path + ".resource", "expected limits.<r> or requests.<r>");
@@ -245,7 +237,7 @@ Result<std::optional<std::string>> Mapper::resourceRef(const Json& ref, const Js
       (name != "cpu" && name != "memory" && name != "ephemeral-storage")) {
     return fail(path + ".resource", "unsupported resource \"" + resource + "\"");
   }
-  const Json& q = at(at(at(*c, "resources"), kind), name);
+  const Json& q = jsonField(jsonField(jsonField(*c, "resources"), kind), name);
   if (q.is_null()) {
     warn(path, resource + " is not set on the container; the variable is left unset");
     return std::optional<std::string>();
@@ -254,8 +246,8 @@ Result<std::optional<std::string>> Mapper::resourceRef(const Json& ref, const Js
   auto value = common::parseQuantityMilli(qt);
   if (!value.isOk()) return fail(path, value.status().message());
   std::string divText = "1";
-  if (!at(ref, "divisor").is_null()) {
-    SKIFF_ASSIGN_OR_RETURN(divText, quantityText(at(ref, "divisor"), path + ".divisor"));
+  if (!jsonField(ref, "divisor").is_null()) {
+    SKIFF_ASSIGN_OR_RETURN(divText, quantityText(jsonField(ref, "divisor"), path + ".divisor"));
   }
   auto divisor = common::parseQuantityMilli(divText);
   if (!divisor.isOk() || *divisor <= 0)
@@ -277,15 +269,15 @@ Status Mapper::env(const Json& c, const std::string& path, protocol::ModuleSpec&
       m.env.push_back({name, value});
     }
   };
-  const Json& envFrom = at(c, "envFrom");
+  const Json& envFrom = jsonField(c, "envFrom");
   for (std::size_t i = 0; envFrom.is_array() && i < envFrom.size(); ++i) {
     const Json& src = envFrom[i];
     std::string p = idx(path + ".envFrom", i);
-    std::string prefix = str(src, "prefix");
-    bool secret = at(src, "secretRef").is_object();
-    const Json& ref = secret ? at(src, "secretRef") : at(src, "configMapRef");
+    std::string prefix = jsonString(src, "prefix");
+    bool secret = jsonField(src, "secretRef").is_object();
+    const Json& ref = secret ? jsonField(src, "secretRef") : jsonField(src, "configMapRef");
     if (!ref.is_object()) return fail(p, "one of configMapRef or secretRef is required");
-    std::string name = str(ref, "name");
+    std::string name = jsonString(ref, "name");
     std::string rp = p + (secret ? ".secretRef" : ".configMapRef");
     if (name.empty()) return fail(rp + ".name", "required");
     SKIFF_ASSIGN_OR_RETURN(const Json* obj, object(secret, name, rp));
@@ -295,7 +287,7 @@ Status Mapper::env(const Json& c, const std::string& path, protocol::ModuleSpec&
                               name + "\" not found");
     }
     std::vector<std::string> keys;
-    for (const auto& [k, v] : objectOrEmpty(at(*obj, "data")).items()) keys.push_back(k);
+    for (const auto& [k, v] : objectOrEmpty(jsonField(*obj, "data")).items()) keys.push_back(k);
     for (const std::string& k : keys) {
       std::string var = prefix + k;
       if (!validEnvName(var)) {
@@ -306,34 +298,37 @@ Status Mapper::env(const Json& c, const std::string& path, protocol::ModuleSpec&
       set(var, value.value_or(""));
     }
   }
-  const Json& env = at(c, "env");
+  const Json& env = jsonField(c, "env");
   for (std::size_t i = 0; env.is_array() && i < env.size(); ++i) {
     const Json& e = env[i];
     std::string p = idx(path + ".env", i);
-    std::string name = str(e, "name");
+    std::string name = jsonString(e, "name");
     if (!validEnvName(name))
       return fail(p + ".name", "invalid environment variable name \"" + name + "\"");
-    const Json& from = at(e, "valueFrom");
+    const Json& from = jsonField(e, "valueFrom");
     if (from.is_null()) {
-      set(name, expand(str(e, "value"), vars));
+      set(name, expand(jsonString(e, "value"), vars));
       continue;
     }
     std::string fp = p + ".valueFrom";
-    if (at(from, "configMapKeyRef").is_object() || at(from, "secretKeyRef").is_object()) {
-      bool secret = at(from, "secretKeyRef").is_object();
-      const Json& ref = secret ? at(from, "secretKeyRef") : at(from, "configMapKeyRef");
+    if (jsonField(from, "configMapKeyRef").is_object() ||
+        jsonField(from, "secretKeyRef").is_object()) {
+      bool secret = jsonField(from, "secretKeyRef").is_object();
+      const Json& ref =
+          secret ? jsonField(from, "secretKeyRef") : jsonField(from, "configMapKeyRef");
       std::string rp = fp + (secret ? ".secretKeyRef" : ".configMapKeyRef");
-      std::string key = str(ref, "key");
+      std::string key = jsonString(ref, "key");
       if (key.empty()) return fail(rp + ".key", "required");
-      SKIFF_ASSIGN_OR_RETURN(auto value,
-                             keyOf(secret, str(ref, "name"), key, truthy(ref, "optional"), rp));
-      if (value) set(name, *value);
-    } else if (at(from, "fieldRef").is_object()) {
-      SKIFF_ASSIGN_OR_RETURN(std::string value, fieldRef(at(from, "fieldRef"), fp + ".fieldRef"));
-      set(name, value);
-    } else if (at(from, "resourceFieldRef").is_object()) {
       SKIFF_ASSIGN_OR_RETURN(
-          auto value, resourceRef(at(from, "resourceFieldRef"), c, fp + ".resourceFieldRef"));
+          auto value, keyOf(secret, jsonString(ref, "name"), key, truthy(ref, "optional"), rp));
+      if (value) set(name, *value);
+    } else if (jsonField(from, "fieldRef").is_object()) {
+      SKIFF_ASSIGN_OR_RETURN(std::string value,
+                             fieldRef(jsonField(from, "fieldRef"), fp + ".fieldRef"));
+      set(name, value);
+    } else if (jsonField(from, "resourceFieldRef").is_object()) {
+      SKIFF_ASSIGN_OR_RETURN(auto value, resourceRef(jsonField(from, "resourceFieldRef"), c,
+                                                     fp + ".resourceFieldRef"));
       if (value) set(name, *value);
     } else {
       return fail(fp,
@@ -345,24 +340,24 @@ Status Mapper::env(const Json& c, const std::string& path, protocol::ModuleSpec&
 }
 
 Status Mapper::ports(const Json& c, const std::string& path, protocol::ModuleSpec& m) {
-  const Json& ports = at(c, "ports");
+  const Json& ports = jsonField(c, "ports");
   for (std::size_t i = 0; ports.is_array() && i < ports.size(); ++i) {
     const Json& p = ports[i];
     std::string pp = idx(path + ".ports", i);
     protocol::PortMapping pm;
-    const Json& cp = at(p, "containerPort");
+    const Json& cp = jsonField(p, "containerPort");
     if (!cp.is_number_integer() || cp.get<long long>() < 1 || cp.get<long long>() > 65535) {
       return fail(pp + ".containerPort", "must be between 1 and 65535");
     }
     pm.containerPort = cp.get<int>();
-    const Json& hp = at(p, "hostPort");
+    const Json& hp = jsonField(p, "hostPort");
     if (!hp.is_null()) {
       if (!hp.is_number_integer() || hp.get<long long>() < 0 || hp.get<long long>() > 65535) {
         return fail(pp + ".hostPort", "must be between 0 and 65535");
       }
       pm.hostPort = hp.get<int>();
     }
-    std::string proto = str(p, "protocol");
+    std::string proto = jsonString(p, "protocol");
     if (proto.empty()) proto = "TCP";
     if (proto == "SCTP") {
       warn(pp + ".protocol", "SCTP is not supported on devices; port skipped");
@@ -370,14 +365,14 @@ Status Mapper::ports(const Json& c, const std::string& path, protocol::ModuleSpe
     }
     if (proto != "TCP" && proto != "UDP") return fail(pp + ".protocol", "must be TCP, UDP or SCTP");
     pm.protocol = proto;
-    pm.hostIp = str(p, "hostIP");
+    pm.hostIp = jsonString(p, "hostIP");
     m.ports.push_back(pm);
   }
   return Status::ok();
 }
 
 Status Mapper::resources(const Json& c, const std::string& path, protocol::ModuleSpec& m) {
-  const Json& limits = at(at(c, "resources"), "limits");
+  const Json& limits = jsonField(jsonField(c, "resources"), "limits");
   if (!limits.is_object()) return Status::ok();
   for (const auto& [name, q] : limits.items()) {
     std::string p = path + ".resources.limits." + name;
@@ -412,8 +407,8 @@ Result<std::optional<protocol::Probe>> Mapper::probe(const Json& p, const Json& 
     }
     if (v.is_string()) {
       std::string name = v.get<std::string>();
-      for (const auto& cp : at(c, "ports")) {
-        if (str(cp, "name") == name && at(cp, "containerPort").is_number_integer()) {
+      for (const auto& cp : jsonField(c, "ports")) {
+        if (jsonString(cp, "name") == name && jsonField(cp, "containerPort").is_number_integer()) {
           return cp["containerPort"].get<int>();
         }
       }
@@ -421,38 +416,39 @@ Result<std::optional<protocol::Probe>> Mapper::probe(const Json& p, const Json& 
     }
     return fail(pp, "required");
   };
-  if (at(p, "exec").is_object()) {
+  if (jsonField(p, "exec").is_object()) {
     pr.kind = protocol::Probe::Kind::kExec;
-    for (const auto& a : at(at(p, "exec"), "command")) {
+    for (const auto& a : jsonField(jsonField(p, "exec"), "command")) {
       if (a.is_string()) pr.command.push_back(a.get<std::string>());
     }
     if (pr.command.empty()) return fail(path + ".exec.command", "must not be empty");
-  } else if (at(p, "httpGet").is_object()) {
-    const Json& h = at(p, "httpGet");
+  } else if (jsonField(p, "httpGet").is_object()) {
+    const Json& h = jsonField(p, "httpGet");
     pr.kind = protocol::Probe::Kind::kHttpGet;
-    pr.path = str(h, "path").empty() ? "/" : str(h, "path");
+    pr.path = jsonString(h, "path").empty() ? "/" : jsonString(h, "path");
     if (pr.path.front() != '/') pr.path = "/" + pr.path;
-    pr.scheme = str(h, "scheme").empty() ? "HTTP" : str(h, "scheme");
+    pr.scheme = jsonString(h, "scheme").empty() ? "HTTP" : jsonString(h, "scheme");
     if (pr.scheme != "HTTP" && pr.scheme != "HTTPS") {
       return fail(path + ".httpGet.scheme", "must be HTTP or HTTPS");
     }
-    pr.host = str(h, "host");
-    SKIFF_ASSIGN_OR_RETURN(pr.port, port(at(h, "port"), path + ".httpGet.port"));
-    for (const auto& hh : at(h, "httpHeaders")) {
-      pr.httpHeaders.emplace_back(str(hh, "name"), str(hh, "value"));
+    pr.host = jsonString(h, "host");
+    SKIFF_ASSIGN_OR_RETURN(pr.port, port(jsonField(h, "port"), path + ".httpGet.port"));
+    for (const auto& hh : jsonField(h, "httpHeaders")) {
+      pr.httpHeaders.emplace_back(jsonString(hh, "name"), jsonString(hh, "value"));
     }
-  } else if (at(p, "tcpSocket").is_object()) {
+  } else if (jsonField(p, "tcpSocket").is_object()) {
     pr.kind = protocol::Probe::Kind::kTcpSocket;
-    pr.host = str(at(p, "tcpSocket"), "host");
-    SKIFF_ASSIGN_OR_RETURN(pr.port, port(at(at(p, "tcpSocket"), "port"), path + ".tcpSocket.port"));
-  } else if (at(p, "grpc").is_object()) {
+    pr.host = jsonString(jsonField(p, "tcpSocket"), "host");
+    SKIFF_ASSIGN_OR_RETURN(
+        pr.port, port(jsonField(jsonField(p, "tcpSocket"), "port"), path + ".tcpSocket.port"));
+  } else if (jsonField(p, "grpc").is_object()) {
     warn(path + ".grpc", "gRPC probes are not supported on devices; probe dropped");
     return std::optional<protocol::Probe>();
   } else {
     return fail(path, "one of exec, httpGet, tcpSocket is required");
   }
   auto num = [&](const char* key, int def, int min, int& out) -> Status {
-    const Json& v = at(p, key);
+    const Json& v = jsonField(p, key);
     if (v.is_null()) {
       out = def;
       return Status::ok();
@@ -481,24 +477,24 @@ Status Mapper::filesFrom(bool secret, const Json& src, const std::string& name, 
     return common::notFound(path + ": " + std::string(secret ? "secret" : "configmap") + " \"" +
                             name + "\" not found");
   }
-  const Json& items = at(src, "items");
+  const Json& items = jsonField(src, "items");
   if (items.is_array() && !items.empty()) {
     for (std::size_t i = 0; i < items.size(); ++i) {
       std::string ip = idx(path + ".items", i);
-      std::string key = str(items[i], "key");
+      std::string key = jsonString(items[i], "key");
       SKIFF_ASSIGN_OR_RETURN(auto value, keyOf(secret, name, key, optional, ip));
       if (!value) continue;
       int mode = defaultMode;
-      if (at(items[i], "mode").is_number_integer()) mode = items[i]["mode"].get<int>();
-      files.push_back({str(items[i], "path"), std::move(*value), mode});
+      if (jsonField(items[i], "mode").is_number_integer()) mode = items[i]["mode"].get<int>();
+      files.push_back({jsonString(items[i], "path"), std::move(*value), mode});
     }
     return Status::ok();
   }
   std::set<std::string> keys;
   for (const char* field : {"data", "binaryData"}) {
     if (secret && std::string_view(field) == "binaryData") continue;
-    if (at(*obj, field).is_object()) {
-      for (const auto& [k, v] : at(*obj, field).items()) keys.insert(k);
+    if (jsonField(*obj, field).is_object()) {
+      for (const auto& [k, v] : jsonField(*obj, field).items()) keys.insert(k);
     }
   }
   for (const auto& k : keys) {
@@ -510,50 +506,52 @@ Status Mapper::filesFrom(bool secret, const Json& src, const std::string& name, 
 
 Result<std::optional<protocol::Volume>> Mapper::volume(const Json& v, const std::string& path) {
   protocol::Volume vol;
-  vol.name = str(v, "name");
+  vol.name = jsonString(v, "name");
   auto modeOf = [&](const Json& src, const std::string& p) -> Result<int> {
-    const Json& m = at(src, "defaultMode");
+    const Json& m = jsonField(src, "defaultMode");
     if (m.is_null()) return 0644;
     if (!m.is_number_integer() || m.get<long long>() < 0 || m.get<long long>() > 0777) {
       return fail(p + ".defaultMode", "must be between 0 and 0777 (octal)");
     }
     return m.get<int>();
   };
-  if (at(v, "configMap").is_object() || at(v, "secret").is_object()) {
-    bool secret = at(v, "secret").is_object();
-    const Json& src = secret ? at(v, "secret") : at(v, "configMap");
+  if (jsonField(v, "configMap").is_object() || jsonField(v, "secret").is_object()) {
+    bool secret = jsonField(v, "secret").is_object();
+    const Json& src = secret ? jsonField(v, "secret") : jsonField(v, "configMap");
     std::string sp = path + (secret ? ".secret" : ".configMap");
-    std::string name = secret ? str(src, "secretName") : str(src, "name");
+    std::string name = secret ? jsonString(src, "secretName") : jsonString(src, "name");
     if (name.empty()) return fail(sp + (secret ? ".secretName" : ".name"), "required");
     SKIFF_ASSIGN_OR_RETURN(int mode, modeOf(src, sp));
     vol.kind = protocol::Volume::Kind::kFiles;
     SKIFF_RETURN_IF_ERROR(filesFrom(secret, src, name, mode, sp, vol.files));
-  } else if (at(v, "emptyDir").is_object()) {
+  } else if (jsonField(v, "emptyDir").is_object()) {
     vol.kind = protocol::Volume::Kind::kEmptyDir;
-    if (str(at(v, "emptyDir"), "medium") == "Memory") {
+    if (jsonString(jsonField(v, "emptyDir"), "medium") == "Memory") {
       warn(path + ".emptyDir.medium", "Memory (tmpfs) is not supported; a disk directory is used");
     }
-    if (!at(at(v, "emptyDir"), "sizeLimit").is_null()) {
+    if (!jsonField(jsonField(v, "emptyDir"), "sizeLimit").is_null()) {
       warn(path + ".emptyDir.sizeLimit", "not enforced on devices");
     }
-  } else if (at(v, "hostPath").is_object()) {
+  } else if (jsonField(v, "hostPath").is_object()) {
     vol.kind = protocol::Volume::Kind::kHostPath;
-    vol.hostPath = str(at(v, "hostPath"), "path");
+    vol.hostPath = jsonString(jsonField(v, "hostPath"), "path");
     if (vol.hostPath.empty() || vol.hostPath.front() != '/') {
       return fail(path + ".hostPath.path", "must be an absolute path");
     }
-  } else if (at(v, "projected").is_object()) {
+  } else if (jsonField(v, "projected").is_object()) {
     vol.kind = protocol::Volume::Kind::kFiles;
-    SKIFF_ASSIGN_OR_RETURN(int mode, modeOf(at(v, "projected"), path + ".projected"));
-    const Json& sources = at(at(v, "projected"), "sources");
+    SKIFF_ASSIGN_OR_RETURN(int mode, modeOf(jsonField(v, "projected"), path + ".projected"));
+    const Json& sources = jsonField(jsonField(v, "projected"), "sources");
     for (std::size_t i = 0; sources.is_array() && i < sources.size(); ++i) {
       const Json& s = sources[i];
       std::string sp = idx(path + ".projected.sources", i);
-      if (at(s, "configMap").is_object()) {
-        SKIFF_RETURN_IF_ERROR(filesFrom(false, at(s, "configMap"), str(at(s, "configMap"), "name"),
-                                        mode, sp + ".configMap", vol.files));
-      } else if (at(s, "secret").is_object()) {
-        SKIFF_RETURN_IF_ERROR(filesFrom(true, at(s, "secret"), str(at(s, "secret"), "name"), mode,
+      if (jsonField(s, "configMap").is_object()) {
+        SKIFF_RETURN_IF_ERROR(filesFrom(false, jsonField(s, "configMap"),
+                                        jsonString(jsonField(s, "configMap"), "name"), mode,
+                                        sp + ".configMap", vol.files));
+      } else if (jsonField(s, "secret").is_object()) {
+        SKIFF_RETURN_IF_ERROR(filesFrom(true, jsonField(s, "secret"),
+                                        jsonString(jsonField(s, "secret"), "name"), mode,
                                         sp + ".secret", vol.files));
       } else {
         warn(path, "projected volume \"" + vol.name +
@@ -562,31 +560,31 @@ Result<std::optional<protocol::Volume>> Mapper::volume(const Json& v, const std:
         return std::optional<protocol::Volume>();
       }
     }
-  } else if (at(v, "downwardAPI").is_object()) {
+  } else if (jsonField(v, "downwardAPI").is_object()) {
     vol.kind = protocol::Volume::Kind::kFiles;
-    SKIFF_ASSIGN_OR_RETURN(int mode, modeOf(at(v, "downwardAPI"), path + ".downwardAPI"));
-    const Json& items = at(at(v, "downwardAPI"), "items");
+    SKIFF_ASSIGN_OR_RETURN(int mode, modeOf(jsonField(v, "downwardAPI"), path + ".downwardAPI"));
+    const Json& items = jsonField(jsonField(v, "downwardAPI"), "items");
     for (std::size_t i = 0; items.is_array() && i < items.size(); ++i) {
       std::string ip = idx(path + ".downwardAPI.items", i);
       const Json& it = items[i];
       std::string content;
-      if (at(it, "fieldRef").is_object()) {
-        std::string fp = str(at(it, "fieldRef"), "fieldPath");
-        const Json& meta = at(pod_, "metadata");
+      if (jsonField(it, "fieldRef").is_object()) {
+        std::string fp = jsonString(jsonField(it, "fieldRef"), "fieldPath");
+        const Json& meta = jsonField(pod_, "metadata");
         if (fp == "metadata.labels" || fp == "metadata.annotations") {
-          const Json& map = at(meta, fp == "metadata.labels" ? "labels" : "annotations");
+          const Json& map = jsonField(meta, fp == "metadata.labels" ? "labels" : "annotations");
           for (const auto& [k, val] : objectOrEmpty(map).items()) {
             content +=
                 k + "=\"" + (val.is_string() ? val.template get<std::string>() : "") + "\"\n";
           }
         } else {
-          SKIFF_ASSIGN_OR_RETURN(content, fieldRef(at(it, "fieldRef"), ip + ".fieldRef"));
+          SKIFF_ASSIGN_OR_RETURN(content, fieldRef(jsonField(it, "fieldRef"), ip + ".fieldRef"));
         }
-      } else if (at(it, "resourceFieldRef").is_object()) {
-        const Json& ref = at(it, "resourceFieldRef");
+      } else if (jsonField(it, "resourceFieldRef").is_object()) {
+        const Json& ref = jsonField(it, "resourceFieldRef");
         const Json* c = nullptr;
-        for (const auto& other : at(at(pod_, "spec"), "containers")) {
-          if (str(other, "name") == str(ref, "containerName")) c = &other;
+        for (const auto& other : jsonField(jsonField(pod_, "spec"), "containers")) {
+          if (jsonString(other, "name") == jsonString(ref, "containerName")) c = &other;
         }
         if (c == nullptr) return fail(ip + ".resourceFieldRef.containerName", "required");
         SKIFF_ASSIGN_OR_RETURN(auto value, resourceRef(ref, *c, ip + ".resourceFieldRef"));
@@ -595,8 +593,8 @@ Result<std::optional<protocol::Volume>> Mapper::volume(const Json& v, const std:
         return fail(ip, "one of fieldRef or resourceFieldRef is required");
       }
       int m = mode;
-      if (at(it, "mode").is_number_integer()) m = it["mode"].get<int>();
-      vol.files.push_back({str(it, "path"), content, m});
+      if (jsonField(it, "mode").is_number_integer()) m = it["mode"].get<int>();
+      vol.files.push_back({jsonString(it, "path"), content, m});
     }
   } else {
     std::string type = "unknown";
@@ -612,17 +610,17 @@ Result<std::optional<protocol::Volume>> Mapper::volume(const Json& v, const std:
 }
 
 Status Mapper::volumes(const Json& c, const std::string& path, protocol::ModuleSpec& m) {
-  const Json& mounts = at(c, "volumeMounts");
-  const Json& podVolumes = at(at(pod_, "spec"), "volumes");
+  const Json& mounts = jsonField(c, "volumeMounts");
+  const Json& podVolumes = jsonField(jsonField(pod_, "spec"), "volumes");
   std::set<std::string> added;
   for (std::size_t i = 0; mounts.is_array() && i < mounts.size(); ++i) {
     const Json& mt = mounts[i];
     std::string mp = idx(path + ".volumeMounts", i);
-    std::string name = str(mt, "name");
+    std::string name = jsonString(mt, "name");
     std::size_t vi = 0;
     const Json* v = nullptr;
     for (std::size_t k = 0; podVolumes.is_array() && k < podVolumes.size(); ++k) {
-      if (str(podVolumes[k], "name") == name) {
+      if (jsonString(podVolumes[k], "name") == name) {
         v = &podVolumes[k];
         vi = k;
       }
@@ -634,30 +632,32 @@ Status Mapper::volumes(const Json& c, const std::string& path, protocol::ModuleS
       cached = volumeCache_.emplace(name, std::move(vol)).first;
     }
     if (!cached->second) continue;  // unsupported volume: warned once
-    if (!str(mt, "subPathExpr").empty()) {
+    if (!jsonString(mt, "subPathExpr").empty()) {
       warn(mp + ".subPathExpr", "not supported; the volume is mounted without it");
     }
-    if (!str(mt, "mountPropagation").empty() && str(mt, "mountPropagation") != "None") {
+    if (!jsonString(mt, "mountPropagation").empty() &&
+        jsonString(mt, "mountPropagation") != "None") {
       warn(mp + ".mountPropagation", "not supported on devices");
     }
     if (!added.contains(name)) {
       m.volumes.push_back(*cached->second);
       added.insert(name);
     }
-    m.mounts.push_back({name, str(mt, "mountPath"), truthy(mt, "readOnly"), str(mt, "subPath")});
+    m.mounts.push_back(
+        {name, jsonString(mt, "mountPath"), truthy(mt, "readOnly"), jsonString(mt, "subPath")});
   }
   return Status::ok();
 }
 
 Status Mapper::credentials() {
-  const Json& secrets = at(at(pod_, "spec"), "imagePullSecrets");
+  const Json& secrets = jsonField(jsonField(pod_, "spec"), "imagePullSecrets");
   for (std::size_t i = 0; secrets.is_array() && i < secrets.size(); ++i) {
     std::string p = idx("spec.imagePullSecrets", i);
-    std::string name = str(secrets[i], "name");
+    std::string name = jsonString(secrets[i], "name");
     if (name.empty()) return fail(p + ".name", "required");
     SKIFF_ASSIGN_OR_RETURN(const Json* s, object(true, name, p));
     if (s == nullptr) return common::notFound(p + ": secret \"" + name + "\" not found");
-    std::string type = str(*s, "type");
+    std::string type = jsonString(*s, "type");
     std::string key = type == "kubernetes.io/dockercfg" ? ".dockercfg" : ".dockerconfigjson";
     if (type != "kubernetes.io/dockerconfigjson" && type != "kubernetes.io/dockercfg") {
       return fail(p, "secret \"" + name + "\" has type \"" + type +
@@ -669,7 +669,7 @@ Status Mapper::credentials() {
     if (!doc.isOk() || !doc->is_object()) {
       return fail(p, "secret \"" + name + "\" key " + key + " is not a JSON object");
     }
-    const Json& auths = key == ".dockercfg" ? *doc : at(*doc, "auths");
+    const Json& auths = key == ".dockercfg" ? *doc : jsonField(*doc, "auths");
     if (!auths.is_object()) return fail(p, "secret \"" + name + "\": missing \"auths\"");
     for (const auto& [server, entry] : auths.items()) {
       protocol::RegistryCredential cred;
@@ -681,10 +681,10 @@ Status Mapper::credentials() {
       if (auto slash = cred.server.find('/'); slash != std::string::npos) {
         cred.server.resize(slash);
       }
-      cred.username = str(entry, "username");
-      cred.password = str(entry, "password");
-      if (cred.username.empty() && !str(entry, "auth").empty()) {
-        auto decoded = common::base64Decode(str(entry, "auth"));
+      cred.username = jsonString(entry, "username");
+      cred.password = jsonString(entry, "password");
+      if (cred.username.empty() && !jsonString(entry, "auth").empty()) {
+        auto decoded = common::base64Decode(jsonString(entry, "auth"));
         auto colon = decoded.isOk() ? decoded->find(':') : std::string::npos;
         if (colon == std::string::npos) {
           return fail(
@@ -701,49 +701,49 @@ Status Mapper::credentials() {
 }
 
 void Mapper::podWarnings() {
-  const Json& spec = at(pod_, "spec");
-  if (present(at(spec, "initContainers"))) {
+  const Json& spec = jsonField(pod_, "spec");
+  if (present(jsonField(spec, "initContainers"))) {
     warn("spec.initContainers", "init and sidecar containers are not run on devices");
   }
-  if (present(at(spec, "ephemeralContainers"))) {
+  if (present(jsonField(spec, "ephemeralContainers"))) {
     warn("spec.ephemeralContainers", "not supported on devices");
   }
-  if (!at(spec, "activeDeadlineSeconds").is_null()) {
+  if (!jsonField(spec, "activeDeadlineSeconds").is_null()) {
     warn("spec.activeDeadlineSeconds", "not enforced on devices");
   }
-  const Json& affinity = at(spec, "affinity");
-  if (present(
-          at(at(affinity, "nodeAffinity"), "preferredDuringSchedulingIgnoredDuringExecution"))) {
+  const Json& affinity = jsonField(spec, "affinity");
+  if (present(jsonField(jsonField(affinity, "nodeAffinity"),
+                        "preferredDuringSchedulingIgnoredDuringExecution"))) {
     warn("spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution",
          "preferred terms do not narrow the device selection");
   }
   for (const char* k : {"podAffinity", "podAntiAffinity"}) {
-    if (present(at(affinity, k))) {
+    if (present(jsonField(affinity, k))) {
       warn(std::string("spec.affinity.") + k, "not applied across devices");
     }
   }
-  if (present(at(spec, "dnsConfig"))) warn("spec.dnsConfig", "devices use their own DNS");
-  if (str(spec, "dnsPolicy") == "None") warn("spec.dnsPolicy", "devices use their own DNS");
-  if (present(at(spec, "hostAliases"))) warn("spec.hostAliases", "not supported on devices");
+  if (present(jsonField(spec, "dnsConfig"))) warn("spec.dnsConfig", "devices use their own DNS");
+  if (jsonString(spec, "dnsPolicy") == "None") warn("spec.dnsPolicy", "devices use their own DNS");
+  if (present(jsonField(spec, "hostAliases"))) warn("spec.hostAliases", "not supported on devices");
   for (const char* k :
        {"hostIPC", "hostPID", "hostNetwork", "shareProcessNamespace", "setHostnameAsFQDN"}) {
     if (truthy(spec, k)) {
       warn(std::string("spec.") + k, "not supported; the device agent decides");
     }
   }
-  if (at(spec, "hostUsers").is_boolean() && !spec["hostUsers"].get<bool>()) {
+  if (jsonField(spec, "hostUsers").is_boolean() && !spec["hostUsers"].get<bool>()) {
     warn("spec.hostUsers", "user namespaces are not supported on devices");
   }
   for (const char* k : {"hostname", "subdomain", "runtimeClassName"}) {
-    if (!str(spec, k).empty()) warn(std::string("spec.") + k, "not supported on devices");
+    if (!jsonString(spec, k).empty()) warn(std::string("spec.") + k, "not supported on devices");
   }
   for (const char* k : {"readinessGates", "resourceClaims", "resources"}) {
-    if (present(at(spec, k))) warn(std::string("spec.") + k, "not supported on devices");
+    if (present(jsonField(spec, k))) warn(std::string("spec.") + k, "not supported on devices");
   }
-  if (str(at(spec, "os"), "name") == "windows") {
+  if (jsonString(jsonField(spec, "os"), "name") == "windows") {
     warn("spec.os.name", "devices run Linux containers");
   }
-  const Json& sc = at(spec, "securityContext");
+  const Json& sc = jsonField(spec, "securityContext");
   if (sc.is_object()) {
     for (const auto& [k, v] : sc.items()) {
       if (present(v)) warn("spec.securityContext." + k, "not applied on devices");
@@ -753,12 +753,12 @@ void Mapper::podWarnings() {
 
 void Mapper::containerWarnings(const Json& c, const std::string& path) {
   for (const char* k : {"startupProbe", "lifecycle", "volumeDevices", "resizePolicy"}) {
-    if (present(at(c, k))) warn(path + "." + k, "not supported on devices");
+    if (present(jsonField(c, k))) warn(path + "." + k, "not supported on devices");
   }
   for (const char* k : {"stdin", "stdinOnce", "tty"}) {
     if (truthy(c, k)) warn(path + "." + k, "not supported on devices");
   }
-  const Json& sc = at(c, "securityContext");
+  const Json& sc = jsonField(c, "securityContext");
   if (sc.is_object()) {
     for (const auto& [k, v] : sc.items()) {
       if (k == "privileged" || !present(v)) continue;
@@ -768,11 +768,11 @@ void Mapper::containerWarnings(const Json& c, const std::string& path) {
 }
 
 Result<PodMapping> Mapper::run() {
-  const Json& meta = at(pod_, "metadata");
-  const Json& spec = at(pod_, "spec");
-  std::string ns = str(meta, "namespace");
-  std::string name = str(meta, "name");
-  std::string uid = str(meta, "uid");
+  const Json& meta = jsonField(pod_, "metadata");
+  const Json& spec = jsonField(pod_, "spec");
+  std::string ns = jsonString(meta, "namespace");
+  std::string name = jsonString(meta, "name");
+  std::string uid = jsonString(meta, "uid");
   if (name.empty() || ns.empty() || uid.empty()) {
     return fail("metadata", "namespace, name and uid are required");
   }
@@ -780,7 +780,7 @@ Result<PodMapping> Mapper::run() {
 
   SKIFF_ASSIGN_OR_RETURN(out_.selector, targetSelectorFor(pod_, ctx_.deviceId, &out_.warnings));
   int priority = 0;
-  const Json& pa = at(at(meta, "annotations"), kPriorityAnnotation);
+  const Json& pa = jsonField(jsonField(meta, "annotations"), kPriorityAnnotation);
   if (pa.is_string()) {
     const std::string& t = pa.get<std::string>();
     try {
@@ -794,7 +794,7 @@ Result<PodMapping> Mapper::run() {
     }
   }
 
-  std::string restart = str(spec, "restartPolicy");
+  std::string restart = jsonString(spec, "restartPolicy");
   protocol::RestartPolicy rp = protocol::RestartPolicy::kAlways;
   if (restart == "OnFailure") {
     rp = protocol::RestartPolicy::kOnFailure;
@@ -804,13 +804,13 @@ Result<PodMapping> Mapper::run() {
     return fail("spec.restartPolicy", "must be Always, OnFailure or Never");
   }
   int stopTimeout = 30;
-  if (at(spec, "terminationGracePeriodSeconds").is_number_integer()) {
+  if (jsonField(spec, "terminationGracePeriodSeconds").is_number_integer()) {
     stopTimeout = static_cast<int>(
         std::clamp<long long>(spec["terminationGracePeriodSeconds"].get<long long>(), 0, 3600));
   }
 
   podWarnings();
-  const Json& containers = at(spec, "containers");
+  const Json& containers = jsonField(spec, "containers");
   if (!containers.is_array() || containers.empty()) {
     return fail("spec.containers", "at least one container is required");
   }
@@ -818,14 +818,14 @@ Result<PodMapping> Mapper::run() {
     const Json& c = containers[i];
     std::string path = idx("spec.containers", i);
     protocol::ModuleSpec m;
-    m.name = moduleNameFor(name, str(c, "name"));
+    m.name = moduleNameFor(name, jsonString(c, "name"));
     if (Status s = protocol::validateModuleName(m.name); !s.isOk()) {
       return fail(path + ".name", s.message() + " (module names are <pod>/<container>)");
     }
     m.deploymentId = id;
-    m.image = str(c, "image");
+    m.image = jsonString(c, "image");
     if (m.image.empty()) return fail(path + ".image", "required");
-    std::string pull = str(c, "imagePullPolicy");
+    std::string pull = jsonString(c, "imagePullPolicy");
     if (pull == "Always") {
       m.pullPolicy = protocol::PullPolicy::kAlways;
     } else if (pull == "Never") {
@@ -841,22 +841,22 @@ Result<PodMapping> Mapper::run() {
     }
     std::map<std::string, std::string> vars;
     SKIFF_RETURN_IF_ERROR(env(c, path, m, vars));
-    for (const auto& a : at(c, "command")) {
+    for (const auto& a : jsonField(c, "command")) {
       if (a.is_string()) m.command.push_back(expand(a.get<std::string>(), vars));
     }
-    for (const auto& a : at(c, "args")) {
+    for (const auto& a : jsonField(c, "args")) {
       if (a.is_string()) m.args.push_back(expand(a.get<std::string>(), vars));
     }
-    m.workingDir = str(c, "workingDir");
+    m.workingDir = jsonString(c, "workingDir");
     SKIFF_RETURN_IF_ERROR(ports(c, path, m));
     SKIFF_RETURN_IF_ERROR(resources(c, path, m));
     SKIFF_RETURN_IF_ERROR(volumes(c, path, m));
-    m.privileged = truthy(at(c, "securityContext"), "privileged");
+    m.privileged = truthy(jsonField(c, "securityContext"), "privileged");
     m.restartPolicy = rp;
     SKIFF_ASSIGN_OR_RETURN(m.livenessProbe,
-                           probe(at(c, "livenessProbe"), c, path + ".livenessProbe"));
+                           probe(jsonField(c, "livenessProbe"), c, path + ".livenessProbe"));
     SKIFF_ASSIGN_OR_RETURN(m.readinessProbe,
-                           probe(at(c, "readinessProbe"), c, path + ".readinessProbe"));
+                           probe(jsonField(c, "readinessProbe"), c, path + ".readinessProbe"));
     m.stopTimeoutSeconds = stopTimeout;
     containerWarnings(c, path);
     // The same validation the hub and the agent apply, so a bad pod fails here, by field.
@@ -884,17 +884,17 @@ Result<PodMapping> Mapper::run() {
   ann[std::string(kPodNamespaceAnnotation)] = ns;
   ann[std::string(kPodNameAnnotation)] = name;
   ann[std::string(kPodUidAnnotation)] = uid;
-  ann[std::string(kNodeAnnotation)] = str(spec, "nodeName");
+  ann[std::string(kNodeAnnotation)] = jsonString(spec, "nodeName");
   ann[std::string(kPodSpecHashAnnotation)] = podMappingHash(pod_);
   return std::move(out_);
 }
 
 // One requirement in label-selector syntax from a node selector requirement.
 Result<std::string> requirement(const Json& e, const std::string& path) {
-  std::string key = str(e, "key");
-  std::string op = str(e, "operator");
+  std::string key = jsonString(e, "key");
+  std::string op = jsonString(e, "operator");
   std::vector<std::string> values;
-  for (const auto& v : at(e, "values")) {
+  for (const auto& v : jsonField(e, "values")) {
     if (v.is_string()) values.push_back(v.get<std::string>());
   }
   std::string stripped = key.substr(kDeviceLabelPrefix.size());
@@ -923,20 +923,21 @@ std::string moduleNameFor(std::string_view pod, std::string_view container) {
 }
 
 std::string podMappingHash(const Json& pod) {
-  const Json& meta = at(pod, "metadata");
-  Json relevant = {{"uid", at(meta, "uid")},
-                   {"spec", at(pod, "spec")},
-                   {"selector", at(at(meta, "annotations"), kTargetSelectorAnnotation)},
-                   {"priority", at(at(meta, "annotations"), kPriorityAnnotation)}};
+  const Json& meta = jsonField(pod, "metadata");
+  Json relevant = {
+      {"uid", jsonField(meta, "uid")},
+      {"spec", jsonField(pod, "spec")},
+      {"selector", jsonField(jsonField(meta, "annotations"), kTargetSelectorAnnotation)},
+      {"priority", jsonField(jsonField(meta, "annotations"), kPriorityAnnotation)}};
   return common::tls::sha256Hex(common::dumpJson(relevant)).substr(0, 32);
 }
 
 Result<std::string> targetSelectorFor(const Json& pod, const std::optional<std::string>& deviceId,
                                       std::vector<std::string>* warnings) {
-  const Json& spec = at(pod, "spec");
+  const Json& spec = jsonField(pod, "spec");
   if (deviceId) return std::string(kDeviceIdLabel) + "=" + *deviceId;
   std::vector<std::string> reqs;
-  const Json& ns = at(spec, "nodeSelector");
+  const Json& ns = jsonField(spec, "nodeSelector");
   if (ns.is_object()) {
     for (const auto& [k, v] : ns.items()) {
       if (!k.starts_with(kDeviceLabelPrefix)) continue;
@@ -948,17 +949,17 @@ Result<std::string> targetSelectorFor(const Json& pod, const std::optional<std::
       reqs.push_back(key + "=" + (v.is_string() ? v.get<std::string>() : ""));
     }
   }
-  const Json& terms = at(at(at(at(spec, "affinity"), "nodeAffinity"),
-                            "requiredDuringSchedulingIgnoredDuringExecution"),
-                         "nodeSelectorTerms");
+  const Json& terms = jsonField(jsonField(jsonField(jsonField(spec, "affinity"), "nodeAffinity"),
+                                          "requiredDuringSchedulingIgnoredDuringExecution"),
+                                "nodeSelectorTerms");
   std::string termsPath =
       "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms";
   int deviceTerms = 0;
   for (std::size_t t = 0; terms.is_array() && t < terms.size(); ++t) {
-    const Json& exprs = at(terms[t], "matchExpressions");
+    const Json& exprs = jsonField(terms[t], "matchExpressions");
     bool usesDevice = false;
     for (std::size_t i = 0; exprs.is_array() && i < exprs.size(); ++i) {
-      if (!str(exprs[i], "key").starts_with(kDeviceLabelPrefix)) continue;
+      if (!jsonString(exprs[i], "key").starts_with(kDeviceLabelPrefix)) continue;
       usesDevice = true;
       SKIFF_ASSIGN_OR_RETURN(
           std::string r, requirement(exprs[i], idx(idx(termsPath, t) + ".matchExpressions", i)));
@@ -971,12 +972,13 @@ Result<std::string> targetSelectorFor(const Json& pod, const std::optional<std::
           "device selector cannot express (use one term, or the " +
           std::string(kTargetSelectorAnnotation) + " annotation)");
     }
-    if (present(at(terms[t], "matchFields")) && warnings != nullptr) {
+    if (present(jsonField(terms[t], "matchFields")) && warnings != nullptr) {
       warnings->push_back(idx(termsPath, t) +
                           ".matchFields: node fields do not select devices; ignored");
     }
   }
-  const Json& ann = at(at(at(pod, "metadata"), "annotations"), kTargetSelectorAnnotation);
+  const Json& ann =
+      jsonField(jsonField(jsonField(pod, "metadata"), "annotations"), kTargetSelectorAnnotation);
   if (ann.is_string() && !ann.get<std::string>().empty()) {
     auto parsed = common::LabelSelector::parse(ann.get<std::string>());
     if (!parsed.isOk()) {

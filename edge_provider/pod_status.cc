@@ -10,24 +10,14 @@
 
 namespace skiff::edge_provider {
 
+using common::jsonField;
+using common::jsonString;
 using protocol::ModuleState;
 using protocol::ModuleStatus;
 
 namespace {
 
 constexpr std::size_t kMaxListedDevices = 50;
-
-const Json& at(const Json& j, std::string_view key) {
-  static const Json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-
-std::string str(const Json& j, std::string_view key) {
-  const Json& v = at(j, key);
-  return v.is_string() ? v.get<std::string>() : "";
-}
 
 // One device's state of one container.
 struct Observed {
@@ -146,17 +136,17 @@ bool isFailureReason(std::string_view reason) {
 StatusOutput computePodStatus(const StatusInput& in) {
   StatusOutput out;
   const Json& pod = *in.pod;
-  const Json& spec = at(pod, "spec");
-  const Json& previous = at(pod, "status");
-  std::string podName = str(at(pod, "metadata"), "name");
-  std::string restartPolicy = str(spec, "restartPolicy");
+  const Json& spec = jsonField(pod, "spec");
+  const Json& previous = jsonField(pod, "status");
+  std::string podName = jsonString(jsonField(pod, "metadata"), "name");
+  std::string restartPolicy = jsonString(spec, "restartPolicy");
   if (restartPolicy.empty()) restartPolicy = "Always";
   std::string now = common::formatRfc3339(in.now);
-  std::string prevPhase = str(previous, "phase");
+  std::string prevPhase = jsonString(previous, "phase");
 
   std::vector<std::pair<std::string, std::string>> containers;  // name, image
-  for (const auto& c : at(spec, "containers"))
-    containers.emplace_back(str(c, "name"), str(c, "image"));
+  for (const auto& c : jsonField(spec, "containers"))
+    containers.emplace_back(jsonString(c, "name"), jsonString(c, "image"));
 
   // Devices of the deployment.
   std::vector<DeviceView> devices;

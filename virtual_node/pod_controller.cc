@@ -12,16 +12,11 @@ namespace res = kube::resources;
 
 namespace {
 
-const Json& field(const Json& obj, const char* key) {
-  static const Json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
+using common::jsonField;
 
+// obj.a.b as a string ("" when absent).
 std::string str(const Json& obj, const char* a, const char* b) {
-  const Json& v = field(field(obj, a), b);
-  return v.is_string() ? v.get<std::string>() : "";
+  return common::jsonString(jsonField(obj, a), b);
 }
 
 std::string keyOf(const std::string& ns, const std::string& name) { return ns + "/" + name; }
@@ -176,7 +171,7 @@ Status PodController::reconcile(const std::string& key) {
       return s;
     }
     common::log::debug("pod created in provider", {{"pod", key}});
-  } else if (field(*running, "spec") != field(*pod, "spec")) {
+  } else if (jsonField(*running, "spec") != jsonField(*pod, "spec")) {
     Status s = provider_.updatePod(*pod);
     if (!s.isOk()) {
       (void)syncStatus(*pod);
@@ -217,12 +212,12 @@ Status PodController::syncStatus(const Json& pod) {
   if (!report.isOk()) {
     return report.status().code() == StatusCode::kNotFound ? Status::ok() : report.status();
   }
-  const Json& current = field(pod, "status");
+  const Json& current = jsonField(pod, "status");
   Json next = report->status;
   // Keep the times Kubernetes already shows for unchanged conditions and the start time, so a
   // restarted provider does not rewrite history.
   if (next.contains("conditions") && next["conditions"].is_array() &&
-      field(current, "conditions").is_array()) {
+      jsonField(current, "conditions").is_array()) {
     for (auto& c : next["conditions"]) {
       for (const auto& old : current["conditions"]) {
         if (old.value("type", "") == c.value("type", "") &&
@@ -233,11 +228,11 @@ Status PodController::syncStatus(const Json& pod) {
       }
     }
   }
-  if (field(current, "startTime").is_string()) next["startTime"] = current["startTime"];
+  if (jsonField(current, "startTime").is_string()) next["startTime"] = current["startTime"];
   Json patch = Json::object();
   for (const char* f : kStatusFields) {
-    const Json& want = field(next, f);
-    if (want != field(current, f)) patch[f] = want;  // null removes
+    const Json& want = jsonField(next, f);
+    if (want != jsonField(current, f)) patch[f] = want;  // null removes
   }
   if (!patch.empty()) {
     auto r = client_.patch(res::kPods.path(ns, name, "status"), Json{{"status", patch}});
@@ -245,9 +240,9 @@ Status PodController::syncStatus(const Json& pod) {
     if (metrics_) metrics_->podStatusPatches.Increment();
   }
   Json annPatch = Json::object();
-  const Json& anns = field(field(pod, "metadata"), "annotations");
+  const Json& anns = jsonField(jsonField(pod, "metadata"), "annotations");
   for (const auto& [k, v] : report->annotations) {
-    const Json& have = field(anns, k.c_str());
+    const Json& have = jsonField(anns, k.c_str());
     if (!have.is_string() || have.get<std::string>() != v) annPatch[k] = v;
   }
   if (!annPatch.empty()) {

@@ -13,6 +13,7 @@
 #include "tests/edge_provider/fake_hub.h"
 #include "tests/mocks/hub_client_mock.h"
 #include "tests/mocks/provider_mocks.h"
+#include "tests/support/process.h"
 #include "tests/support/status_assert.h"
 
 namespace skiff::edge_provider {
@@ -23,12 +24,7 @@ using test::FakeHub;
 using testing::NiceMock;
 
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 15s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
+  return test::waitUntil(pred, timeout).isOk();
 }
 
 Json pod(const std::string& name, const std::string& node = "fleet",

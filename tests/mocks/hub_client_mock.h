@@ -14,8 +14,6 @@ class MockHubClient : public edge_provider::HubClient {
   MOCK_METHOD(common::Result<hubpb::Deployment>, applyDeployment, (const hubpb::Deployment& d),
               (override));
   MOCK_METHOD(common::Status, deleteDeployment, (const std::string& id), (override));
-  MOCK_METHOD(common::Result<std::vector<hubpb::Deployment>>, listDeployments,
-              (const std::string& labelSelector), (override));
   MOCK_METHOD(common::Result<hubpb::FleetStatus>, getFleetStatus, (), (override));
   MOCK_METHOD(common::Status, watchDevices,
               (const hubpb::WatchRequest& req, std::stop_token stop,

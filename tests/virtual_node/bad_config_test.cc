@@ -16,7 +16,7 @@
 namespace skiff::test {
 namespace {
 
-class BadConfigTest : public ::testing::Test {
+class VirtualNodeBadConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
     SKIFF_ASSERT_OK_AND_ASSIGN(auto d, TempDir::create("vn-badcfg"));
@@ -41,7 +41,7 @@ class BadConfigTest : public ::testing::Test {
   std::optional<TempDir> dir;
 };
 
-TEST_F(BadConfigTest, FlagsAreValidated) {
+TEST_F(VirtualNodeBadConfigTest, FlagsAreValidated) {
   auto r = run({"--kubeconfig", "/k", "--hub", "nowhere", "--hub-ca", "x", "--hub-token", "t"});
   EXPECT_EQ(r.exitCode, 2);
   EXPECT_NE(r.output.find("--hub: invalid address \"nowhere\""), std::string::npos) << r.output;
@@ -67,7 +67,7 @@ TEST_F(BadConfigTest, FlagsAreValidated) {
   EXPECT_NE(r.output.find("--kubelet-advertise-address is required"), std::string::npos);
 }
 
-TEST_F(BadConfigTest, KubeconfigProblemsNameTheFileAndField) {
+TEST_F(VirtualNodeBadConfigTest, KubeconfigProblemsNameTheFileAndField) {
   SKIFF_ASSERT_OK(common::writeFileAtomic(dir->file("hub-ca.pem"), "x"));
   auto r = run(base(dir->file("missing.kubeconfig")));
   EXPECT_EQ(r.exitCode, 1);
@@ -93,7 +93,7 @@ users: [{name: u, user: {client-certificate-data: aGVsbG8=}}]
       << r.output;
 }
 
-TEST_F(BadConfigTest, HubMaterialAndRejectedCredentials) {
+TEST_F(VirtualNodeBadConfigTest, HubMaterialAndRejectedCredentials) {
   VnEnv env;
   SKIFF_ASSERT_OK(env.setUp("vn-badcred"));
   // A CA file that is not PEM.

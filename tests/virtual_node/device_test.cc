@@ -43,7 +43,7 @@ spec:
         hostPath: {path: /dev/gpiomem}
 )";
 
-class DeviceModeTest : public ::testing::Test {
+class VirtualNodeDeviceModeTest : public ::testing::Test {
  protected:
   void SetUp() override {
     SKIFF_ASSERT_OK(env.setUp("vn-device"));
@@ -76,7 +76,7 @@ class DeviceModeTest : public ::testing::Test {
   VnEnv env;
 };
 
-TEST_F(DeviceModeTest, NodesPerDeviceDaemonSetAndPresence) {
+TEST_F(VirtualNodeDeviceModeTest, NodesPerDeviceDaemonSetAndPresence) {
   ASSERT_TRUE(waitFor(
       [&] {
         return readyOf("pi-a") == "True" && readyOf("pi-b") == "True" && readyOf("pi-c") == "True";

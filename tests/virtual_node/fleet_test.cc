@@ -55,7 +55,7 @@ std::string deploymentYaml(const std::string& tag) {
   return y;
 }
 
-class FleetTest : public ::testing::Test {
+class VirtualNodeFleetTest : public ::testing::Test {
  protected:
   void SetUp() override {
     SKIFF_ASSERT_OK(env.setUp("vn-fleet"));
@@ -76,7 +76,7 @@ class FleetTest : public ::testing::Test {
   VnEnv env;
 };
 
-TEST_F(FleetTest, RegistersOneNodeWithFleetCapacityAndLease) {
+TEST_F(VirtualNodeFleetTest, RegistersOneNodeWithFleetCapacityAndLease) {
   ASSERT_TRUE(waitFor([&] { return nodeReady("skiff-fleet"); }, kWait)) << env.diagnostics();
   SKIFF_ASSERT_OK_AND_ASSIGN(Json node, env.getJson({"node", "skiff-fleet"}));
   const Json& labels = node["metadata"]["labels"];
@@ -123,7 +123,7 @@ TEST_F(FleetTest, RegistersOneNodeWithFleetCapacityAndLease) {
   EXPECT_TRUE(waitFor([&] { return nodeReady("skiff-fleet"); }, kWait));
 }
 
-TEST_F(FleetTest, DeploymentLifecycleThroughTheHub) {
+TEST_F(VirtualNodeFleetTest, DeploymentLifecycleThroughTheHub) {
   ASSERT_TRUE(waitFor([&] { return nodeReady("skiff-fleet"); }, kWait)) << env.diagnostics();
   std::string path = env.manifest("web.yaml", deploymentYaml("1"));
   SKIFF_ASSERT_OK(env.kubectl().ok({"apply", "-f", path}));

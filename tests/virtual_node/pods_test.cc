@@ -27,7 +27,7 @@ std::string podYaml(const std::string& name, const std::string& image,
          extraSpec + "  containers:\n  - name: app\n    image: " + image + "\n" + extraContainer;
 }
 
-class PodsTest : public ::testing::Test {
+class VirtualNodePodsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     SKIFF_ASSERT_OK(env.setUp("vn-pods"));
@@ -57,7 +57,7 @@ class PodsTest : public ::testing::Test {
   VnEnv env;
 };
 
-TEST_F(PodsTest, CrashLoopShowsBackOffAndRestarts) {
+TEST_F(VirtualNodePodsTest, CrashLoopShowsBackOffAndRestarts) {
   env.hub().setBehaviour("pi-a", "crasher/app", {ModuleBehaviour::Kind::kCrashLoop});
   SKIFF_ASSERT_OK(env.kubectl().ok(
       {"apply", "-f", env.manifest("crash.yaml", podYaml("crasher", "127.0.0.1:5000/busybox:1"))}));
@@ -89,7 +89,7 @@ TEST_F(PodsTest, CrashLoopShowsBackOffAndRestarts) {
       kWait));
 }
 
-TEST_F(PodsTest, ImageChangeUpdatesTheHubDeploymentInPlace) {
+TEST_F(VirtualNodePodsTest, ImageChangeUpdatesTheHubDeploymentInPlace) {
   SKIFF_ASSERT_OK(env.kubectl().ok(
       {"apply", "-f", env.manifest("p1.yaml", podYaml("web", "127.0.0.1:5000/busybox:1"))}));
   ASSERT_TRUE(waitFor(
@@ -123,7 +123,7 @@ TEST_F(PodsTest, ImageChangeUpdatesTheHubDeploymentInPlace) {
       << env.diagnostics();
 }
 
-TEST_F(PodsTest, ReferencesAreResolvedAndUnsupportedFieldsReported) {
+TEST_F(VirtualNodePodsTest, ReferencesAreResolvedAndUnsupportedFieldsReported) {
   std::string objects = R"(apiVersion: v1
 kind: ConfigMap
 metadata: {name: app-config}
@@ -217,7 +217,7 @@ stringData:
       << events("refs");
 }
 
-TEST_F(PodsTest, MissingConfigMapWaitsWithAClearErrorUntilItExists) {
+TEST_F(VirtualNodePodsTest, MissingConfigMapWaitsWithAClearErrorUntilItExists) {
   std::string container = R"(    env:
     - name: LEVEL
       valueFrom: {configMapKeyRef: {name: late-config, key: LEVEL}}
@@ -248,7 +248,7 @@ TEST_F(PodsTest, MissingConfigMapWaitsWithAClearErrorUntilItExists) {
       << env.diagnostics();
 }
 
-TEST_F(PodsTest, RestartPolicyNeverEndsSucceededOrFailed) {
+TEST_F(VirtualNodePodsTest, RestartPolicyNeverEndsSucceededOrFailed) {
   env.hub().setBehaviour("pi-a", "job-ok/app", {ModuleBehaviour::Kind::kExit, 0});
   env.hub().setBehaviour("pi-a", "job-bad/app", {ModuleBehaviour::Kind::kExit, 3});
   SKIFF_ASSERT_OK(

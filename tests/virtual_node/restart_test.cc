@@ -36,7 +36,7 @@ spec:
         image: 127.0.0.1:5000/busybox:1
 )";
 
-class RestartTest : public ::testing::Test {
+class VirtualNodeRestartTest : public ::testing::Test {
  protected:
   void SetUp() override {
     SKIFF_ASSERT_OK(env.setUp("vn-restart"));
@@ -69,7 +69,7 @@ class RestartTest : public ::testing::Test {
   VnEnv env;
 };
 
-TEST_F(RestartTest, VirtualNodeRestartAdoptsWhatTheHubRuns) {
+TEST_F(VirtualNodeRestartTest, VirtualNodeRestartAdoptsWhatTheHubRuns) {
   auto uids = podUids();
   int applies = env.hub().applyCalls();
   EXPECT_EQ(env.vn().stop(), 0) << "SIGTERM must shut down cleanly\n" << env.vn().logContents();
@@ -85,7 +85,7 @@ TEST_F(RestartTest, VirtualNodeRestartAdoptsWhatTheHubRuns) {
   EXPECT_EQ(env.hub().deployments().size(), 3u);
 }
 
-TEST_F(RestartTest, DeletionsWhileDownAreCompletedAfterKill9) {
+TEST_F(VirtualNodeRestartTest, DeletionsWhileDownAreCompletedAfterKill9) {
   env.vn().kill9();
   // A graceful delete (waits for the kubelet) and a force delete (gone from the API at once).
   auto pods = env.pods("app-");
@@ -112,7 +112,7 @@ TEST_F(RestartTest, DeletionsWhileDownAreCompletedAfterKill9) {
   }
 }
 
-TEST_F(RestartTest, ControlPlaneRestartNeitherDuplicatesNorLoses) {
+TEST_F(VirtualNodeRestartTest, ControlPlaneRestartNeitherDuplicatesNorLoses) {
   auto uids = podUids();
   int applies = env.hub().applyCalls();
   SKIFF_ASSERT_OK(env.cp().restart());
@@ -128,7 +128,7 @@ TEST_F(RestartTest, ControlPlaneRestartNeitherDuplicatesNorLoses) {
       << env.diagnostics();
 }
 
-TEST_F(RestartTest, HubRestartNeitherDuplicatesNorLoses) {
+TEST_F(VirtualNodeRestartTest, HubRestartNeitherDuplicatesNorLoses) {
   auto uids = podUids();
   env.hub().stopServer();
   // While the hub is away the node turns NotReady and nothing is lost.

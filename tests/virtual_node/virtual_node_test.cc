@@ -25,12 +25,7 @@ using namespace std::chrono_literals;
 namespace res = kube::resources;
 
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 20s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
+  return test::waitUntil(pred, timeout).isOk();
 }
 
 class VirtualNodeTest : public ::testing::Test {

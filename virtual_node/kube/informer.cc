@@ -11,19 +11,6 @@ namespace skiff::virtual_node::kube {
 
 using common::Status;
 
-std::string objectKeyOf(const Json& obj) {
-  const Json& meta = obj.contains("metadata") ? obj["metadata"] : Json::object();
-  std::string ns = meta.is_object() ? meta.value("namespace", "") : "";
-  std::string name = meta.is_object() ? meta.value("name", "") : "";
-  return ns.empty() ? name : ns + "/" + name;
-}
-
-std::pair<std::string, std::string> splitKey(const std::string& key) {
-  auto slash = key.find('/');
-  if (slash == std::string::npos) return {"", key};
-  return {key.substr(0, slash), key.substr(slash + 1)};
-}
-
 namespace {
 std::string rvOf(const Json& obj) {
   if (!obj.contains("metadata") || !obj["metadata"].is_object()) return "";
@@ -37,8 +24,6 @@ Informer::Informer(KubeClient& client, ApiResource resource, InformerOptions opt
 
 Informer::~Informer() { stop(); }
 
-void Informer::addHandlers(EventHandlers h) { handlers_.push_back(std::move(h)); }
-
 void Informer::start() {
   thread_ = std::jthread([this](std::stop_token st) { run(st); });
 }
@@ -50,31 +35,8 @@ void Informer::stop() {
   }
 }
 
-bool Informer::waitForSync(std::chrono::milliseconds timeout) const {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!synced_) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
-
-ObjectPtr Informer::get(const std::string& key) const {
-  std::shared_lock lock(mu_);
-  auto it = cache_.find(key);
-  return it == cache_.end() ? nullptr : it->second;
-}
-
-std::vector<ObjectPtr> Informer::list() const {
-  std::shared_lock lock(mu_);
-  std::vector<ObjectPtr> out;
-  out.reserve(cache_.size());
-  for (const auto& [k, v] : cache_) out.push_back(v);
-  return out;
-}
-
 std::string Informer::lastResourceVersion() const {
-  std::shared_lock lock(mu_);
+  std::lock_guard lock(mu_);
   return resourceVersion_;
 }
 
@@ -87,29 +49,6 @@ std::string Informer::collectionPath() const {
   if (!opts_.labelSelector.empty()) add("labelSelector", opts_.labelSelector);
   if (!opts_.fieldSelector.empty()) add("fieldSelector", opts_.fieldSelector);
   return p + (q.empty() ? "?" : q + "&");
-}
-
-void Informer::apply(const std::string& key, ObjectPtr obj) {
-  ObjectPtr old;
-  {
-    std::unique_lock lock(mu_);
-    auto it = cache_.find(key);
-    if (it != cache_.end()) old = it->second;
-    if (obj) {
-      cache_[key] = obj;
-    } else if (it != cache_.end()) {
-      cache_.erase(it);
-    }
-  }
-  for (const auto& h : handlers_) {
-    if (obj && old) {
-      if (h.onUpdate) h.onUpdate(old, obj);
-    } else if (obj) {
-      if (h.onAdd) h.onAdd(obj);
-    } else if (old) {
-      if (h.onDelete) h.onDelete(old);
-    }
-  }
 }
 
 Status Informer::relist(std::string* resourceVersion) {
@@ -143,26 +82,13 @@ Status Informer::relist(std::string* resourceVersion) {
     }
   } while (!cont.empty());
 
-  std::vector<std::string> gone;
+  cache_.replace(std::move(fresh));
   {
-    std::shared_lock lock(mu_);
-    for (const auto& [k, v] : cache_) {
-      if (!fresh.contains(k)) gone.push_back(k);
-    }
-  }
-  for (const auto& k : gone) apply(k, nullptr);
-  for (auto& [k, v] : fresh) {
-    ObjectPtr old = get(k);
-    if (old && rvOf(*old) == rvOf(*v) && !rvOf(*v).empty()) continue;
-    apply(k, v);
-  }
-  {
-    std::unique_lock lock(mu_);
+    std::lock_guard lock(mu_);
     resourceVersion_ = rv;
   }
   *resourceVersion = rv;
   ++lists_;
-  synced_ = true;
   return Status::ok();
 }
 
@@ -200,12 +126,12 @@ Status Informer::watch(std::string* resourceVersion, std::stop_token st) {
     std::string key = objectKeyOf(obj);
     if (!rv.empty()) *resourceVersion = rv;
     if (type == "DELETED") {
-      apply(key, nullptr);
+      cache_.apply(key, nullptr);
     } else {
-      apply(key, std::make_shared<const Json>(std::move(obj)));
+      cache_.apply(key, std::make_shared<const Json>(std::move(obj)));
     }
     {
-      std::unique_lock lock(mu_);
+      std::lock_guard lock(mu_);
       resourceVersion_ = *resourceVersion;
     }
     return true;

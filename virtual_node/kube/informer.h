@@ -12,28 +12,24 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <shared_mutex>
+#include <mutex>
 #include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/json.h"
+#include "common/object_cache.h"
 #include "virtual_node/kube/client.h"
 
 namespace skiff::virtual_node::kube {
 
-using ObjectPtr = std::shared_ptr<const Json>;
-
-// "namespace/name", or "name" for cluster-scoped objects.
-std::string objectKeyOf(const Json& obj);
-std::pair<std::string, std::string> splitKey(const std::string& key);
-
-struct EventHandlers {
-  std::function<void(const ObjectPtr&)> onAdd;
-  std::function<void(const ObjectPtr& oldObj, const ObjectPtr& newObj)> onUpdate;
-  std::function<void(const ObjectPtr&)> onDelete;
-};
+using common::objectKeyOf;
+using common::ObjectPtr;
+using EventHandlers = common::ObjectHandlers;
+inline std::pair<std::string, std::string> splitKey(const std::string& key) {
+  return common::splitObjectKey(key);
+}
 
 struct InformerOptions {
   std::string ns;  // "" = all namespaces
@@ -53,15 +49,15 @@ class Informer {
   Informer& operator=(const Informer&) = delete;
 
   // Register before start().
-  void addHandlers(EventHandlers h);
+  void addHandlers(EventHandlers h) { cache_.addHandlers(std::move(h)); }
   void start();
   void stop();  // idempotent; joins the thread
-  bool hasSynced() const { return synced_.load(); }
+  bool hasSynced() const { return cache_.hasSynced(); }
   // Blocks until the first list is in the cache; false on timeout.
-  bool waitForSync(std::chrono::milliseconds timeout) const;
+  bool waitForSync(std::chrono::milliseconds timeout) const { return cache_.waitForSync(timeout); }
 
-  ObjectPtr get(const std::string& key) const;
-  std::vector<ObjectPtr> list() const;
+  ObjectPtr get(const std::string& key) const { return cache_.get(key); }
+  std::vector<ObjectPtr> list() const { return cache_.list(); }
   const ApiResource& resource() const { return resource_; }
 
   // Observability (and tests): completed lists, and the last resourceVersion seen.
@@ -73,17 +69,14 @@ class Informer {
   common::Status relist(std::string* resourceVersion);
   // Ok when the watch ended normally (re-watch from *resourceVersion), Gone to relist.
   common::Status watch(std::string* resourceVersion, std::stop_token st);
-  void apply(const std::string& key, ObjectPtr obj);  // obj null = delete
   std::string collectionPath() const;
 
   KubeClient& client_;
   ApiResource resource_;
   InformerOptions opts_;
-  std::vector<EventHandlers> handlers_;
-  mutable std::shared_mutex mu_;
-  std::map<std::string, ObjectPtr> cache_;
+  common::ObjectCache cache_;
+  mutable std::mutex mu_;  // resourceVersion_
   std::string resourceVersion_;
-  std::atomic<bool> synced_{false};
   std::atomic<std::uint64_t> lists_{0};
   std::jthread thread_;
 };

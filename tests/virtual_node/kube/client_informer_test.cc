@@ -26,12 +26,7 @@ using common::http::ResponseWriter;
 using namespace std::chrono_literals;
 
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
+  return test::waitUntil(pred, timeout).isOk();
 }
 
 Json statusBody(int code, const std::string& reason, const std::string& message) {
