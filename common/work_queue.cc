@@ -60,7 +60,9 @@ std::optional<std::string> WorkQueue::get() {
     if (delayed_.empty() || !active_) {
       cv_.wait(lock);
     } else {
-      cv_.wait_until(lock, delayed_.begin()->first);
+      // A copy: another worker may promote (erase) that entry while this one waits.
+      auto due = delayed_.begin()->first;
+      cv_.wait_until(lock, due);
     }
   }
   std::string key = std::move(queue_.front());
