@@ -7,6 +7,7 @@
 namespace skiff::virtual_node {
 
 using common::Status;
+using namespace std::chrono_literals;
 using common::StatusCode;
 namespace res = kube::resources;
 
@@ -101,11 +102,17 @@ void PodController::resyncLoop(std::stop_token st) {
     if (st.stop_requested()) return;
   }
   do {
-    resync();
+    if (!resync()) {
+      // The provider is not synced yet: sweep again soon rather than a whole period later.
+      if (!common::sleepFor(st, std::min<std::chrono::milliseconds>(opts_.resyncPeriod, 1s))) {
+        return;
+      }
+      continue;
+    }
   } while (common::sleepFor(st, opts_.resyncPeriod));
 }
 
-void PodController::resync() {
+bool PodController::resync() {
   double bound = 0;
   for (const auto& p : informer_.list()) {
     if (!ownsNode_(str(*p, "spec", "nodeName"))) continue;
@@ -113,14 +120,14 @@ void PodController::resync() {
     queue_.add(kube::objectKeyOf(*p));
   }
   if (metrics_) metrics_->pods.Set(bound);
-  sweepOrphans();
+  return sweepOrphans();
 }
 
-void PodController::sweepOrphans() {
+bool PodController::sweepOrphans() {
   auto pods = provider_.getPods();
   if (!pods.isOk()) {
     common::log::debug("orphan sweep skipped", {{"error", pods.status().toString()}});
-    return;
+    return false;
   }
   for (const auto& p : *pods) {
     std::string key = keyOf(str(p, "metadata", "namespace"), str(p, "metadata", "name"));
@@ -138,6 +145,7 @@ void PodController::sweepOrphans() {
       metrics_->orphansRemoved.Increment();
     }
   }
+  return true;
 }
 
 Status PodController::reconcile(const std::string& key) {
@@ -229,16 +237,7 @@ Status PodController::syncStatus(const Json& pod) {
     }
   }
   if (jsonField(current, "startTime").is_string()) next["startTime"] = current["startTime"];
-  Json patch = Json::object();
-  for (const char* f : kStatusFields) {
-    const Json& want = jsonField(next, f);
-    if (want != jsonField(current, f)) patch[f] = want;  // null removes
-  }
-  if (!patch.empty()) {
-    auto r = client_.patch(res::kPods.path(ns, name, "status"), Json{{"status", patch}});
-    if (!r.isOk()) return r.status();
-    if (metrics_) metrics_->podStatusPatches.Increment();
-  }
+  // Annotations first: whoever sees the new status then also sees the summary it came with.
   Json annPatch = Json::object();
   const Json& anns = jsonField(jsonField(pod, "metadata"), "annotations");
   for (const auto& [k, v] : report->annotations) {
@@ -249,6 +248,16 @@ Status PodController::syncStatus(const Json& pod) {
     auto r =
         client_.patch(res::kPods.path(ns, name), Json{{"metadata", {{"annotations", annPatch}}}});
     if (!r.isOk()) return r.status();
+  }
+  Json patch = Json::object();
+  for (const char* f : kStatusFields) {
+    const Json& want = jsonField(next, f);
+    if (want != jsonField(current, f)) patch[f] = want;  // null removes
+  }
+  if (!patch.empty()) {
+    auto r = client_.patch(res::kPods.path(ns, name, "status"), Json{{"status", patch}});
+    if (!r.isOk()) return r.status();
+    if (metrics_) metrics_->podStatusPatches.Increment();
   }
   return Status::ok();
 }

@@ -54,8 +54,9 @@ class PodController {
   // Pods bound to a node the provider no longer backs (device removed): removes them from the
   // provider and deletes them from the API at once (nothing can confirm their removal any more).
   void onNodeRemoved(const std::string& node);
-  // Enqueues every cached pod (resync) and sweeps orphans. Exposed for tests.
-  void resync();
+  // Enqueues every cached pod (resync) and sweeps orphans; false if the sweep has to be
+  // retried because the provider has not synced yet. Exposed for tests.
+  bool resync();
 
  private:
   common::Status reconcile(const std::string& key);
@@ -63,7 +64,8 @@ class PodController {
   common::Status finishDeletion(const Json& pod);
   void worker();
   void resyncLoop(std::stop_token st);
-  void sweepOrphans();
+  // False when the provider could not list its pods yet (not synced): try again soon.
+  bool sweepOrphans();
 
   kube::KubeClient& client_;
   PodLifecycleHandler& provider_;

@@ -3,7 +3,8 @@
 // updates its hub deployment in place, env valueFrom / ConfigMap and Secret volumes /
 // imagePullSecrets are resolved through the API, unsupported fields become a Warning Event, a pod
 // referring to a missing ConfigMap waits with CreateContainerConfigError until it exists, and
-// restartPolicy Never pods end Succeeded or Failed from the devices' exit codes.
+// restartPolicy Never pods end Succeeded or Failed from the devices' exit codes; `kubectl logs -f`
+// streams lines as the device produces them (pods/log proxy → kubelet endpoint → StreamLogs).
 #include <gtest/gtest.h>
 
 #include "common/base64.h"
@@ -246,6 +247,30 @@ TEST_F(VirtualNodePodsTest, MissingConfigMapWaitsWithAClearErrorUntilItExists) {
       waitFor([&] { return row("late").count("STATUS") && row("late").at("STATUS") == "Running"; },
               std::chrono::seconds(120)))
       << env.diagnostics();
+}
+
+TEST_F(VirtualNodePodsTest, LogsFollowStreamsNewLinesThroughTheProxy) {
+  SKIFF_ASSERT_OK(env.kubectl().ok(
+      {"apply", "-f", env.manifest("f.yaml", podYaml("follow", "127.0.0.1:5000/busybox:1"))}));
+  ASSERT_TRUE(waitFor(
+      [&] { return row("follow").count("STATUS") && row("follow").at("STATUS") == "Running"; },
+      kWait))
+      << env.diagnostics();
+  env.hub().appendLog("pi-a", "follow/app", "before\n");
+  SubprocessOptions so;
+  so.argv = {"kubectl", "logs", "-f", "follow"};
+  so.env = env.kubectl().env();
+  so.logFile = env.dir()->file("follow.log");
+  SKIFF_ASSERT_OK_AND_ASSIGN(auto proc, Subprocess::start(so));
+  ASSERT_TRUE(
+      waitFor([&] { return proc.logContents().find("before\n") != std::string::npos; }, kWait))
+      << proc.logContents();
+  env.hub().appendLog("pi-a", "follow/app", "after\n");
+  EXPECT_TRUE(
+      waitFor([&] { return proc.logContents().find("after\n") != std::string::npos; }, kWait))
+      << proc.logContents();
+  EXPECT_TRUE(proc.isRunning()) << "a following kubectl logs must keep streaming";
+  proc.stop();
 }
 
 TEST_F(VirtualNodePodsTest, RestartPolicyNeverEndsSucceededOrFailed) {
