@@ -18,6 +18,18 @@ Result<Json> parseJson(std::string_view text, std::size_t maxBytes) {
   }
 }
 
+const Json& jsonField(const Json& obj, std::string_view key) {
+  static const Json kNull;
+  if (!obj.is_object()) return kNull;
+  auto it = obj.find(key);
+  return it == obj.end() ? kNull : *it;
+}
+
+std::string jsonString(const Json& obj, std::string_view key) {
+  const Json& v = jsonField(obj, key);
+  return v.is_string() ? v.get<std::string>() : "";
+}
+
 std::string dumpJson(const Json& j) {
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }

@@ -22,6 +22,12 @@ Result<Json> parseJson(std::string_view text, std::size_t maxBytes = 3 * 1024 * 
 // Compact serialization; invalid UTF-8 is replaced rather than throwing.
 std::string dumpJson(const Json& j);
 
+// The member `key` of obj, or a null Json when obj is not an object or lacks it. Never throws;
+// the reference stays valid while obj lives.
+const Json& jsonField(const Json& obj, std::string_view key);
+// The member as a string; "" when absent or not a string.
+std::string jsonString(const Json& obj, std::string_view key);
+
 // Type name as used in error messages: "string", "number", "object", ...
 std::string_view jsonTypeName(const Json& j);
 

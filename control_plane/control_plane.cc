@@ -115,6 +115,8 @@ Result<DataDirFiles> ensureDataDir(const std::string& dataDir, const std::string
   f.caKey = pki + "/ca.key";
   f.serverCert = pki + "/apiserver.pem";
   f.serverKey = pki + "/apiserver.key";
+  f.kubeletClientCert = pki + "/apiserver-kubelet-client.pem";
+  f.kubeletClientKey = pki + "/apiserver-kubelet-client.key";
   f.tokensFile = dataDir + "/tokens.csv";
   f.adminKubeconfig = dataDir + "/admin.kubeconfig";
   f.readOnlyKubeconfig = dataDir + "/read-only.kubeconfig";
@@ -165,6 +167,24 @@ Result<DataDirFiles> ensureDataDir(const std::string& dataDir, const std::string
     SKIFF_ASSIGN_OR_RETURN(auto kc, ca->issueNew(io));
     SKIFF_RETURN_IF_ERROR(writePem(f.serverKey, kc.key.toPem(), 0600));
     SKIFF_RETURN_IF_ERROR(writePem(f.serverCert, kc.cert.toPem(), 0644));
+  }
+
+  bool needKubeletClient =
+      !std::filesystem::exists(f.kubeletClientCert) || !std::filesystem::exists(f.kubeletClientKey);
+  if (!needKubeletClient) {
+    SKIFF_ASSIGN_OR_RETURN(std::string pem, common::readFile(f.kubeletClientCert));
+    auto cert = common::tls::Certificate::fromPem(pem);
+    needKubeletClient = !cert.isOk() || !ca->verify(*cert).isOk();
+  }
+  if (needKubeletClient) {
+    // Kubelets (virtual nodes) verify it against the cluster CA; O=system:masters as kubeadm's.
+    common::tls::IssueOptions io;
+    io.commonName = "kube-apiserver-kubelet-client";
+    io.organizations = {"system:masters"};
+    io.usage = common::tls::CertUsage::kClient;
+    SKIFF_ASSIGN_OR_RETURN(auto kc, ca->issueNew(io));
+    SKIFF_RETURN_IF_ERROR(writePem(f.kubeletClientKey, kc.key.toPem(), 0600));
+    SKIFF_RETURN_IF_ERROR(writePem(f.kubeletClientCert, kc.cert.toPem(), 0644));
   }
 
   if (!std::filesystem::exists(f.tokensFile)) {
@@ -230,6 +250,8 @@ class ControlPlaneImpl final : public ControlPlane {
     SKIFF_ASSIGN_OR_RETURN(auto tokens, apiserver::TokenAuthenticator::fromFile(files_.tokensFile));
     apiserver::ApiServerOptions ao;
     ao.tokens = std::make_shared<apiserver::TokenAuthenticator>(std::move(tokens));
+    // Kubelet serving certificates are self-signed (as kubelets' by default): not verified.
+    ao.kubeletClient = common::tls::TlsFiles{files_.kubeletClientCert, files_.kubeletClientKey, ""};
     ao.defaulting.notReadyTolerationSeconds = o.defaultNotReadyTolerationSeconds;
     ao.defaulting.unreachableTolerationSeconds = o.defaultUnreachableTolerationSeconds;
     auto registry = std::make_shared<prometheus::Registry>();

@@ -16,7 +16,10 @@ namespace skiff::control_plane {
 struct DataDirFiles {
   std::string caCert, caKey;          // cluster CA (signs serving and client certificates)
   std::string serverCert, serverKey;  // API server serving certificate
-  std::string tokensFile;             // token,user,uid,"groups" (kube-apiserver format)
+  // Client certificate the API server presents to kubelet endpoints (pods/log), like
+  // kube-apiserver's --kubelet-client-certificate: CN kube-apiserver-kubelet-client.
+  std::string kubeletClientCert, kubeletClientKey;
+  std::string tokensFile;  // token,user,uid,"groups" (kube-apiserver format)
   std::string adminKubeconfig, readOnlyKubeconfig;
   std::string encryptionKey;  // AES-256-GCM key for Secrets at rest
   std::string storeFile;      // SQLite store (when --store sqlite)

@@ -122,8 +122,14 @@ common::Status DaemonSetController::reconcile(const std::string& key) {
   for (const auto& node : nodes_.list()) {
     auto info = scheduler::NodeInfo::fromNode(*node);
     if (!info.isOk()) continue;
-    bool shouldRun = affinity->filter(state, *podInfo, *info).ok() &&
-                     taints->filter(state, *podInfo, *info).ok();
+    bool fits = affinity->filter(state, *podInfo, *info).ok();
+    bool shouldRun = fits && taints->filter(state, *podInfo, *info).ok();
+    // As Kubernetes: a daemon pod already on a node keeps running unless the node got a NoExecute
+    // taint it does not tolerate; NoSchedule taints (e.g. not-ready) only keep new pods away.
+    scheduler::NodeInfo noExecute = *info;
+    std::erase_if(noExecute.taints,
+                  [](const scheduler::Taint& t) { return t.effect != "NoExecute"; });
+    bool shouldContinue = fits && taints->filter(state, *podInfo, noExecute).ok();
     auto& pods = byNode[info->name];
     if (shouldRun) {
       ++desired;
@@ -164,6 +170,8 @@ common::Status DaemonSetController::reconcile(const std::string& key) {
       for (std::size_t i = 1; i < pods.size(); ++i) {  // duplicates on one node
         SKIFF_RETURN_IF_ERROR(removePod(client_, ns, *pods[i]));
       }
+    } else if (!pods.empty() && shouldContinue) {
+      continue;
     } else if (!pods.empty()) {
       ++misscheduled;
       for (const auto& p : pods) SKIFF_RETURN_IF_ERROR(removePod(client_, ns, *p));

@@ -202,6 +202,12 @@ void prepareCycle(CycleState& state, const PodInfo& pod) {
   }
 }
 
+bool isDeviceRequirementOnFleetNode(std::string_view key, const NodeInfo& node) {
+  if (!key.starts_with(kDeviceLabelPrefix)) return false;
+  auto it = node.labels.find(kFleetNodeLabel);
+  return it != node.labels.end() && it->second == "true";
+}
+
 bool nodeMatchesSelectorTerm(const Json& term, const NodeInfo& node) {
   if (!term.is_object()) return false;
   bool any = false;
@@ -209,6 +215,7 @@ bool nodeMatchesSelectorTerm(const Json& term, const NodeInfo& node) {
     for (const auto& e : term["matchExpressions"]) {
       any = true;
       std::string key = e.value("key", "");
+      if (isDeviceRequirementOnFleetNode(key, node)) continue;
       std::string op = e.value("operator", "");
       std::vector<std::string> values;
       if (e.contains("values") && e["values"].is_array()) {

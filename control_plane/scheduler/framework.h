@@ -124,4 +124,11 @@ const std::vector<std::string>& defaultScorePlugins();
 bool nodeMatchesSelectorTerms(const Json& terms, const NodeInfo& node);
 bool nodeMatchesSelectorTerm(const Json& term, const NodeInfo& node);
 
+// A Skiff fleet node (label skiff.io/fleet=true, registered by skiff-virtual-node in fleet mode)
+// stands for many devices: requirements on keys under device.skiff.io/ select devices, which its
+// provider applies per device (docs/pod-mapping.md), so node matching treats them as satisfied.
+inline constexpr std::string_view kFleetNodeLabel = "skiff.io/fleet";
+inline constexpr std::string_view kDeviceLabelPrefix = "device.skiff.io/";
+bool isDeviceRequirementOnFleetNode(std::string_view key, const NodeInfo& node);
+
 }  // namespace skiff::control_plane::scheduler

@@ -8,6 +8,7 @@ class NodeAffinityFilter final : public FilterPlugin {
   std::string name() const override { return "NodeAffinity"; }
   FilterResult filter(const CycleState&, const PodInfo& pod, const NodeInfo& node) const override {
     for (const auto& [k, v] : pod.nodeSelector) {
+      if (isDeviceRequirementOnFleetNode(k, node)) continue;
       auto it = node.labels.find(k);
       if (it == node.labels.end() || it->second != v) {
         return {"node(s) didn't match Pod's node affinity/selector"};

@@ -104,6 +104,25 @@ TEST(NodeAffinityTest, NodeSelector) {
   EXPECT_EQ(runFilter("NodeAffinity", p, node("a")).reason, kAffinityMsg);
 }
 
+TEST(NodeAffinityTest, DeviceRequirementsAreTheFleetNodesProviderBusiness) {
+  NodeInfo fleet = node("fleet", {{"skiff.io/fleet", "true"}, {"type", "virtual-kubelet"}});
+  NodeInfo plain = node("plain", {{"type", "virtual-kubelet"}});
+  PodInfo sel = pod();
+  sel.nodeSelector = {{"device.skiff.io/site", "a"}, {"type", "virtual-kubelet"}};
+  EXPECT_TRUE(runFilter("NodeAffinity", sel, fleet).ok());
+  EXPECT_EQ(runFilter("NodeAffinity", sel, plain).reason, kAffinityMsg);
+  sel.nodeSelector["type"] = "other";  // other keys still apply to the fleet node
+  EXPECT_EQ(runFilter("NodeAffinity", sel, fleet).reason, kAffinityMsg);
+  PodInfo aff = pod();
+  aff.requiredAffinity = Json::parse(
+      R"([{"matchExpressions":[{"key":"device.skiff.io/arch","operator":"In","values":["arm64"]}]}])");
+  EXPECT_TRUE(runFilter("NodeAffinity", aff, fleet).ok());
+  EXPECT_FALSE(runFilter("NodeAffinity", aff, plain).ok());
+  // A device node carries the device's labels and is matched like any node.
+  NodeInfo device = node("pi-1", {{"device.skiff.io/arch", "arm64"}});
+  EXPECT_TRUE(runFilter("NodeAffinity", aff, device).ok());
+}
+
 TEST(NodeAffinityTest, RequiredOperators) {
   auto req = [](const std::string& expr) {
     PodInfo p = pod();

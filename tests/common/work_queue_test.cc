@@ -1,14 +1,16 @@
 // WorkQueue: client-go workqueue semantics (de-duplication, a key in processing re-queued once
 // done, delayed adds in due order, per-key exponential backoff, shutDown unblocking get()).
-#include "control_plane/controllers/work_queue.h"
+#include "common/work_queue.h"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <thread>
+#include <vector>
 
-namespace skiff::control_plane::controllers {
+namespace skiff::common {
 namespace {
 
 using namespace std::chrono_literals;
@@ -151,5 +153,32 @@ TEST(WorkQueueTest, ShutDownUnblocksAnInactiveQueue) {
   EXPECT_EQ(fut.get(), std::nullopt);
 }
 
+TEST(WorkQueueTest, ManyWorkersWaitingOnDelayedKeys) {
+  // Workers sleep until the earliest delayed key is due while others promote it (ASan found a
+  // waiter reading the promoted entry's time after it was erased).
+  WorkQueue q;
+  std::atomic<int> handled{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 4; ++w) {
+    workers.emplace_back([&] {
+      while (auto key = q.get()) {
+        ++handled;
+        q.done(*key);
+      }
+    });
+  }
+  for (int i = 0; i < 200; ++i) {
+    q.addAfter("k" + std::to_string(i), std::chrono::microseconds(100 + (i % 7) * 300));
+    if (i % 10 == 0) std::this_thread::sleep_for(1ms);
+  }
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (handled < 200 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  q.shutDown();
+  for (auto& t : workers) t.join();
+  EXPECT_EQ(handled.load(), 200);
+}
+
 }  // namespace
-}  // namespace skiff::control_plane::controllers
+}  // namespace skiff::common

@@ -1,9 +1,9 @@
-// WorkQueue implementation.
-#include "control_plane/controllers/work_queue.h"
+// WorkQueue implementation (see work_queue.h).
+#include "common/work_queue.h"
 
 #include <algorithm>
 
-namespace skiff::control_plane::controllers {
+namespace skiff::common {
 
 WorkQueue::WorkQueue(Duration baseDelay, Duration maxDelay)
     : baseDelay_(baseDelay), maxDelay_(maxDelay) {}
@@ -60,7 +60,9 @@ std::optional<std::string> WorkQueue::get() {
     if (delayed_.empty() || !active_) {
       cv_.wait(lock);
     } else {
-      cv_.wait_until(lock, delayed_.begin()->first);
+      // A copy: another worker may promote (erase) that entry while this one waits.
+      auto due = delayed_.begin()->first;
+      cv_.wait_until(lock, due);
     }
   }
   std::string key = std::move(queue_.front());
@@ -96,4 +98,4 @@ std::size_t WorkQueue::length() const {
   return queue_.size();
 }
 
-}  // namespace skiff::control_plane::controllers
+}  // namespace skiff::common
