@@ -1,6 +1,8 @@
 // CLI11 glue: common flags, config files and exception-free parsing.
 #include "common/flags.h"
 
+#include "common/clock.h"
+
 #include <iostream>
 #include <sstream>
 
@@ -15,6 +17,23 @@ void addCommonFlags(CLI::App& app, CommonFlags& flags) {
       ->capture_default_str();
   app.set_config("--config", "", "Read flags from this TOML/INI file (command line wins)");
   app.allow_config_extras(CLI::config_extras_mode::error);
+}
+
+void addDurationOption(CLI::App& app, const std::string& name, std::chrono::milliseconds& target,
+                       const std::string& help) {
+  app.add_option_function<std::string>(
+      name,
+      [&target, name](const std::string& v) {
+        auto d = parseDuration(v);
+        if (!d || *d <= std::chrono::nanoseconds::zero()) {
+          throw CLI::ValidationError(name, "'" + v +
+                                               "' is not a positive duration such as 40s, "
+                                               "1m30s or 500ms");
+        }
+        target = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+        if (target.count() == 0) target = std::chrono::milliseconds(1);
+      },
+      help + " (default " + formatDuration(target) + ")");
 }
 
 Status applyLogging(const CommonFlags& flags, const std::string& component) {

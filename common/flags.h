@@ -4,6 +4,7 @@
 // with a message naming the flag; nothing runs after a parse error.
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -21,6 +22,11 @@ struct CommonFlags {
 
 // Adds --log-level/--log-format (validated) and --config to app.
 void addCommonFlags(CLI::App& app, CommonFlags& flags);
+
+// A duration flag in Go form ("40s", "1m30s", "500ms"): a bad or non-positive value fails
+// parsing with the flag's name, like every other flag. The help shows the current default.
+void addDurationOption(CLI::App& app, const std::string& name, std::chrono::milliseconds& target,
+                       const std::string& help);
 
 // Applies CommonFlags to the process-wide logger for component.
 Status applyLogging(const CommonFlags& flags, const std::string& component);

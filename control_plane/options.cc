@@ -10,29 +10,6 @@
 
 namespace skiff::control_plane {
 
-namespace {
-
-// A duration flag in Go form ("40s", "1m30s", "500ms"); a bad value fails parsing with the
-// flag's name, like every other flag.
-void addDurationOption(CLI::App& app, const std::string& name, std::chrono::milliseconds& target,
-                       const std::string& help) {
-  app.add_option_function<std::string>(
-      name,
-      [&target, name](const std::string& v) {
-        auto d = common::parseDuration(v);
-        if (!d || *d <= std::chrono::nanoseconds::zero()) {
-          throw CLI::ValidationError(name, "'" + v +
-                                               "' is not a positive duration such as 40s, "
-                                               "1m30s or 500ms");
-        }
-        target = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
-        if (target.count() == 0) target = std::chrono::milliseconds(1);
-      },
-      help + " (default " + common::formatDuration(target) + ")");
-}
-
-}  // namespace
-
 void addOptions(CLI::App& app, Options& o) {
   common::addCommonFlags(app, o.common);
   app.add_option("--listen", o.listen, "HTTPS listen address")->capture_default_str();
@@ -50,17 +27,18 @@ void addOptions(CLI::App& app, Options& o) {
       ->capture_default_str();
   app.add_option("--leader-elect-identity", o.leaderElectIdentity,
                  "Identity in the Lease (default <hostname>_<random>)");
-  addDurationOption(app, "--leader-elect-lease-duration", o.leaderElectLeaseDuration,
-                    "How long followers wait after the last renewal before taking over");
-  addDurationOption(app, "--leader-elect-renew-deadline", o.leaderElectRenewDeadline,
-                    "How long the leader keeps trying to renew before it stops acting");
-  addDurationOption(app, "--leader-elect-retry-period", o.leaderElectRetryPeriod,
-                    "Interval between renewals and acquisition attempts");
-  addDurationOption(app, "--node-monitor-period", o.nodeMonitorPeriod,
-                    "How often node health and NoExecute taints are checked");
-  addDurationOption(app, "--node-monitor-grace-period", o.nodeMonitorGracePeriod,
-                    "How long a node may go without a heartbeat (Lease or status) before it "
-                    "is marked Unknown and tainted unreachable");
+  common::addDurationOption(app, "--leader-elect-lease-duration", o.leaderElectLeaseDuration,
+                            "How long followers wait after the last renewal before taking over");
+  common::addDurationOption(app, "--leader-elect-renew-deadline", o.leaderElectRenewDeadline,
+                            "How long the leader keeps trying to renew before it stops acting");
+  common::addDurationOption(app, "--leader-elect-retry-period", o.leaderElectRetryPeriod,
+                            "Interval between renewals and acquisition attempts");
+  common::addDurationOption(app, "--node-monitor-period", o.nodeMonitorPeriod,
+                            "How often node health and NoExecute taints are checked");
+  common::addDurationOption(
+      app, "--node-monitor-grace-period", o.nodeMonitorGracePeriod,
+      "How long a node may go without a heartbeat (Lease or status) before it "
+      "is marked Unknown and tainted unreachable");
   app.add_option("--default-not-ready-toleration-seconds", o.defaultNotReadyTolerationSeconds,
                  "tolerationSeconds added to pods for the not-ready:NoExecute taint")
       ->capture_default_str()
