@@ -7,6 +7,8 @@
 // variable; Paho's callback thread reports losses and delivers messages.
 #include <mqtt/async_client.h>
 
+#include <signal.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <future>
@@ -55,11 +57,44 @@ Status validateTopic(const std::string& topic, bool filter) {
   return Status::ok();
 }
 
+Result<::mqtt::connect_options> connectOptions(const BusOptions& opts) {
+  try {
+    auto b = ::mqtt::connect_options_builder();
+    b.mqtt_version(MQTTVERSION_5)
+        .clean_start(opts.cleanStart)
+        .keep_alive_interval(opts.keepAlive)
+        .connect_timeout(opts.connectTimeout)
+        .automatic_reconnect(false)
+        .max_inflight(opts.maxInflight);
+    ::mqtt::properties props;
+    props.add(::mqtt::property(::mqtt::property::SESSION_EXPIRY_INTERVAL,
+                               static_cast<int>(opts.sessionExpiry.count())));
+    b.properties(props);
+    if (!opts.username.empty()) b.user_name(opts.username);
+    if (!opts.password.empty()) b.password(opts.password);
+    if (opts.url.starts_with("mqtts://") && opts.tls) {
+      auto ssl = ::mqtt::ssl_options_builder()
+                     .trust_store(opts.tls->caFile)
+                     .enable_server_cert_auth(true)
+                     .verify(true);
+      if (!opts.tls->certFile.empty()) ssl.key_store(opts.tls->certFile);
+      if (!opts.tls->keyFile.empty()) ssl.private_key(opts.tls->keyFile);
+      b.ssl(ssl.finalize());
+    }
+    if (opts.will) {
+      b.will(::mqtt::message(opts.will->topic, opts.will->payload, opts.will->qos,
+                             opts.will->retained));
+    }
+    return b.finalize();
+  } catch (const ::mqtt::exception& e) {
+    return invalidArgument(std::string("MQTT client options: ") + e.what());
+  }
+}
+
 class PahoBus final : public MessageBus {
  public:
-  PahoBus(BusOptions opts, ::mqtt::connect_options conn)
+  explicit PahoBus(BusOptions opts)
       : opts_(std::move(opts)),
-        conn_(std::move(conn)),
         cli_(pahoUri(opts_.url), opts_.clientId, ::mqtt::create_options(MQTTVERSION_5), nullptr),
         rng_(std::random_device{}()) {
     cli_.set_message_callback([this](::mqtt::const_message_ptr m) { onMessage(m); });
@@ -180,9 +215,17 @@ class PahoBus final : public MessageBus {
       lock.unlock();
       std::string error;
       try {
-        auto tok = cli_.connect(conn_);
-        if (!tok->wait_for(opts_.connectTimeout + std::chrono::seconds(2))) {
-          error = "connect timed out";
+        // Fresh options for every attempt: Paho C++ 1.2's connect_options keep raw pointers into
+        // themselves (properties, will), and a long-lived copy crashed MQTTAsync_connect on
+        // reconnect (MQTTProperties_copy reading freed memory).
+        auto conn = connectOptions(opts_);
+        if (!conn.isOk()) {
+          error = conn.status().toString();
+        } else {
+          auto tok = cli_.connect(*conn);
+          if (!tok->wait_for(opts_.connectTimeout + std::chrono::seconds(2))) {
+            error = "connect timed out";
+          }
         }
       } catch (const ::mqtt::exception& e) {
         error = e.what();
@@ -273,7 +316,6 @@ class PahoBus final : public MessageBus {
   }
 
   BusOptions opts_;
-  ::mqtt::connect_options conn_;
   ::mqtt::async_client cli_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -301,27 +343,17 @@ Status publishAndWait(MessageBus& bus, const Message& m, std::chrono::millisecon
 }
 
 Result<std::unique_ptr<MessageBus>> makePahoBus(BusOptions opts) {
+  // Paho C writes to TLS sockets with write(): a peer that closed its end would kill the
+  // process with SIGPIPE (Paho's documentation asks applications to ignore it).
+  static std::once_flag ignorePipe;
+  std::call_once(ignorePipe, [] { ::signal(SIGPIPE, SIG_IGN); });
   if (pahoUri(opts.url).empty()) {
     return invalidArgument("MQTT URL \"" + opts.url + "\" must start with mqtt:// or mqtts://");
   }
   if (opts.clientId.empty() || opts.clientId.size() > 128) {
     return invalidArgument("MQTT client id must be 1-128 characters");
   }
-  bool secure = opts.url.starts_with("mqtts://");
-  auto b = ::mqtt::connect_options_builder();
-  b.mqtt_version(MQTTVERSION_5)
-      .clean_start(opts.cleanStart)
-      .keep_alive_interval(opts.keepAlive)
-      .connect_timeout(opts.connectTimeout)
-      .automatic_reconnect(false)
-      .max_inflight(opts.maxInflight);
-  ::mqtt::properties props;
-  props.add(::mqtt::property(::mqtt::property::SESSION_EXPIRY_INTERVAL,
-                             static_cast<int>(opts.sessionExpiry.count())));
-  b.properties(props);
-  if (!opts.username.empty()) b.user_name(opts.username);
-  if (!opts.password.empty()) b.password(opts.password);
-  if (secure) {
+  if (opts.url.starts_with("mqtts://")) {
     if (!opts.tls || opts.tls->caFile.empty()) {
       return invalidArgument("mqtts:// needs a CA file to verify the broker");
     }
@@ -330,24 +362,13 @@ Result<std::unique_ptr<MessageBus>> makePahoBus(BusOptions opts) {
         if (auto r = readFile(*f); !r.isOk()) return r.status().withContext("MQTT TLS file");
       }
     }
-    auto ssl = ::mqtt::ssl_options_builder()
-                   .trust_store(opts.tls->caFile)
-                   .enable_server_cert_auth(true)
-                   .verify(true);
-    if (!opts.tls->certFile.empty()) ssl.key_store(opts.tls->certFile);
-    if (!opts.tls->keyFile.empty()) ssl.private_key(opts.tls->keyFile);
-    b.ssl(ssl.finalize());
   } else if (opts.tls) {
     return invalidArgument("TLS files given for a plain mqtt:// URL");
   }
-  if (opts.will) {
-    SKIFF_RETURN_IF_ERROR(validateTopic(opts.will->topic, false));
-    b.will(
-        ::mqtt::message(opts.will->topic, opts.will->payload, opts.will->qos, opts.will->retained));
-  }
+  if (opts.will) SKIFF_RETURN_IF_ERROR(validateTopic(opts.will->topic, false));
+  SKIFF_RETURN_IF_ERROR(connectOptions(opts).status());
   try {
-    auto conn = b.finalize();
-    return std::unique_ptr<MessageBus>(new PahoBus(std::move(opts), std::move(conn)));
+    return std::unique_ptr<MessageBus>(new PahoBus(std::move(opts)));
   } catch (const ::mqtt::exception& e) {
     return invalidArgument(std::string("MQTT client: ") + e.what());
   }
