@@ -57,35 +57,39 @@ Status validateTopic(const std::string& topic, bool filter) {
   return Status::ok();
 }
 
-Result<::mqtt::connect_options> connectOptions(const BusOptions& opts) {
+// Fills `c` in place. Paho C++ 1.2's connect_options keep raw pointers to their own members
+// (properties, will, TLS options) and its copies do not re-point them, so options must be built
+// on the object that is handed to connect() and stay alive during the call: built through the
+// builder and copied, the session-expiry property dangled (the broker saw expiry 0 and dropped
+// the persistent session) and a reconnect crashed in MQTTProperties_copy.
+Status fillConnectOptions(::mqtt::connect_options& c, const BusOptions& opts) {
   try {
-    auto b = ::mqtt::connect_options_builder();
-    b.mqtt_version(MQTTVERSION_5)
-        .clean_start(opts.cleanStart)
-        .keep_alive_interval(opts.keepAlive)
-        .connect_timeout(opts.connectTimeout)
-        .automatic_reconnect(false)
-        .max_inflight(opts.maxInflight);
+    c.set_mqtt_version(MQTTVERSION_5);
+    c.set_clean_start(opts.cleanStart);
+    c.set_keep_alive_interval(opts.keepAlive);
+    c.set_connect_timeout(opts.connectTimeout);
+    c.set_automatic_reconnect(false);
+    c.set_max_inflight(opts.maxInflight);
     ::mqtt::properties props;
     props.add(::mqtt::property(::mqtt::property::SESSION_EXPIRY_INTERVAL,
                                static_cast<int>(opts.sessionExpiry.count())));
-    b.properties(props);
-    if (!opts.username.empty()) b.user_name(opts.username);
-    if (!opts.password.empty()) b.password(opts.password);
+    c.set_properties(props);
+    if (!opts.username.empty()) c.set_user_name(opts.username);
+    if (!opts.password.empty()) c.set_password(opts.password);
     if (opts.url.starts_with("mqtts://") && opts.tls) {
-      auto ssl = ::mqtt::ssl_options_builder()
-                     .trust_store(opts.tls->caFile)
-                     .enable_server_cert_auth(true)
-                     .verify(true);
-      if (!opts.tls->certFile.empty()) ssl.key_store(opts.tls->certFile);
-      if (!opts.tls->keyFile.empty()) ssl.private_key(opts.tls->keyFile);
-      b.ssl(ssl.finalize());
+      ::mqtt::ssl_options ssl;
+      ssl.set_trust_store(opts.tls->caFile);
+      ssl.set_enable_server_cert_auth(true);
+      ssl.set_verify(true);
+      if (!opts.tls->certFile.empty()) ssl.set_key_store(opts.tls->certFile);
+      if (!opts.tls->keyFile.empty()) ssl.set_private_key(opts.tls->keyFile);
+      c.set_ssl(std::move(ssl));
     }
     if (opts.will) {
-      b.will(::mqtt::message(opts.will->topic, opts.will->payload, opts.will->qos,
-                             opts.will->retained));
+      c.set_will(::mqtt::will_options(opts.will->topic, opts.will->payload, opts.will->qos,
+                                      opts.will->retained));
     }
-    return b.finalize();
+    return Status::ok();
   } catch (const ::mqtt::exception& e) {
     return invalidArgument(std::string("MQTT client options: ") + e.what());
   }
@@ -215,14 +219,13 @@ class PahoBus final : public MessageBus {
       lock.unlock();
       std::string error;
       try {
-        // Fresh options for every attempt: Paho C++ 1.2's connect_options keep raw pointers into
-        // themselves (properties, will), and a long-lived copy crashed MQTTAsync_connect on
-        // reconnect (MQTTProperties_copy reading freed memory).
-        auto conn = connectOptions(opts_);
-        if (!conn.isOk()) {
-          error = conn.status().toString();
+        // Fresh options for every attempt, alive until the connect completed (see
+        // fillConnectOptions).
+        ::mqtt::connect_options conn;
+        if (Status s = fillConnectOptions(conn, opts_); !s.isOk()) {
+          error = s.toString();
         } else {
-          auto tok = cli_.connect(*conn);
+          auto tok = cli_.connect(conn);
           if (!tok->wait_for(opts_.connectTimeout + std::chrono::seconds(2))) {
             error = "connect timed out";
           }
@@ -366,7 +369,8 @@ Result<std::unique_ptr<MessageBus>> makePahoBus(BusOptions opts) {
     return invalidArgument("TLS files given for a plain mqtt:// URL");
   }
   if (opts.will) SKIFF_RETURN_IF_ERROR(validateTopic(opts.will->topic, false));
-  SKIFF_RETURN_IF_ERROR(connectOptions(opts).status());
+  ::mqtt::connect_options check;
+  SKIFF_RETURN_IF_ERROR(fillConnectOptions(check, opts));
   try {
     return std::unique_ptr<MessageBus>(new PahoBus(std::move(opts)));
   } catch (const ::mqtt::exception& e) {
