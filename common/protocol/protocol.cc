@@ -544,9 +544,14 @@ std::string keyIdOf(std::string_view publicKeyPem) {
 
 Result<std::string> signDesired(const DesiredState& d, const tls::PrivateKey& key) {
   SKIFF_ASSIGN_OR_RETURN(std::string pub, key.publicKeyPem());
+  return signDesired(d, key, keyIdOf(pub));
+}
+
+Result<std::string> signDesired(const DesiredState& d, const tls::PrivateKey& key,
+                                std::string_view keyId) {
   Json j = toJson(d);
   SKIFF_ASSIGN_OR_RETURN(std::string sig, key.sign(dumpJson(j)));
-  j["signature"] = {{"alg", "Ed25519"}, {"keyId", keyIdOf(pub)}, {"value", base64Encode(sig)}};
+  j["signature"] = {{"alg", "Ed25519"}, {"keyId", keyId}, {"value", base64Encode(sig)}};
   return dumpJson(j);
 }
 
