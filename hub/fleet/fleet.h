@@ -213,6 +213,7 @@ class Fleet {
 
   FleetOptions opts_;
   std::string signingPublicKeyPem_;
+  std::string signingKeyId_;
   std::unique_ptr<Metrics> metrics_;
   ChangeFeed feed_;
   std::unique_ptr<StoreWriter> writer_;

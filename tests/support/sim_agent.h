@@ -56,6 +56,10 @@ class SimAgent {
   void setFailure(const std::string& module, const std::string& reason);
   void setLogLines(const std::string& module, std::vector<std::string> lines);
   int followers() const;
+  // Benchmarks: accept documents after a schema check without verifying the signature (each
+  // real device verifies on its own CPU; one simulator process verifying for thousands would
+  // measure itself rather than the hub). On by default.
+  void setVerifySignatures(bool on);
 
  private:
   OutMessage reportLocked();
@@ -74,6 +78,7 @@ class SimAgent {
   std::map<std::string, std::vector<std::string>> logs_;
   std::map<std::string, int> restarts_;
   std::size_t desiredReceived_ = 0;
+  bool verify_ = true;
   struct Follower {
     std::string topic;
     std::string module;
