@@ -1,7 +1,6 @@
 // skiff-hub init: CA, certificates, signing key, tokens, Mosquitto configuration.
 #include "hub/data_dir.h"
 
-#include <openssl/rand.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 #include "hub/auth.h"
 #include "hub/broker/crl.h"
 #include "hub/broker/mosquitto_config.h"
+#include "hub/random_id.h"
 
 namespace skiff::hub {
 
@@ -51,16 +51,6 @@ namespace {
 bool isIp(const std::string& h) {
   return h.find_first_not_of("0123456789.") == std::string::npos ||
          h.find(':') != std::string::npos;
-}
-
-std::string randomToken() {
-  static constexpr char kAlphabet[] =
-      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  unsigned char raw[32];
-  RAND_bytes(raw, sizeof raw);
-  std::string out;
-  for (unsigned char b : raw) out.push_back(kAlphabet[b % 62]);
-  return out;
 }
 
 Status writePem(const std::string& path, const Result<std::string>& pem, unsigned mode) {
@@ -195,11 +185,11 @@ Result<InitReport> initDataDir(const InitOptions& o) {
 
   std::string adminToken;
   if (!exists(l.tokensFile)) {
-    adminToken = randomToken();
+    adminToken = randomAlnum(32);
     std::string text =
         "# token,name,role — bearer tokens for skiff-hub's gRPC and REST APIs (role: admin or "
         "reader)\n" +
-        adminToken + ",admin,admin\n" + randomToken() + ",reader,reader\n";
+        adminToken + ",admin,admin\n" + randomAlnum(32) + ",reader,reader\n";
     SKIFF_RETURN_IF_ERROR(common::writeFileAtomic(l.tokensFile, text, 0600));
     report.created.push_back(l.tokensFile);
   } else {

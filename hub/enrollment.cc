@@ -1,13 +1,13 @@
 // Enrollment tokens, CSR signing, renewal.
 #include "hub/enrollment.h"
 
-#include <openssl/rand.h>
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
 #include "common/log.h"
 #include "common/protocol/protocol.h"
 #include "hub/model.h"
+#include "hub/random_id.h"
 
 namespace skiff::hub {
 
@@ -26,16 +26,6 @@ namespace {
 
 std::int64_t toMs(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
-std::string randomToken() {
-  static constexpr char kAlphabet[] =
-      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  unsigned char raw[40];
-  RAND_bytes(raw, sizeof raw);
-  std::string out = "skiff-enroll-";
-  for (unsigned char b : raw) out.push_back(kAlphabet[b % 62]);
-  return out;
 }
 
 std::string rfc3339Ms(std::int64_t ms) {
@@ -67,7 +57,7 @@ Result<v1::EnrollmentToken> Enrollment::createToken(const std::string& deviceId,
   if (!opts_.fleet->deviceExists(deviceId)) {
     return common::notFound("device \"" + deviceId + "\" not found (create it first)");
   }
-  std::string token = randomToken();
+  std::string token = "skiff-enroll-" + randomAlnum(40);
   auto now = opts_.clock->now();
   EnrollmentTokenRecord rec;
   rec.deviceId = deviceId;

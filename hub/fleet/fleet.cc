@@ -851,7 +851,7 @@ v1::Deployment Fleet::deploymentViewLocked(const DeploymentState& dep, bool with
           if (s.name == m.name && s.deploymentId == r.spec.id) found = &s;
         }
       }
-      if (found != nullptr) statuses.push_back(proto::toJson(*found));
+      if (found != nullptr && withDevices) statuses.push_back(proto::toJson(*found));
       bool current = found != nullptr && found->specHash == dep.compiled->specHashes[i];
       if (!current || found->state != proto::ModuleState::kRunning || !found->ready) {
         allRunning = false;
@@ -1026,47 +1026,66 @@ std::optional<IngestError> payloadError(const Status& s) {
                      s};
 }
 
+// Strictly parses a device payload with a protocol parser into out.
+template <typename T>
+std::optional<IngestError> parseDevicePayload(std::string_view payload,
+                                              common::Result<T> (*parse)(const Json&), T& out) {
+  auto j = proto::parsePayload(payload);
+  if (!j.isOk()) return payloadError(j.status());
+  auto v = parse(*j);
+  if (!v.isOk()) return IngestError{RejectReason::kMalformed, v.status()};
+  out = std::move(*v);
+  return std::nullopt;
+}
+
 }  // namespace
+
+std::optional<IngestError> Fleet::reject(const char* channel, IngestError e) {
+  metrics_->reject(channel, e.reason);
+  return e;
+}
+
+Fleet::DeviceState* Fleet::ingestTarget(const char* channel, const std::string& deviceId,
+                                        std::optional<IngestError>& err) {
+  auto it = devices_.find(deviceId);
+  if (it == devices_.end()) {
+    err = reject(channel, {RejectReason::kUnknownDevice,
+                           common::notFound("device \"" + deviceId + "\" is not registered")});
+    return nullptr;
+  }
+  metrics_->accept(channel);
+  return it->second.get();
+}
 
 std::optional<IngestError> Fleet::ingestReported(const std::string& deviceId,
                                                  std::string_view payload) {
-  auto j = proto::parsePayload(payload);
-  if (!j.isOk()) {
-    metrics_->reject("reported", payloadError(j.status())->reason);
-    return payloadError(j.status());
+  proto::Reported parsed;
+  if (auto e = parseDevicePayload(payload, &proto::reportedFromJson, parsed)) {
+    return reject("reported", std::move(*e));
   }
-  auto rep = proto::reportedFromJson(*j);
-  if (!rep.isOk()) {
-    metrics_->reject("reported", RejectReason::kMalformed);
-    return IngestError{RejectReason::kMalformed, rep.status()};
-  }
+  auto rep = &parsed;
   if (rep->deviceId != deviceId) {
-    metrics_->reject("reported", RejectReason::kDeviceMismatch);
-    return IngestError{
-        RejectReason::kDeviceMismatch,
-        common::permissionDenied("reported.deviceId \"" + rep->deviceId +
-                                 "\" does not match the topic's device \"" + deviceId + "\"")};
+    return reject("reported", {RejectReason::kDeviceMismatch,
+                               common::permissionDenied("reported.deviceId \"" + rep->deviceId +
+                                                        "\" does not match the topic's device \"" +
+                                                        deviceId + "\"")});
   }
   std::int64_t nowMs = toMs(opts_.clock->now());
   std::lock_guard lock(mu_);
-  auto it = devices_.find(deviceId);
-  if (it == devices_.end()) {
-    metrics_->reject("reported", RejectReason::kUnknownDevice);
-    return IngestError{RejectReason::kUnknownDevice,
-                       common::notFound("device \"" + deviceId + "\" is not registered")};
-  }
-  metrics_->accept("reported");
-  DeviceState& d = *it->second;
+  std::optional<IngestError> err;
+  DeviceState* target = ingestTarget("reported", deviceId, err);
+  if (target == nullptr) return err;
+  DeviceState& d = *target;
   d.lastSeenMs = nowMs;
   dirtyLastSeenShards_.insert(shardOf(deviceId));
   bool changed = !d.reported || !sameMaterial(*d.reported, *rep);
   d.reportedJson = std::string(payload);
   if (!changed) {
-    d.reported = std::move(*rep);
+    d.reported = std::move(parsed);
     notifyDevice(d, false);
     return std::nullopt;
   }
-  d.reported = std::move(*rep);
+  d.reported = std::move(parsed);
   const proto::Reported& r = *d.reported;
   if (!r.facts.arch.empty() && r.facts.arch != d.arch) {
     unindexDevice(d);
@@ -1109,26 +1128,17 @@ std::optional<IngestError> Fleet::ingestReported(const std::string& deviceId,
 
 std::optional<IngestError> Fleet::ingestPresence(const std::string& deviceId,
                                                  std::string_view payload) {
-  auto j = proto::parsePayload(payload);
-  if (!j.isOk()) {
-    metrics_->reject("presence", payloadError(j.status())->reason);
-    return payloadError(j.status());
+  proto::Presence parsed;
+  if (auto e = parseDevicePayload(payload, &proto::presenceFromJson, parsed)) {
+    return reject("presence", std::move(*e));
   }
-  auto p = proto::presenceFromJson(*j);
-  if (!p.isOk()) {
-    metrics_->reject("presence", RejectReason::kMalformed);
-    return IngestError{RejectReason::kMalformed, p.status()};
-  }
+  const proto::Presence* p = &parsed;
   std::int64_t nowMs = toMs(opts_.clock->now());
   std::lock_guard lock(mu_);
-  auto it = devices_.find(deviceId);
-  if (it == devices_.end()) {
-    metrics_->reject("presence", RejectReason::kUnknownDevice);
-    return IngestError{RejectReason::kUnknownDevice,
-                       common::notFound("device \"" + deviceId + "\" is not registered")};
-  }
-  metrics_->accept("presence");
-  DeviceState& d = *it->second;
+  std::optional<IngestError> err;
+  DeviceState* target = ingestTarget("presence", deviceId, err);
+  if (target == nullptr) return err;
+  DeviceState& d = *target;
   if (p->online) {
     d.lastSeenMs = nowMs;
     dirtyLastSeenShards_.insert(shardOf(deviceId));
@@ -1147,26 +1157,17 @@ std::optional<IngestError> Fleet::ingestPresence(const std::string& deviceId,
 
 std::optional<IngestError> Fleet::ingestMetrics(const std::string& deviceId,
                                                 std::string_view payload) {
-  auto j = proto::parsePayload(payload);
-  if (!j.isOk()) {
-    metrics_->reject("metrics", payloadError(j.status())->reason);
-    return payloadError(j.status());
+  proto::Metrics parsed;
+  if (auto e = parseDevicePayload(payload, &proto::metricsFromJson, parsed)) {
+    return reject("metrics", std::move(*e));
   }
-  auto m = proto::metricsFromJson(*j);
-  if (!m.isOk()) {
-    metrics_->reject("metrics", RejectReason::kMalformed);
-    return IngestError{RejectReason::kMalformed, m.status()};
-  }
+  const proto::Metrics* m = &parsed;
   std::int64_t nowMs = toMs(opts_.clock->now());
   std::lock_guard lock(mu_);
-  auto it = devices_.find(deviceId);
-  if (it == devices_.end()) {
-    metrics_->reject("metrics", RejectReason::kUnknownDevice);
-    return IngestError{RejectReason::kUnknownDevice,
-                       common::notFound("device \"" + deviceId + "\" is not registered")};
-  }
-  metrics_->accept("metrics");
-  DeviceState& d = *it->second;
+  std::optional<IngestError> err;
+  DeviceState* target = ingestTarget("metrics", deviceId, err);
+  if (target == nullptr) return err;
+  DeviceState& d = *target;
   d.metricsJson = std::string(payload);
   if (!d.history) {
     d.history = std::make_unique<MetricsHistory>(opts_.metricsResolution, opts_.metricsWindow);

@@ -205,6 +205,11 @@ class Fleet {
   void notifyDevice(const DeviceState& d, bool deployments);
   void writeTwin(const DeviceState& d);
 
+  // Ingest helpers: count a refusal; find the (registered) device a message is about.
+  std::optional<IngestError> reject(const char* channel, IngestError e);
+  DeviceState* ingestTarget(const char* channel, const std::string& deviceId,
+                            std::optional<IngestError>& err);
+
   void reconcileLoop();
   void reconcileBatch(std::vector<std::string> ids);
   common::Status ensureVersionCeiling(std::int64_t needed);

@@ -1,11 +1,11 @@
 // MQTT v5 request/response relay to agents.
 #include "hub/mqtt/rpc_client.h"
 
-#include <openssl/rand.h>
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
 #include "common/log.h"
+#include "hub/random_id.h"
 
 namespace skiff::hub::mqtt {
 
@@ -17,15 +17,7 @@ struct RpcClient::Metrics {
   prometheus::Counter* rejected = nullptr;
 };
 
-std::string newRequestId() {
-  static constexpr char kAlphabet[] =
-      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  unsigned char raw[16];
-  RAND_bytes(raw, sizeof raw);
-  std::string out;
-  for (unsigned char b : raw) out.push_back(kAlphabet[b % 62]);
-  return out;
-}
+std::string newRequestId() { return randomAlnum(16); }
 
 RpcClient::RpcClient(common::bus::MessageBus& bus, std::shared_ptr<prometheus::Registry> metrics)
     : bus_(bus), metrics_(new Metrics) {
