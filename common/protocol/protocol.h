@@ -173,6 +173,11 @@ Result<std::string> signDesired(const DesiredState& d, const tls::PrivateKey& ke
 // signs thousands of documents per fan-out.
 Result<std::string> signDesired(const DesiredState& d, const tls::PrivateKey& key,
                                 std::string_view keyId);
+// Signs a document already in its JSON form (toJson(DesiredState), e.g. assembled by the hub
+// from cached module JSON). The signature object is appended after the canonical document (the
+// verifier re-canonicalizes without it, so its position does not matter).
+Result<std::string> signDesiredJson(const Json& document, const tls::PrivateKey& key,
+                                    std::string_view keyId);
 // Parses and verifies a wire document. Unauthenticated for a missing, malformed or forged
 // signature (or one by another key); InvalidArgument for bad JSON or schema violations;
 // ResourceExhausted above kMaxPayloadBytes. Stale versions are the caller's check.

@@ -15,7 +15,11 @@ common::Result<DeploymentPtr> compileDeployment(DeploymentRecord record) {
   auto sel = common::LabelSelector::parse(record.spec.targetSelector);
   if (!sel.isOk()) return sel.status().withContext("deployment " + record.spec.id);
   c->selector = std::move(*sel);
-  for (const auto& m : record.spec.modules) c->specHashes.push_back(proto::specHash(m));
+  for (const auto& m : record.spec.modules) {
+    // specHash(m) is the SHA-256 of exactly this canonical JSON.
+    c->moduleJson.push_back(proto::toJson(m));
+    c->specHashes.push_back(common::tls::sha256Hex(common::dumpJson(c->moduleJson.back())));
+  }
   for (const auto& cr : record.spec.registryCredentials) {
     std::string material = cr.server;
     material.push_back('\0');
@@ -96,6 +100,24 @@ DesiredContent composeDesired(const std::vector<DeploymentPtr>& matching) {
   }
   out.hash = common::tls::sha256Hex(material);
   return out;
+}
+
+common::Json toDesiredJson(const DesiredContent& content, const std::string& deviceId,
+                           std::int64_t version, const std::string& issuedAt) {
+  proto::DesiredState shell;
+  shell.deviceId = deviceId;
+  shell.version = version;
+  shell.issuedAt = issuedAt;
+  for (const auto& item : content.credentials) {
+    shell.registryCredentials.push_back(
+        item.deployment->record.spec.registryCredentials[item.index]);
+  }
+  common::Json j = proto::toJson(shell);
+  common::Json& modules = j["modules"];
+  for (const auto& item : content.modules) {
+    modules.push_back(item.deployment->moduleJson[item.index]);
+  }
+  return j;
 }
 
 proto::DesiredState toDesiredState(const DesiredContent& content, const std::string& deviceId,

@@ -25,6 +25,7 @@ struct CompiledDeployment {
   DeploymentRecord record;
   common::LabelSelector selector;
   std::vector<std::string> specHashes;        // per module, common::protocol::specHash
+  std::vector<common::Json> moduleJson;       // per module, common::protocol::toJson
   std::vector<std::string> credentialHashes;  // per credential (server, username, password)
 
   const std::string& id() const { return record.spec.id; }
@@ -57,5 +58,9 @@ DesiredContent composeDesired(const std::vector<DeploymentPtr>& matching);
 common::protocol::DesiredState toDesiredState(const DesiredContent& content,
                                               const std::string& deviceId, std::int64_t version,
                                               const std::string& issuedAt);
+// The same as JSON (common::protocol::toJson of it), built from the deployments' cached module
+// JSON: what the reconciler signs for every changed device.
+common::Json toDesiredJson(const DesiredContent& content, const std::string& deviceId,
+                           std::int64_t version, const std::string& issuedAt);
 
 }  // namespace skiff::hub::fleet

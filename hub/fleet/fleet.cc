@@ -1302,8 +1302,8 @@ void Fleet::reconcileBatch(std::vector<std::string> ids) {
       };
       for (std::size_t i = next++; i < work.size(); i = next++) {
         const Work& w = work[i];
-        auto signedDoc = proto::signDesired(toDesiredState(w.content, w.id, w.version, w.issuedAt),
-                                            opts_.signingKey, signingKeyId_);
+        auto signedDoc = proto::signDesiredJson(
+            toDesiredJson(w.content, w.id, w.version, w.issuedAt), opts_.signingKey, signingKeyId_);
         if (!signedDoc.isOk()) {
           common::log::error("signing desired state failed",
                              {{"device", w.id}, {"error", signedDoc.status().toString()}});

@@ -60,6 +60,25 @@ TEST(DesiredTest, HashChangesExactlyWhenTheDocumentWould) {
   EXPECT_NE(composeDesired({withCred}).hash, composeDesired({otherPass}).hash);
 }
 
+TEST(DesiredTest, CachedJsonIsExactlyTheProtocolsDocument) {
+  auto a = dep("a", 0, 1, {{"web", "nginx:1"}, {"db", "pg:16"}}, {{"reg", "u", "p"}});
+  auto c = composeDesired({a});
+  auto state = toDesiredState(c, "d1", 9, "2026-01-01T00:00:00Z");
+  EXPECT_EQ(common::dumpJson(toDesiredJson(c, "d1", 9, "2026-01-01T00:00:00Z")),
+            common::dumpJson(common::protocol::toJson(state)));
+  EXPECT_EQ(a->specHashes[0], common::protocol::specHash(a->record.spec.modules[0]));
+  // And the signed form verifies and round-trips.
+  auto key = common::tls::PrivateKey::generate(common::tls::KeyType::kEd25519);
+  ASSERT_TRUE(key.isOk());
+  auto pub = key->publicKeyPem();
+  auto wire = common::protocol::signDesiredJson(toDesiredJson(c, "d1", 9, "x"), *key,
+                                                common::protocol::keyIdOf(*pub));
+  ASSERT_TRUE(wire.isOk());
+  auto back = common::protocol::verifyDesired(*wire, *pub);
+  ASSERT_TRUE(back.isOk()) << back.status();
+  EXPECT_EQ(back->modules, toDesiredState(c, "d1", 9, "x").modules);
+}
+
 TEST(DesiredTest, CredentialsOnlyFromContributingDeployments) {
   auto winner = dep("w", 5, 1, {{"web", "x"}}, {{"reg-a", "u", "1"}});
   auto shadowed = dep("s", 0, 1, {{"web", "y"}}, {{"reg-b", "u", "2"}});
