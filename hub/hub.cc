@@ -204,6 +204,7 @@ class HubImpl final : public Hub {
     }
     (void)brokerSync_->initialSync();
     brokerSync_->start();
+    router_->start();
     publisher_->start();
     fleet_->start(*publisher_);
     bus_->start();
@@ -236,6 +237,7 @@ class HubImpl final : public Hub {
     if (fleet_) fleet_->quiesce();
     if (publisher_) publisher_->stop(std::chrono::seconds(5));
     if (bus_) bus_->stop();
+    if (router_) router_->stop();  // handles what the bus delivered before it stopped
     if (fleet_) fleet_->stop();
     grpc_.reset();
     http_.reset();

@@ -12,7 +12,12 @@ namespace proto = common::protocol;
 
 struct Router::Metrics {
   prometheus::Counter* unexpected = nullptr;
+  prometheus::Counter* dropped = nullptr;
 };
+
+namespace {
+constexpr std::size_t kMaxQueued = 200000;
+}  // namespace
 
 Router::Router(fleet::Fleet& fleet, RpcClient& rpc, std::shared_ptr<prometheus::Registry> metrics)
     : fleet_(fleet), rpc_(rpc), metrics_(new Metrics) {
@@ -22,10 +27,61 @@ Router::Router(fleet::Fleet& fleet, RpcClient& rpc, std::shared_ptr<prometheus::
                                 .Help("Messages on topics the protocol does not define")
                                 .Register(*metrics)
                                 .Add({});
+    metrics_->dropped = &prometheus::BuildCounter()
+                             .Name("skiff_hub_mqtt_ingest_dropped_total")
+                             .Help("Device messages dropped because the ingest queue was full")
+                             .Register(*metrics)
+                             .Add({});
   }
 }
 
-Router::~Router() = default;
+Router::~Router() { stop(); }
+
+void Router::start() {
+  std::lock_guard lock(qmu_);
+  if (!thread_.joinable()) thread_ = std::thread([this] { loop(); });
+}
+
+void Router::stop() {
+  {
+    std::lock_guard lock(qmu_);
+    stopping_ = true;
+  }
+  qcv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Router::onMessage(const common::bus::Message& m) {
+  std::lock_guard lock(qmu_);
+  if (queue_.size() >= kMaxQueued) {
+    if (metrics_->dropped) metrics_->dropped->Increment();
+    return;
+  }
+  queue_.push_back(m);
+  qcv_.notify_one();
+}
+
+bool Router::waitIdle(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(qmu_);
+  return qcv_.wait_for(lock, timeout, [this] { return queue_.empty() && busy_ == 0; });
+}
+
+void Router::loop() {
+  std::unique_lock lock(qmu_);
+  while (true) {
+    qcv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, everything handled
+    std::vector<common::bus::Message> batch(std::make_move_iterator(queue_.begin()),
+                                            std::make_move_iterator(queue_.end()));
+    queue_.clear();
+    busy_ = batch.size();
+    lock.unlock();
+    for (const auto& m : batch) handle(m);
+    lock.lock();
+    busy_ = 0;
+    qcv_.notify_all();
+  }
+}
 
 std::vector<std::string> Router::subscriptions() {
   return {proto::allDevicesFilter(proto::Channel::kReported),
@@ -54,7 +110,7 @@ void Router::warn(const std::string& what, const std::string& topic, const std::
   common::log::warn(what, {{"topic", topic}, {"error", error}});
 }
 
-void Router::onMessage(const common::bus::Message& m) {
+void Router::handle(const common::bus::Message& m) {
   auto t = proto::parseDeviceTopic(m.topic);
   if (!t) {
     if (metrics_->unexpected) metrics_->unexpected->Increment();
