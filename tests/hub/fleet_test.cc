@@ -8,6 +8,7 @@
 
 #include "common/protocol/protocol.h"
 #include "tests/hub/test_util.h"
+#include "tests/support/etcd.h"
 #include "tests/support/status_assert.h"
 
 namespace skiff::test {
@@ -347,6 +348,37 @@ TEST_F(HubFleetTest, BadInputIsRefusedCountedAndChangesNothing) {
   EXPECT_GE(hub_->metric("skiff_hub_grpc_requests_total{code=\"InvalidArgument\",method="
                          "\"ApplyDeployment\"}"),
             3);
+}
+
+}  // namespace
+}  // namespace skiff::test
+
+namespace skiff::test {
+namespace {
+
+// The same hub on etcd (--store etcd://…, as the control plane): state survives a restart.
+TEST(HubEtcdStoreTest, StateLivesInEtcd) {
+  auto etcd = EtcdFixture::create();
+  ASSERT_TRUE(etcd.isOk()) << etcd.status();
+  HubFixtureOptions o;
+  o.extraFlags = {"--store", "etcd://" + (*etcd)->endpoint()};
+  auto hub = HubFixture::create(o);
+  ASSERT_TRUE(hub.isOk()) << hub.status();
+  SKIFF_ASSERT_OK_AND_ASSIGN(auto creds, (*hub)->enrollDevice("e1", {{"site", "a"}}));
+  auto dev = SimDevice::start((*hub)->simDeviceOptions(creds));
+  SKIFF_ASSERT_OK(dev);
+  SKIFF_ASSERT_OK((*dev)->waitConnected(20s));
+  ASSERT_TRUE(apply(**hub, deployment("web", "site=a", {{"web", "nginx:1"}})).ok());
+  ASSERT_TRUE((*dev)->waitFor([](SimAgent& a) { return a.appliedVersion() > 0; }, 20s));
+  auto before = getDevice(**hub, "e1");
+  SKIFF_ASSERT_OK((*hub)->restartHub());
+  auto after = getDevice(**hub, "e1");
+  EXPECT_EQ(after.desired_version(), before.desired_version());
+  EXPECT_EQ(after.labels().at("site"), "a");
+  EXPECT_EQ(getDeployment(**hub, "web").generation(), 1);
+  auto keys = (*etcd)->etcdctl({"get", "/", "--prefix", "--keys-only"});
+  ASSERT_TRUE(keys.isOk()) << keys.status();
+  EXPECT_NE(keys->output.find("/skiff/hub/devices/e1"), std::string::npos) << keys->output;
 }
 
 }  // namespace
