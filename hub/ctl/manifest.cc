@@ -3,8 +3,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <cmath>
-#include <regex>
+#include <string_view>
 
 namespace skiff::hub::ctl {
 
@@ -13,22 +12,46 @@ using common::Result;
 
 namespace {
 
+// YAML 1.2 core-schema integers and floats (no regex: GCC 12 warns inside <regex> when built
+// with sanitizers).
+bool isInteger(std::string_view v) {
+  if (!v.empty() && (v[0] == '-' || v[0] == '+')) v.remove_prefix(1);
+  if (v.empty() || (v[0] == '0' && v.size() > 1)) return false;
+  return v.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+bool isFloat(std::string_view v) {
+  if (!v.empty() && (v[0] == '-' || v[0] == '+')) v.remove_prefix(1);
+  auto e = v.find_first_of("eE");
+  std::string_view mantissa = v.substr(0, e);
+  auto dot = mantissa.find('.');
+  if (dot == std::string_view::npos) return false;
+  std::string_view ip = mantissa.substr(0, dot), fp = mantissa.substr(dot + 1);
+  if (ip.empty() && fp.empty()) return false;
+  if (ip.find_first_not_of("0123456789") != std::string_view::npos ||
+      fp.find_first_not_of("0123456789") != std::string_view::npos) {
+    return false;
+  }
+  if (e == std::string_view::npos) return true;
+  std::string_view exp = v.substr(e + 1);
+  if (!exp.empty() && (exp[0] == '-' || exp[0] == '+')) exp.remove_prefix(1);
+  return !exp.empty() && exp.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
 Json scalar(const YAML::Node& n) {
   const std::string& v = n.Scalar();
   if (n.Tag() == "!") return v;  // quoted
-  static const std::regex kInt(R"([-+]?(0|[1-9][0-9]*))");
-  static const std::regex kFloat(R"([-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?)");
   if (v == "null" || v == "~" || v.empty()) return nullptr;
   if (v == "true" || v == "True") return true;
   if (v == "false" || v == "False") return false;
-  if (std::regex_match(v, kInt)) {
+  if (isInteger(v)) {
     try {
       return std::stoll(v);
     } catch (const std::exception&) {
       return v;
     }
   }
-  if (std::regex_match(v, kFloat)) {
+  if (isFloat(v)) {
     try {
       return std::stod(v);
     } catch (const std::exception&) {
