@@ -1,6 +1,8 @@
 // CLI11 glue: common flags, config files and exception-free parsing.
 #include "common/flags.h"
 
+#include "common/clock.h"
+
 #include <iostream>
 #include <sstream>
 

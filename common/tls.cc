@@ -792,7 +792,13 @@ Status configureServerContext(SSL_CTX* ctx, const TlsFiles& files, ClientAuth cl
     mode = SSL_VERIFY_PEER;
     if (clientAuth == ClientAuth::kRequired) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
   }
-  SSL_CTX_set_verify(ctx, mode, nullptr);
+  // Optional client authentication: a certificate that fails verification (expired, unknown
+  // issuer) must not break the handshake — the client may still authenticate otherwise (a
+  // bearer token) or be told why in an HTTP answer. OpenSSL records the verification result
+  // (SSL_get_verify_result), and only a verified certificate yields an identity.
+  int (*verify)(int, X509_STORE_CTX*) = nullptr;
+  if (clientAuth == ClientAuth::kOptional) verify = [](int, X509_STORE_CTX*) { return 1; };
+  SSL_CTX_set_verify(ctx, mode, verify);
   // Required whenever peers may be verified: without a session id context OpenSSL aborts every
   // resumed session with an internal-error alert (libcurl resumes sessions by default).
   static const unsigned char kSessionContext[] = "skiff";

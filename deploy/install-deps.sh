@@ -15,7 +15,7 @@ BUILD_PKGS=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev prometheus-cpp-dev
   libssl-dev libcurl4-openssl-dev libsqlite3-dev libboost-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libmosquitto-dev
 )
 PEER_PKGS=(
   mosquitto mosquitto-clients

@@ -82,6 +82,56 @@ start_control_plane() {
 }
 step "start control plane" start_control_plane
 
+# The hub and its MQTT broker (Mosquitto with the TLS + ACL + CRL config skiff-hub init writes).
+HUB_DIR="$STATE/hub"
+HUB_GRPC=${SKIFF_HUB_GRPC_PORT:-7443}
+HUB_HTTP=${SKIFF_HUB_HTTP_PORT:-8443}
+MQTT_PORT=${SKIFF_MQTT_PORT:-8883}
+step "hub init" "$BUILD/hub/skiff-hub" init --data-dir "$HUB_DIR" \
+  --mqtt-listen "127.0.0.1:$MQTT_PORT" --grpc-listen "127.0.0.1:$HUB_GRPC" \
+  --http-listen "127.0.0.1:$HUB_HTTP"
+
+start_broker() {
+  local pidf="$PIDS/mosquitto.pid"
+  if [[ -e "$pidf" ]] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
+    echo "already running (pid $(cat "$pidf"))"
+  else
+    nohup mosquitto -c "$HUB_DIR/mosquitto/mosquitto.conf" >>"$STATE/logs/mosquitto.log" 2>&1 &
+    echo $! >"$pidf"
+  fi
+  # The hub signals this pid (SIGHUP) after revoking a device.
+  cp "$pidf" "$HUB_DIR/mosquitto/mosquitto.pid"
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$MQTT_PORT") 2>/dev/null; then return 0; fi
+    kill -0 "$(cat "$pidf")" 2>/dev/null || { echo "mosquitto exited"; return 1; }
+    sleep 0.1
+  done
+  echo "mosquitto did not listen on $MQTT_PORT"; return 1
+}
+step "start MQTT broker" start_broker
+
+start_hub() {
+  local pidf="$PIDS/hub.pid"
+  if [[ -e "$pidf" ]] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
+    echo "already running (pid $(cat "$pidf"))"
+  else
+    nohup "$BUILD/hub/skiff-hub" run --data-dir "$HUB_DIR" --mqtt "mqtts://127.0.0.1:$MQTT_PORT" \
+      --grpc-listen "127.0.0.1:$HUB_GRPC" --http-listen "127.0.0.1:$HUB_HTTP" \
+      --broker-pid-file "$HUB_DIR/mosquitto/mosquitto.pid" \
+      --dashboard-dir "$PWD/hub/dashboard/dist" >>"$STATE/logs/hub.log" 2>&1 &
+    echo $! >"$pidf"
+  fi
+  for _ in $(seq 100); do
+    if curl -fs --cacert "$HUB_DIR/pki/ca.pem" "https://127.0.0.1:$HUB_HTTP/healthz" >/dev/null 2>&1; then
+      return 0
+    fi
+    kill -0 "$(cat "$pidf")" 2>/dev/null || { echo "hub exited"; return 1; }
+    sleep 0.1
+  done
+  echo "hub did not become healthy"; return 1
+}
+step "start hub" start_hub
+
 KCFG="$STATE/control-plane/admin.kubeconfig"
 echo
 echo "Skiff's control plane is running on https://127.0.0.1:$CP_PORT (logs: $STATE/logs/)."
@@ -91,5 +141,12 @@ echo "  kubectl get namespaces"
 echo "  kubectl create deployment web --image=busybox --replicas=3 && kubectl get pods -o wide"
 echo "  kubectl get events"
 echo
+echo "The hub: gRPC 127.0.0.1:$HUB_GRPC, dashboard + REST https://127.0.0.1:$HUB_HTTP (CA $HUB_DIR/pki/ca.pem),"
+echo "MQTT mqtts://127.0.0.1:$MQTT_PORT (tokens in $HUB_DIR/tokens.csv)."
+echo
+echo "  alias skiffctl='$PWD/$BUILD/hub/ctl/skiffctl --config $HUB_DIR/skiffctl.toml'"
+echo "  skiffctl device add pi-01 -l site=a --enroll     # prints a one-time enrollment token"
+echo "  skiffctl deploy apply -f deploy/examples/hello.yaml && skiffctl deploy status hello"
+echo
 echo "Stop with: deploy/quickstart.sh --down      Reset all state: deploy/quickstart.sh --reset"
-echo "Not yet part of the quickstart (see docs/status.md): hub, MQTT broker, virtual node, agent."
+echo "Not yet part of the quickstart (see docs/status.md): virtual node, agent."

@@ -7,6 +7,8 @@
 // variable; Paho's callback thread reports losses and delivers messages.
 #include <mqtt/async_client.h>
 
+#include <signal.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <future>
@@ -55,11 +57,48 @@ Status validateTopic(const std::string& topic, bool filter) {
   return Status::ok();
 }
 
+// Fills `c` in place. Paho C++ 1.2's connect_options keep raw pointers to their own members
+// (properties, will, TLS options) and its copies do not re-point them, so options must be built
+// on the object that is handed to connect() and stay alive during the call: built through the
+// builder and copied, the session-expiry property dangled (the broker saw expiry 0 and dropped
+// the persistent session) and a reconnect crashed in MQTTProperties_copy.
+Status fillConnectOptions(::mqtt::connect_options& c, const BusOptions& opts) {
+  try {
+    c.set_mqtt_version(MQTTVERSION_5);
+    c.set_clean_start(opts.cleanStart);
+    c.set_keep_alive_interval(opts.keepAlive);
+    c.set_connect_timeout(opts.connectTimeout);
+    c.set_automatic_reconnect(false);
+    c.set_max_inflight(opts.maxInflight);
+    ::mqtt::properties props;
+    props.add(::mqtt::property(::mqtt::property::SESSION_EXPIRY_INTERVAL,
+                               static_cast<int>(opts.sessionExpiry.count())));
+    c.set_properties(props);
+    if (!opts.username.empty()) c.set_user_name(opts.username);
+    if (!opts.password.empty()) c.set_password(opts.password);
+    if (opts.url.starts_with("mqtts://") && opts.tls) {
+      ::mqtt::ssl_options ssl;
+      ssl.set_trust_store(opts.tls->caFile);
+      ssl.set_enable_server_cert_auth(true);
+      ssl.set_verify(true);
+      if (!opts.tls->certFile.empty()) ssl.set_key_store(opts.tls->certFile);
+      if (!opts.tls->keyFile.empty()) ssl.set_private_key(opts.tls->keyFile);
+      c.set_ssl(std::move(ssl));
+    }
+    if (opts.will) {
+      c.set_will(::mqtt::will_options(opts.will->topic, opts.will->payload, opts.will->qos,
+                                      opts.will->retained));
+    }
+    return Status::ok();
+  } catch (const ::mqtt::exception& e) {
+    return invalidArgument(std::string("MQTT client options: ") + e.what());
+  }
+}
+
 class PahoBus final : public MessageBus {
  public:
-  PahoBus(BusOptions opts, ::mqtt::connect_options conn)
+  explicit PahoBus(BusOptions opts)
       : opts_(std::move(opts)),
-        conn_(std::move(conn)),
         cli_(pahoUri(opts_.url), opts_.clientId, ::mqtt::create_options(MQTTVERSION_5), nullptr),
         rng_(std::random_device{}()) {
     cli_.set_message_callback([this](::mqtt::const_message_ptr m) { onMessage(m); });
@@ -180,9 +219,16 @@ class PahoBus final : public MessageBus {
       lock.unlock();
       std::string error;
       try {
-        auto tok = cli_.connect(conn_);
-        if (!tok->wait_for(opts_.connectTimeout + std::chrono::seconds(2))) {
-          error = "connect timed out";
+        // Fresh options for every attempt, alive until the connect completed (see
+        // fillConnectOptions).
+        ::mqtt::connect_options conn;
+        if (Status s = fillConnectOptions(conn, opts_); !s.isOk()) {
+          error = s.toString();
+        } else {
+          auto tok = cli_.connect(conn);
+          if (!tok->wait_for(opts_.connectTimeout + std::chrono::seconds(2))) {
+            error = "connect timed out";
+          }
         }
       } catch (const ::mqtt::exception& e) {
         error = e.what();
@@ -273,7 +319,6 @@ class PahoBus final : public MessageBus {
   }
 
   BusOptions opts_;
-  ::mqtt::connect_options conn_;
   ::mqtt::async_client cli_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -301,27 +346,17 @@ Status publishAndWait(MessageBus& bus, const Message& m, std::chrono::millisecon
 }
 
 Result<std::unique_ptr<MessageBus>> makePahoBus(BusOptions opts) {
+  // Paho C writes to TLS sockets with write(): a peer that closed its end would kill the
+  // process with SIGPIPE (Paho's documentation asks applications to ignore it).
+  static std::once_flag ignorePipe;
+  std::call_once(ignorePipe, [] { ::signal(SIGPIPE, SIG_IGN); });
   if (pahoUri(opts.url).empty()) {
     return invalidArgument("MQTT URL \"" + opts.url + "\" must start with mqtt:// or mqtts://");
   }
   if (opts.clientId.empty() || opts.clientId.size() > 128) {
     return invalidArgument("MQTT client id must be 1-128 characters");
   }
-  bool secure = opts.url.starts_with("mqtts://");
-  auto b = ::mqtt::connect_options_builder();
-  b.mqtt_version(MQTTVERSION_5)
-      .clean_start(opts.cleanStart)
-      .keep_alive_interval(opts.keepAlive)
-      .connect_timeout(opts.connectTimeout)
-      .automatic_reconnect(false)
-      .max_inflight(opts.maxInflight);
-  ::mqtt::properties props;
-  props.add(::mqtt::property(::mqtt::property::SESSION_EXPIRY_INTERVAL,
-                             static_cast<int>(opts.sessionExpiry.count())));
-  b.properties(props);
-  if (!opts.username.empty()) b.user_name(opts.username);
-  if (!opts.password.empty()) b.password(opts.password);
-  if (secure) {
+  if (opts.url.starts_with("mqtts://")) {
     if (!opts.tls || opts.tls->caFile.empty()) {
       return invalidArgument("mqtts:// needs a CA file to verify the broker");
     }
@@ -330,24 +365,14 @@ Result<std::unique_ptr<MessageBus>> makePahoBus(BusOptions opts) {
         if (auto r = readFile(*f); !r.isOk()) return r.status().withContext("MQTT TLS file");
       }
     }
-    auto ssl = ::mqtt::ssl_options_builder()
-                   .trust_store(opts.tls->caFile)
-                   .enable_server_cert_auth(true)
-                   .verify(true);
-    if (!opts.tls->certFile.empty()) ssl.key_store(opts.tls->certFile);
-    if (!opts.tls->keyFile.empty()) ssl.private_key(opts.tls->keyFile);
-    b.ssl(ssl.finalize());
   } else if (opts.tls) {
     return invalidArgument("TLS files given for a plain mqtt:// URL");
   }
-  if (opts.will) {
-    SKIFF_RETURN_IF_ERROR(validateTopic(opts.will->topic, false));
-    b.will(
-        ::mqtt::message(opts.will->topic, opts.will->payload, opts.will->qos, opts.will->retained));
-  }
+  if (opts.will) SKIFF_RETURN_IF_ERROR(validateTopic(opts.will->topic, false));
+  ::mqtt::connect_options check;
+  SKIFF_RETURN_IF_ERROR(fillConnectOptions(check, opts));
   try {
-    auto conn = b.finalize();
-    return std::unique_ptr<MessageBus>(new PahoBus(std::move(opts), std::move(conn)));
+    return std::unique_ptr<MessageBus>(new PahoBus(std::move(opts)));
   } catch (const ::mqtt::exception& e) {
     return invalidArgument(std::string("MQTT client: ") + e.what());
   }

@@ -1,6 +1,7 @@
 // Beast-based HTTP/1.1 server: acceptor thread + one thread per connection (see server.h).
 #include "common/http/server.h"
 
+#include <openssl/bn.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <prometheus/counter.h>
@@ -83,9 +84,22 @@ namespace {
 
 // Extracts CN and O entries of a verified peer certificate.
 void readPeerIdentity(SSL* ssl, Request& req) {
-  if (SSL_get_verify_result(ssl) != X509_V_OK) return;
   X509* cert = SSL_get1_peer_certificate(ssl);
   if (cert == nullptr) return;
+  if (long rc = SSL_get_verify_result(ssl); rc != X509_V_OK) {
+    req.clientCertError = X509_verify_cert_error_string(rc);
+    X509_free(cert);
+    return;
+  }
+  if (BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr)) {
+    if (char* hex = BN_bn2hex(bn)) {
+      std::string serial(hex);
+      for (char& c : serial) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      req.clientCertSerial = serial;
+      OPENSSL_free(hex);
+    }
+    BN_free(bn);
+  }
   X509_NAME* name = X509_get_subject_name(cert);
   for (int i = 0; i < X509_NAME_entry_count(name); ++i) {
     X509_NAME_ENTRY* e = X509_NAME_get_entry(name, i);

@@ -39,9 +39,14 @@ struct Request {
   std::map<std::string, std::string, std::less<>> headers;  // lower-case names
   std::string body;
   std::string remoteAddress;
-  // Verified TLS client certificate, if one was presented: subject CN and O entries.
+  // Verified TLS client certificate, if one was presented: subject CN and O entries, and its
+  // serial number (lower-case hex).
   std::optional<std::string> clientCommonName;
   std::vector<std::string> clientOrganizations;
+  std::optional<std::string> clientCertSerial;
+  // With ClientAuth::kOptional a certificate that fails verification (expired, unknown CA)
+  // does not break the handshake: it gives no identity and this says why ("" otherwise).
+  std::string clientCertError;
 
   // First value of a query parameter, if present.
   std::optional<std::string> queryParam(std::string_view name) const;

@@ -544,10 +544,28 @@ std::string keyIdOf(std::string_view publicKeyPem) {
 
 Result<std::string> signDesired(const DesiredState& d, const tls::PrivateKey& key) {
   SKIFF_ASSIGN_OR_RETURN(std::string pub, key.publicKeyPem());
-  Json j = toJson(d);
-  SKIFF_ASSIGN_OR_RETURN(std::string sig, key.sign(dumpJson(j)));
-  j["signature"] = {{"alg", "Ed25519"}, {"keyId", keyIdOf(pub)}, {"value", base64Encode(sig)}};
-  return dumpJson(j);
+  return signDesired(d, key, keyIdOf(pub));
+}
+
+Result<std::string> signDesired(const DesiredState& d, const tls::PrivateKey& key,
+                                std::string_view keyId) {
+  return signDesiredJson(toJson(d), key, keyId);
+}
+
+Result<std::string> signDesiredJson(const Json& document, const tls::PrivateKey& key,
+                                    std::string_view keyId) {
+  if (!document.is_object() || document.empty()) {
+    return invalidArgument("desired document must be a non-empty object");
+  }
+  std::string canonical = dumpJson(document);
+  SKIFF_ASSIGN_OR_RETURN(std::string sig, key.sign(canonical));
+  // One serialization: the signature goes after the canonical text instead of re-dumping.
+  Json signature = {{"alg", "Ed25519"}, {"keyId", keyId}, {"value", base64Encode(sig)}};
+  canonical.pop_back();  // '}'
+  canonical += ",\"signature\":";
+  canonical += dumpJson(signature);
+  canonical += '}';
+  return canonical;
 }
 
 Result<DesiredState> verifyDesired(std::string_view payload, std::string_view publicKeyPem) {

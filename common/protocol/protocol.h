@@ -169,6 +169,15 @@ Result<DesiredState> desiredStateFromJson(const Json& j);
 // The wire form: the document plus "signature": {"alg":"Ed25519","keyId":…,"value":base64},
 // signed over the canonical JSON of the document without its signature.
 Result<std::string> signDesired(const DesiredState& d, const tls::PrivateKey& key);
+// The same with the key's id (keyIdOf its public key PEM) computed once by the caller: the hub
+// signs thousands of documents per fan-out.
+Result<std::string> signDesired(const DesiredState& d, const tls::PrivateKey& key,
+                                std::string_view keyId);
+// Signs a document already in its JSON form (toJson(DesiredState), e.g. assembled by the hub
+// from cached module JSON). The signature object is appended after the canonical document (the
+// verifier re-canonicalizes without it, so its position does not matter).
+Result<std::string> signDesiredJson(const Json& document, const tls::PrivateKey& key,
+                                    std::string_view keyId);
 // Parses and verifies a wire document. Unauthenticated for a missing, malformed or forged
 // signature (or one by another key); InvalidArgument for bad JSON or schema violations;
 // ResourceExhausted above kMaxPayloadBytes. Stale versions are the caller's check.

@@ -88,6 +88,11 @@ Result<HttpResponse> httpRequest(const HttpRequest& req) {
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headerList.get());
   if (!req.unixSocket.empty())
     curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, req.unixSocket.c_str());
+  if (!req.caFile.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, req.caFile.c_str());
+  if (!req.clientCertFile.empty()) {
+    curl_easy_setopt(c, CURLOPT_SSLCERT, req.clientCertFile.c_str());
+    curl_easy_setopt(c, CURLOPT_SSLKEY, req.clientKeyFile.c_str());
+  }
   if (req.method == "GET") {
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
   } else if (req.method == "HEAD") {

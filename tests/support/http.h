@@ -20,6 +20,11 @@ struct HttpRequest {
   std::vector<std::string> headers;  // "Name: value"
   std::string unixSocket;            // non-empty: connect to this socket path instead of TCP
   std::chrono::milliseconds timeout = std::chrono::seconds(30);
+  // https: the CA that verifies the server (required for https URLs), and an optional client
+  // certificate + key.
+  std::string caFile;
+  std::string clientCertFile;
+  std::string clientKeyFile;
 };
 
 struct HttpResponse {

@@ -129,6 +129,32 @@ TEST(PahoBusTest, ReconnectsAndResubscribesAfterBrokerRestart) {
   EXPECT_EQ(got->topic, "t/after");
 }
 
+TEST(PahoBusTest, PersistentSessionKeepsMessagesWhileAway) {
+  SKIFF_ASSERT_OK_AND_ASSIGN(auto broker, test::MosquittoFixture::create());
+  {
+    auto sub = plainBus(*broker, "sleeper");
+    Inbox in;
+    in.attach(*sub);
+    SKIFF_ASSERT_OK(sub->subscribe("q/#", 1));
+    sub->start();
+    ASSERT_TRUE(in.waitUps(1));
+    sub->stop();
+  }
+  auto pub = plainBus(*broker, "pub");
+  pub->start();
+  SKIFF_ASSERT_OK(pub->waitConnected(10s));
+  SKIFF_ASSERT_OK(publishAndWait(*pub, Message{"q/1", "while you were away"}, 5s));
+  // Same client id, clean_start=false: the broker kept the session (expiry 7 days) and its
+  // queued QoS 1 message.
+  auto back = plainBus(*broker, "sleeper");
+  Inbox in;
+  in.attach(*back);
+  back->start();
+  auto got = in.next(10s);
+  ASSERT_TRUE(got) << "the session's queued message was lost (session expiry not sent?)";
+  EXPECT_EQ(got->payload, "while you were away");
+}
+
 TEST(PahoBusTest, LastWillOnlyWhenTheClientVanishes) {
   SKIFF_ASSERT_OK_AND_ASSIGN(auto broker, test::MosquittoFixture::create());
   auto watcher = plainBus(*broker, "watcher");
@@ -149,9 +175,16 @@ TEST(PahoBusTest, LastWillOnlyWhenTheClientVanishes) {
   auto rude = plainBus(*broker, "rude", Message{"presence/rude", "offline", 1, false});
   rude->start();
   SKIFF_ASSERT_OK(rude->waitConnected(10s));
-  // A second client with the same id takes the session over; the broker publishes the first
-  // connection's will (MQTT v5 session takeover).
-  auto usurper = plainBus(*broker, "rude");
+  // A second client with the same id and a clean start takes over and discards the session;
+  // the broker publishes the first connection's will. (Resuming the persistent session with
+  // clean_start=false would not: the session lives on, so Mosquitto keeps the will.)
+  BusOptions uo;
+  uo.url = broker->url();
+  uo.clientId = "rude";
+  uo.cleanStart = true;
+  uo.sessionExpiry = std::chrono::seconds(0);
+  SKIFF_ASSERT_OK_AND_ASSIGN(auto usurper, makePahoBus(uo));
+  usurper->setHandlers([](const Message&) {}, [](bool, const std::string&) {});
   usurper->start();
   auto will = in.next(10s);
   ASSERT_TRUE(will);

@@ -102,6 +102,10 @@ void echoHandler(const Request& req, ResponseWriter& w) {
     w.send(200, "text/plain", req.clientCommonName.value_or("-") + "|" + orgs);
     return;
   }
+  if (req.path == "/cert") {
+    w.send(200, "text/plain", req.clientCertSerial.value_or("-") + "|" + req.clientCertError);
+    return;
+  }
   if (req.path == "/throw") throw std::runtime_error("boom");
   std::string body = req.method + " " + req.path + " q=" + req.queryParam("q").value_or("") +
                      " len=" + std::to_string(req.body.size());
@@ -247,6 +251,40 @@ TEST_F(HttpsServerTest, ClientCertificateIdentityAndHttp11Only) {
   EXPECT_EQ(withCert.body, "system:node:pi-1|system:nodes;skiff;");
   auto untrusted = fetch(url);  // system roots: our CA is not trusted
   EXPECT_NE(untrusted.error, "");
+}
+
+TEST_F(HttpsServerTest, OptionalClientAuthAnswersUntrustedCertificatesWithoutIdentity) {
+  auto other = tls::CertificateAuthority::create("other-ca");
+  ASSERT_TRUE(other.isOk());
+  auto foreign = other->issueNew({.commonName = "system:node:evil",
+                                  .organizations = {"system:masters"},
+                                  .usage = tls::CertUsage::kClient});
+  ASSERT_TRUE(foreign.isOk());
+  write("foreign.pem", *foreign->cert.toPem());
+  write("foreign.key", *foreign->key.toPem());
+  auto trusted = tls::Certificate::fromPem(*readFile(path("client.pem")));
+  ASSERT_TRUE(trusted.isOk());
+  ServerOptions opts;
+  opts.tls = tls::TlsFiles{path("server.pem"), path("server.key"), path("ca.pem")};
+  opts.clientAuth = tls::ClientAuth::kOptional;
+  auto srv = Server::start(opts, echoHandler);
+  ASSERT_TRUE(srv.isOk()) << srv.status();
+  std::string base = "https://127.0.0.1:" + std::to_string((*srv)->port());
+  // A certificate from an unknown CA completes the handshake but gives no identity: the
+  // handler can answer (e.g. 401) and say why.
+  auto r = fetch(
+      base + "/whoami",
+      {.caFile = path("ca.pem"), .certFile = path("foreign.pem"), .keyFile = path("foreign.key")});
+  EXPECT_EQ(r.code, 200) << r.error;
+  EXPECT_EQ(r.body, "-|");
+  auto why = fetch(
+      base + "/cert",
+      {.caFile = path("ca.pem"), .certFile = path("foreign.pem"), .keyFile = path("foreign.key")});
+  EXPECT_EQ(why.body, "-|unable to verify the first certificate");
+  auto good = fetch(
+      base + "/cert",
+      {.caFile = path("ca.pem"), .certFile = path("client.pem"), .keyFile = path("client.key")});
+  EXPECT_EQ(good.body, trusted->serialHex() + "|");
 }
 
 TEST_F(HttpsServerTest, BadTlsMaterialIsInvalidArgument) {

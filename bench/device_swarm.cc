@@ -1,0 +1,191 @@
+// libmosquitto swarm over SimAgent.
+#include "bench/device_swarm.h"
+
+#include <mosquitto.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <mutex>
+
+namespace skiff::bench {
+
+struct DeviceSwarm::Dev {
+  DeviceSwarm* swarm = nullptr;
+  mosquitto* m = nullptr;
+  std::unique_ptr<test::SimAgent> agent;
+  int fd = -1;
+  bool dirty = false;
+  std::int64_t nextReportMs = 0;
+  std::int64_t nextMetricsMs = 0;
+};
+
+namespace {
+
+std::int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void libInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { mosquitto_lib_init(); });
+}
+
+}  // namespace
+
+DeviceSwarm::DeviceSwarm(SwarmOptions opts) : opts_(std::move(opts)) {}
+
+DeviceSwarm::~DeviceSwarm() { stop(); }
+
+void DeviceSwarm::publishAll(Dev& d, const std::vector<test::OutMessage>& msgs) {
+  for (const auto& m : msgs) {
+    int rc = mosquitto_publish(d.m, nullptr, m.topic.c_str(), static_cast<int>(m.payload.size()),
+                               m.payload.data(), m.qos, m.retained);
+    if (rc != MOSQ_ERR_SUCCESS) ++errors_;
+    if (m.topic.size() > 9 && m.topic.compare(m.topic.size() - 9, 9, "/reported") == 0) {
+      ++reports_;
+    }
+  }
+  d.dirty = true;
+}
+
+void DeviceSwarm::onMessage(mosquitto*, void* user, const void* raw) {
+  auto* d = static_cast<Dev*>(user);
+  const auto* msg = static_cast<const mosquitto_message*>(raw);
+  std::string_view payload(static_cast<const char*>(msg->payload),
+                           static_cast<std::size_t>(msg->payloadlen));
+  DeviceSwarm& s = *d->swarm;
+  std::string topic = msg->topic;
+  if (topic.size() > 8 && topic.compare(topic.size() - 8, 8, "/desired") == 0) {
+    ++s.desired_;
+    s.lastDesiredBytes_ = payload.size();
+    if (s.raw_) {
+      s.publishAll(*d, {d->agent->report()});
+      return;
+    }
+  }
+  s.publishAll(*d, d->agent->onMessage(topic, payload, ""));
+}
+
+common::Result<std::unique_ptr<DeviceSwarm>> DeviceSwarm::start(SwarmOptions opts) {
+  libInit();
+  std::unique_ptr<DeviceSwarm> s(new DeviceSwarm(std::move(opts)));
+  s->epoll_ = epoll_create1(EPOLL_CLOEXEC);
+  s->reportEveryMs_ = s->opts_.reportEvery.count();
+  s->metricsEveryMs_ = s->opts_.metricsEvery.count();
+  for (const auto& sd : s->opts_.devices) {
+    auto d = std::make_unique<Dev>();
+    d->swarm = s.get();
+    d->agent = std::make_unique<test::SimAgent>(sd.id, s->opts_.signingPublicKeyPem);
+    d->m = mosquitto_new(sd.id.c_str(), false, d.get());
+    if (d->m == nullptr) return common::internalError("mosquitto_new failed");
+    mosquitto_int_option(d->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    if (mosquitto_tls_set(d->m, s->opts_.caFile.c_str(), nullptr, sd.certFile.c_str(),
+                          sd.keyFile.c_str(), nullptr) != MOSQ_ERR_SUCCESS) {
+      return common::invalidArgument("TLS files of " + sd.id);
+    }
+    test::OutMessage will = d->agent->will();
+    mosquitto_will_set(d->m, will.topic.c_str(), static_cast<int>(will.payload.size()),
+                       will.payload.data(), 1, true);
+    mosquitto_message_callback_set(
+        d->m, [](mosquitto* m, void* u, const mosquitto_message* msg) { onMessage(m, u, msg); });
+    int rc = mosquitto_connect(d->m, s->opts_.host.c_str(), s->opts_.port, 60);
+    if (rc != MOSQ_ERR_SUCCESS) {
+      return common::unavailable("connecting " + sd.id + ": " + mosquitto_strerror(rc));
+    }
+    for (const auto& t : d->agent->subscriptions()) {
+      mosquitto_subscribe(d->m, nullptr, t.c_str(), 1);
+    }
+    d->fd = mosquitto_socket(d->m);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = d.get();
+    epoll_ctl(s->epoll_, EPOLL_CTL_ADD, d->fd, &ev);
+    mosquitto_loop_write(d->m, 1);
+    s->devs_.push_back(std::move(d));
+  }
+  // CONNACK + SUBACK, then hello (presence + report) from the loop.
+  for (auto& d : s->devs_) s->publishAll(*d, d->agent->hello());
+  auto t = nowMs();
+  std::size_t n = s->devs_.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    std::int64_t re = s->reportEveryMs_.load(), me = s->metricsEveryMs_.load();
+    s->devs_[i]->nextReportMs = re > 0 ? t + re * static_cast<std::int64_t>(i) / n : INT64_MAX;
+    s->devs_[i]->nextMetricsMs = me > 0 ? t + me * static_cast<std::int64_t>(i) / n : INT64_MAX;
+  }
+  s->thread_ = std::thread([p = s.get()] { p->loop(); });
+  return s;
+}
+
+void DeviceSwarm::setVerifySignatures(bool on) {
+  for (auto& d : devs_) d->agent->setVerifySignatures(on);
+}
+
+void DeviceSwarm::setHeartbeat(std::chrono::milliseconds reportEvery,
+                               std::chrono::milliseconds metricsEvery) {
+  reportEveryMs_ = reportEvery.count();
+  metricsEveryMs_ = metricsEvery.count();
+}
+
+void DeviceSwarm::loop() {
+  std::vector<epoll_event> events(512);
+  std::int64_t lastMisc = nowMs();
+  std::int64_t lastSchedule = 0, re = -1, me = -1;
+  while (!stop_) {
+    int n = epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), 20);
+    for (int i = 0; i < n; ++i) {
+      auto* d = static_cast<Dev*>(events[i].data.ptr);
+      if (mosquitto_loop_read(d->m, 10) != MOSQ_ERR_SUCCESS) ++errors_;
+      d->dirty = true;
+    }
+    std::int64_t t = nowMs();
+    // Heartbeats: re-spread when the period changes.
+    if (re != reportEveryMs_.load() || me != metricsEveryMs_.load()) {
+      re = reportEveryMs_.load();
+      me = metricsEveryMs_.load();
+      std::size_t count = devs_.size();
+      for (std::size_t i = 0; i < count; ++i) {
+        devs_[i]->nextReportMs = re > 0 ? t + re * static_cast<std::int64_t>(i) / count : INT64_MAX;
+        devs_[i]->nextMetricsMs =
+            me > 0 ? t + me * static_cast<std::int64_t>(i) / count : INT64_MAX;
+      }
+    }
+    if (t - lastSchedule >= 10) {
+      lastSchedule = t;
+      for (auto& d : devs_) {
+        if (t >= d->nextReportMs) {
+          publishAll(*d, {d->agent->report()});
+          d->nextReportMs += re;
+        }
+        if (t >= d->nextMetricsMs) {
+          publishAll(*d, {d->agent->metrics()});
+          d->nextMetricsMs += me;
+        }
+      }
+    }
+    bool misc = t - lastMisc >= 1000;
+    for (auto& d : devs_) {
+      if (misc) mosquitto_loop_misc(d->m);
+      if (d->dirty || mosquitto_want_write(d->m)) {
+        d->dirty = false;
+        if (mosquitto_want_write(d->m)) mosquitto_loop_write(d->m, 10);
+      }
+    }
+    if (misc) lastMisc = t;
+  }
+}
+
+void DeviceSwarm::stop() {
+  if (stop_.exchange(true)) return;
+  if (thread_.joinable()) thread_.join();
+  for (auto& d : devs_) {
+    mosquitto_disconnect(d->m);
+    mosquitto_destroy(d->m);
+  }
+  devs_.clear();
+  if (epoll_ >= 0) ::close(epoll_);
+}
+
+}  // namespace skiff::bench

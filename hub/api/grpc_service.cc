@@ -1,0 +1,328 @@
+// Hub gRPC service implementation.
+#include "hub/api/grpc_service.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+
+#include <set>
+
+#include "common/label_selector.h"
+#include "common/log.h"
+#include "hub/api/module_rpc.h"
+
+namespace skiff::hub::api {
+
+using common::Result;
+using common::Status;
+
+struct HubService::Metrics {
+  prometheus::Family<prometheus::Counter>* calls = nullptr;
+};
+
+grpc::Status toGrpc(const Status& s) {
+  using C = common::StatusCode;
+  grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
+  switch (s.code()) {
+    case C::kOk:
+      return grpc::Status::OK;
+    case C::kNotFound:
+      code = grpc::StatusCode::NOT_FOUND;
+      break;
+    case C::kAlreadyExists:
+      code = grpc::StatusCode::ALREADY_EXISTS;
+      break;
+    case C::kConflict:
+    case C::kGone:
+      code = grpc::StatusCode::FAILED_PRECONDITION;
+      break;
+    case C::kInvalidArgument:
+      code = grpc::StatusCode::INVALID_ARGUMENT;
+      break;
+    case C::kUnauthenticated:
+      code = grpc::StatusCode::UNAUTHENTICATED;
+      break;
+    case C::kPermissionDenied:
+      code = grpc::StatusCode::PERMISSION_DENIED;
+      break;
+    case C::kUnavailable:
+      code = grpc::StatusCode::UNAVAILABLE;
+      break;
+    case C::kInternal:
+      code = grpc::StatusCode::INTERNAL;
+      break;
+    case C::kDeadlineExceeded:
+      code = grpc::StatusCode::DEADLINE_EXCEEDED;
+      break;
+    case C::kResourceExhausted:
+      code = grpc::StatusCode::RESOURCE_EXHAUSTED;
+      break;
+  }
+  return grpc::Status(code, s.message());
+}
+
+HubService::HubService(fleet::Fleet& fleet, Enrollment& enrollment, mqtt::RpcClient& rpc,
+                       const TokenAuthenticator& tokens, GrpcServiceOptions opts)
+    : fleet_(fleet),
+      enrollment_(enrollment),
+      rpc_(rpc),
+      tokens_(tokens),
+      opts_(std::move(opts)),
+      metrics_(new Metrics) {
+  if (opts_.metrics) {
+    metrics_->calls = &prometheus::BuildCounter()
+                           .Name("skiff_hub_grpc_requests_total")
+                           .Help("gRPC calls by method and status code")
+                           .Register(*opts_.metrics);
+  }
+}
+
+HubService::~HubService() = default;
+
+grpc::Status HubService::done(const char* method, const Status& s) {
+  if (metrics_->calls) {
+    metrics_->calls
+        ->Add({{"method", method}, {"code", std::string(common::statusCodeName(s.code()))}})
+        .Increment();
+  }
+  return toGrpc(s);
+}
+
+Result<Principal> HubService::auth(grpc::ServerContext* ctx, const char* method, bool write) {
+  std::string header;
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("authorization");
+  if (it != md.end()) header.assign(it->second.data(), it->second.size());
+  auto p = tokens_.authenticate(header);
+  if (!p.isOk()) return p.status();
+  if (write) {
+    SKIFF_RETURN_IF_ERROR(TokenAuthenticator::requireAdmin(*p, std::string("call ") + method));
+  }
+  return p;
+}
+
+namespace {
+
+common::Labels labelsOf(const google::protobuf::Map<std::string, std::string>& m) {
+  common::Labels out;
+  for (const auto& [k, v] : m) out[k] = v;
+  return out;
+}
+
+}  // namespace
+
+#define SKIFF_GRPC_AUTH(method, write)        \
+  auto principal_ = auth(ctx, method, write); \
+  if (!principal_.isOk()) return done(method, principal_.status())
+
+grpc::Status HubService::CreateDevice(grpc::ServerContext* ctx, const v1::CreateDeviceRequest* req,
+                                      v1::Device* resp) {
+  SKIFF_GRPC_AUTH("CreateDevice", true);
+  auto d = fleet_.createDevice(req->id(), labelsOf(req->labels()));
+  if (d.isOk()) *resp = std::move(*d);
+  return done("CreateDevice", d.status());
+}
+
+grpc::Status HubService::GetDevice(grpc::ServerContext* ctx, const v1::GetDeviceRequest* req,
+                                   v1::Device* resp) {
+  SKIFF_GRPC_AUTH("GetDevice", false);
+  auto d = fleet_.getDevice(req->id(), true);
+  if (d.isOk()) *resp = std::move(*d);
+  return done("GetDevice", d.status());
+}
+
+grpc::Status HubService::ListDevices(grpc::ServerContext* ctx, const v1::ListDevicesRequest* req,
+                                     v1::ListDevicesResponse* resp) {
+  SKIFF_GRPC_AUTH("ListDevices", false);
+  auto list = fleet_.listDevices(req->label_selector());
+  if (list.isOk()) {
+    for (auto& d : *list) *resp->add_devices() = std::move(d);
+  }
+  return done("ListDevices", list.status());
+}
+
+grpc::Status HubService::UpdateDeviceLabels(grpc::ServerContext* ctx,
+                                            const v1::UpdateDeviceLabelsRequest* req,
+                                            v1::Device* resp) {
+  SKIFF_GRPC_AUTH("UpdateDeviceLabels", true);
+  auto d = fleet_.updateDeviceLabels(req->id(), labelsOf(req->labels()));
+  if (d.isOk()) *resp = std::move(*d);
+  return done("UpdateDeviceLabels", d.status());
+}
+
+grpc::Status HubService::DeleteDevice(grpc::ServerContext* ctx, const v1::DeleteDeviceRequest* req,
+                                      v1::DeleteResponse*) {
+  SKIFF_GRPC_AUTH("DeleteDevice", true);
+  return done("DeleteDevice", fleet_.deleteDevice(req->id()));
+}
+
+grpc::Status HubService::CreateEnrollmentToken(grpc::ServerContext* ctx,
+                                               const v1::CreateEnrollmentTokenRequest* req,
+                                               v1::EnrollmentToken* resp) {
+  SKIFF_GRPC_AUTH("CreateEnrollmentToken", true);
+  auto t = enrollment_.createToken(req->device_id(), req->ttl_seconds());
+  if (t.isOk()) *resp = std::move(*t);
+  return done("CreateEnrollmentToken", t.status());
+}
+
+grpc::Status HubService::ApplyDeployment(grpc::ServerContext* ctx,
+                                         const v1::ApplyDeploymentRequest* req,
+                                         v1::Deployment* resp) {
+  SKIFF_GRPC_AUTH("ApplyDeployment", true);
+  const v1::Deployment& d = req->deployment();
+  DeploymentInput in;
+  in.id = d.id();
+  in.labels = labelsOf(d.labels());
+  in.annotations = labelsOf(d.annotations());
+  in.targetSelector = d.target_selector();
+  in.priority = d.priority();
+  in.modulesJson = d.modules_json();
+  in.registryCredentialsJson = d.registry_credentials_json();
+  auto out = fleet_.applyDeployment(in);
+  if (out.isOk()) *resp = std::move(*out);
+  return done("ApplyDeployment", out.status());
+}
+
+grpc::Status HubService::GetDeployment(grpc::ServerContext* ctx,
+                                       const v1::GetDeploymentRequest* req, v1::Deployment* resp) {
+  SKIFF_GRPC_AUTH("GetDeployment", false);
+  auto d = fleet_.getDeployment(req->id());
+  if (d.isOk()) *resp = std::move(*d);
+  return done("GetDeployment", d.status());
+}
+
+grpc::Status HubService::ListDeployments(grpc::ServerContext* ctx,
+                                         const v1::ListDeploymentsRequest* req,
+                                         v1::ListDeploymentsResponse* resp) {
+  SKIFF_GRPC_AUTH("ListDeployments", false);
+  auto list = fleet_.listDeployments(req->label_selector());
+  if (list.isOk()) {
+    for (auto& d : *list) *resp->add_deployments() = std::move(d);
+  }
+  return done("ListDeployments", list.status());
+}
+
+grpc::Status HubService::DeleteDeployment(grpc::ServerContext* ctx,
+                                          const v1::DeleteDeploymentRequest* req,
+                                          v1::DeleteResponse*) {
+  SKIFF_GRPC_AUTH("DeleteDeployment", true);
+  return done("DeleteDeployment", fleet_.deleteDeployment(req->id()));
+}
+
+grpc::Status HubService::GetFleetStatus(grpc::ServerContext* ctx, const v1::GetFleetStatusRequest*,
+                                        v1::FleetStatus* resp) {
+  SKIFF_GRPC_AUTH("GetFleetStatus", false);
+  *resp = fleet_.fleetStatus();
+  return done("GetFleetStatus", Status::ok());
+}
+
+grpc::Status HubService::WatchDevices(grpc::ServerContext* ctx, const v1::WatchRequest* req,
+                                      grpc::ServerWriter<v1::DeviceEvent>* writer) {
+  SKIFF_GRPC_AUTH("WatchDevices", false);
+  auto sel = common::LabelSelector::parse(req->label_selector());
+  if (!sel.isOk()) return done("WatchDevices", sel.status().withContext("labelSelector"));
+  auto sub = fleet_.feed().subscribe();
+  std::set<std::string> seen;
+  auto send = [&](const std::string& id) -> bool {
+    if (!req->id().empty() && id != req->id()) return true;
+    v1::DeviceEvent ev;
+    auto d = fleet_.getDevice(id, false);
+    if (d.isOk() && fleet_.deviceMatches(id, *sel)) {
+      ev.set_type(seen.insert(id).second ? v1::ADDED : v1::MODIFIED);
+      *ev.mutable_device() = std::move(*d);
+    } else if (seen.erase(id) > 0) {
+      ev.set_type(v1::DELETED);
+      ev.mutable_device()->set_id(id);
+    } else {
+      return true;
+    }
+    return writer->Write(ev);
+  };
+  bool ok = true;
+  for (const auto& id : fleet_.deviceIds()) {
+    if (!(ok = send(id))) break;
+  }
+  if (ok) {
+    v1::DeviceEvent synced;
+    synced.set_type(v1::SYNCED);
+    ok = writer->Write(synced);
+  }
+  while (ok && !ctx->IsCancelled() && !stopping_) {
+    auto changes = sub->wait(std::chrono::milliseconds(500));
+    for (const auto& c : changes) {
+      if (c.kind != fleet::ChangeKind::kDevice) continue;
+      if (!(ok = send(c.id))) break;
+    }
+    if (!changes.empty()) std::this_thread::sleep_for(opts_.watchInterval);
+  }
+  fleet_.feed().unsubscribe(sub);
+  return done("WatchDevices", Status::ok());
+}
+
+grpc::Status HubService::WatchDeployments(grpc::ServerContext* ctx, const v1::WatchRequest* req,
+                                          grpc::ServerWriter<v1::DeploymentEvent>* writer) {
+  SKIFF_GRPC_AUTH("WatchDeployments", false);
+  auto sel = common::LabelSelector::parse(req->label_selector());
+  if (!sel.isOk()) return done("WatchDeployments", sel.status().withContext("labelSelector"));
+  auto sub = fleet_.feed().subscribe();
+  std::set<std::string> seen;
+  auto send = [&](const std::string& id) -> bool {
+    if (!req->id().empty() && id != req->id()) return true;
+    v1::DeploymentEvent ev;
+    auto d = fleet_.deploymentView(id, true);
+    if (d.isOk() && fleet_.deploymentMatches(id, *sel)) {
+      ev.set_type(seen.insert(id).second ? v1::ADDED : v1::MODIFIED);
+      *ev.mutable_deployment() = std::move(*d);
+    } else if (seen.erase(id) > 0) {
+      ev.set_type(v1::DELETED);
+      ev.mutable_deployment()->set_id(id);
+    } else {
+      return true;
+    }
+    return writer->Write(ev);
+  };
+  bool ok = true;
+  for (const auto& id : fleet_.deploymentIds()) {
+    if (!(ok = send(id))) break;
+  }
+  if (ok) {
+    v1::DeploymentEvent synced;
+    synced.set_type(v1::SYNCED);
+    ok = writer->Write(synced);
+  }
+  while (ok && !ctx->IsCancelled() && !stopping_) {
+    auto changes = sub->wait(std::chrono::milliseconds(500));
+    for (const auto& c : changes) {
+      if (c.kind != fleet::ChangeKind::kDeployment) continue;
+      if (!(ok = send(c.id))) break;
+    }
+    if (!changes.empty()) std::this_thread::sleep_for(opts_.watchInterval);
+  }
+  fleet_.feed().unsubscribe(sub);
+  return done("WatchDeployments", Status::ok());
+}
+
+grpc::Status HubService::StreamLogs(grpc::ServerContext* ctx, const v1::LogsRequest* req,
+                                    grpc::ServerWriter<v1::LogChunk>* writer) {
+  SKIFF_GRPC_AUTH("StreamLogs", false);
+  LogsQuery q{req->device_id(),  req->module(),        req->follow(),
+              req->tail_lines(), req->since_seconds(), req->timestamps()};
+  Status s = streamLogs(
+      fleet_, rpc_, q,
+      [&](std::string_view data) {
+        v1::LogChunk chunk;
+        chunk.set_data(std::string(data));
+        return writer->Write(chunk);
+      },
+      [&] { return ctx->IsCancelled() || stopping_.load(); }, opts_.rpcTimeout);
+  return done("StreamLogs", s);
+}
+
+grpc::Status HubService::RestartModule(grpc::ServerContext* ctx,
+                                       const v1::RestartModuleRequest* req,
+                                       v1::RestartModuleResponse*) {
+  SKIFF_GRPC_AUTH("RestartModule", true);
+  return done("RestartModule",
+              restartModule(fleet_, rpc_, req->device_id(), req->module(), opts_.restartTimeout));
+}
+
+}  // namespace skiff::hub::api
