@@ -364,13 +364,17 @@ Status EdgeProvider::apply(const Json& pod) {
   MappingContext ctx{&reader_, opts_.owner, deviceId};
   auto mapping = mapPod(pod, ctx);
   if (!mapping.isOk()) {
+    bool changed = false;
     {
       std::lock_guard lock(mu_);
       PodEntry& e = pods_[key];
+      changed = e.mappingError != mapping.status().message();
       e.mappingError = mapping.status().message();
     }
     events_.event(pod, "Warning", "Failed", "Error: " + mapping.status().message());
-    firePods({{ns, name}});
+    // Notify only a new error: a notification re-queues the pod at once, which would bypass the
+    // controller's retry backoff and spin on a persistent error.
+    if (changed) firePods({{ns, name}});
     return mapping.status();
   }
   bool warnNow = false;
@@ -389,10 +393,12 @@ Status EdgeProvider::apply(const Json& pod) {
     events_.event(pod, "Warning", "UnsupportedFields", msg);
   }
   auto applied = hub_.applyDeployment(mapping->deployment);
+  bool errorChanged = false;
   {
     std::lock_guard lock(mu_);
     PodEntry& e = pods_[key];
     if (!applied.isOk()) {
+      errorChanged = e.hubError != applied.status().message();
       e.hubError = applied.status().message();
     } else {
       e.hubError.clear();
@@ -413,7 +419,7 @@ Status EdgeProvider::apply(const Json& pod) {
     if (applied.status().code() == StatusCode::kInvalidArgument) {
       events_.event(pod, "Warning", "Failed", "Error: " + applied.status().message());
     }
-    firePods({{ns, name}});
+    if (errorChanged) firePods({{ns, name}});  // see the mapping error above
     return applied.status();
   }
   common::log::info("pod applied as hub deployment", {{"pod", key},

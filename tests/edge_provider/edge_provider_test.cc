@@ -8,6 +8,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include "edge_provider/deployment_id.h"
 #include "edge_provider/grpc_hub_client.h"
 #include "tests/edge_provider/fake_hub.h"
@@ -392,6 +394,25 @@ TEST_F(EdgeProviderMockHubTest, HubErrorsSurfaceInStatusAndEvents) {
   EXPECT_EQ(provider->deletePod(pod("web")).code(), common::StatusCode::kUnavailable);
   SKIFF_EXPECT_OK(provider->deletePod(pod("web")));
   EXPECT_EQ(provider->getPod("default", "web").status().code(), common::StatusCode::kNotFound);
+}
+
+TEST_F(EdgeProviderMockHubTest, APersistentErrorNotifiesOnceSoRetriesKeepTheirBackoff) {
+  // A notification re-queues the pod at once; notifying every failed attempt bypassed the pod
+  // controller's backoff and spun (hundreds of ApplyDeployment calls per second).
+  std::atomic<int> notifications{0};
+  provider->notifyPods([&](const std::string&, const std::string&) { ++notifications; });
+  EXPECT_CALL(hub, applyDeployment(testing::_))
+      .Times(3)
+      .WillRepeatedly(testing::Return(common::invalidArgument("hub ApplyDeployment: labels")));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(provider->createPod(pod("web")).code(), common::StatusCode::kInvalidArgument);
+  }
+  EXPECT_EQ(notifications.load(), 1) << "the same error must be announced once";
+  EXPECT_CALL(hub, applyDeployment(testing::_))
+      .WillOnce(testing::Return(common::unavailable("hub ApplyDeployment: down")))
+      .RetiresOnSaturation();
+  EXPECT_EQ(provider->createPod(pod("web")).code(), common::StatusCode::kUnavailable);
+  EXPECT_EQ(notifications.load(), 2) << "a different error is news";
 }
 
 TEST_F(EdgeProviderMockHubTest, AWatchEventFasterThanTheApplyAnswerWins) {
