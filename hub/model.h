@@ -69,6 +69,9 @@ Result<DeviceRecord> deviceRecordFromJson(const Json& j);
 bool isReservedDeviceId(std::string_view id);
 
 // Operator labels: valid Kubernetes keys/values, nothing under skiff.io/. `field` prefixes errors.
+// Label keys and values valid as in Kubernetes; at most 64.
+Status validateLabels(const Labels& labels, std::string_view field = "labels");
+// validateLabels, and no keys under skiff.io/ (the hub sets those on devices).
 Status validateOperatorLabels(const Labels& labels, std::string_view field = "labels");
 
 // ---- Deployments -----------------------------------------------------------------------------

@@ -58,8 +58,10 @@ TEST(ModelTest, BadDeploymentsNameTheField) {
   in.modulesJson = R"([{"name":"x","image":"y","deploymentId":"other"}])";
   expect(in, "modules[0].deploymentId");
   in = input();
-  in.labels = {{"skiff.io/x", "y"}};
-  expect(in, "skiff.io/");
+  in.labels = {{"skiff.io/managed-by", "skiff-virtual-node"}};  // not reserved on deployments
+  EXPECT_TRUE(validateDeployment(in).isOk());
+  in.labels = {{"bad key!", "y"}};
+  expect(in, "labels");
   in = input();
   in.registryCredentialsJson = R"([{"server":"r"},{"server":"r"}])";
   expect(in, "registryCredentials[1].server");
