@@ -22,7 +22,7 @@ PEER_PKGS=(
   etcd-server etcd-client
   docker-registry skopeo umoci busybox-static
   podman runc qemu-user-static
-  curl ca-certificates openssl
+  curl ca-certificates openssl systemd
   chromium
 )
 # The hub dashboard builds with node >= 20.19 and npm (the machine image brings node 20 with
