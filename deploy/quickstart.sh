@@ -18,7 +18,10 @@
 #   SKIFF_QUICKSTART_NO_DEPS=1    do not run deploy/install-deps.sh
 #   SKIFF_ENGINE           auto (default) | docker | podman
 #   SKIFF_API_PORT 6443, SKIFF_HUB_GRPC_PORT 7443, SKIFF_HUB_HTTP_PORT 8443, SKIFF_MQTT_PORT 8883,
-#   SKIFF_REGISTRY_PORT 5000, SKIFF_KUBELET_PORT 10250   listen ports (127.0.0.1 only)
+#   SKIFF_REGISTRY_PORT 5000, SKIFF_KUBELET_PORT 10250   listen ports (127.0.0.1)
+#   SKIFF_LISTEN_ADDRESS   address the hub (HTTPS + MQTT) listens on for devices on other
+#                          machines (default 127.0.0.1; set it before the first run, it goes into
+#                          the certificates); then deploy/add-device.sh enrolls a Raspberry Pi
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -31,6 +34,7 @@ HUB_HTTP=${SKIFF_HUB_HTTP_PORT:-8443}
 MQTT_PORT=${SKIFF_MQTT_PORT:-8883}
 REG_PORT=${SKIFF_REGISTRY_PORT:-5000}
 KUBELET_PORT=${SKIFF_KUBELET_PORT:-10250}
+HUB_ADDR=${SKIFF_LISTEN_ADDRESS:-127.0.0.1}
 DEVICE=edge-1
 REGISTRY="127.0.0.1:$REG_PORT"
 PIDS="$STATE/pids"
@@ -166,19 +170,19 @@ step "start control plane" start_daemon control-plane cp_ready \
 
 # ---- 3. hub and its MQTT broker ---------------------------------------------------------------
 step "hub init (CA, certificates, broker config)" "$HUB_BIN" init --data-dir "$HUB_DIR" \
-  --mqtt-listen "127.0.0.1:$MQTT_PORT" --grpc-listen "127.0.0.1:$HUB_GRPC" \
-  --http-listen "127.0.0.1:$HUB_HTTP"
-mqtt_ready() { (exec 3<>"/dev/tcp/127.0.0.1/$MQTT_PORT") 2>/dev/null; }
+  --mqtt-listen "$HUB_ADDR:$MQTT_PORT" --grpc-listen "127.0.0.1:$HUB_GRPC" \
+  --http-listen "$HUB_ADDR:$HUB_HTTP" --hosts "$HUB_ADDR"
+mqtt_ready() { (exec 3<>"/dev/tcp/$HUB_ADDR/$MQTT_PORT") 2>/dev/null; }
 start_broker() {
   start_daemon mosquitto mqtt_ready mosquitto -c "$HUB_DIR/mosquitto/mosquitto.conf"
   # The hub sends SIGHUP to this pid after revoking a device (CRL + ACL reload).
   cp "$PIDS/mosquitto.pid" "$HUB_DIR/mosquitto/mosquitto.pid"
 }
 step "start MQTT broker (Mosquitto, TLS)" start_broker
-hub_ready() { curl -fs --cacert "$HUB_DIR/pki/ca.pem" "https://127.0.0.1:$HUB_HTTP/healthz" >/dev/null 2>&1; }
+hub_ready() { curl -fs --cacert "$HUB_DIR/pki/ca.pem" "https://$HUB_ADDR:$HUB_HTTP/healthz" >/dev/null 2>&1; }
 step "start hub" start_daemon hub hub_ready \
-  "$HUB_BIN" run --data-dir "$HUB_DIR" --mqtt "mqtts://127.0.0.1:$MQTT_PORT" \
-  --grpc-listen "127.0.0.1:$HUB_GRPC" --http-listen "127.0.0.1:$HUB_HTTP" \
+  "$HUB_BIN" run --data-dir "$HUB_DIR" --mqtt "mqtts://$HUB_ADDR:$MQTT_PORT" \
+  --grpc-listen "127.0.0.1:$HUB_GRPC" --http-listen "$HUB_ADDR:$HUB_HTTP" \
   --broker-pid-file "$HUB_DIR/mosquitto/mosquitto.pid" --dashboard-dir "$ROOT/hub/dashboard/dist"
 ADMIN_TOKEN=$(awk -F, '$3=="admin"{print $1; exit}' "$HUB_DIR/tokens.csv")
 READER_TOKEN=$(awk -F, '$3=="reader"{print $1; exit}' "$HUB_DIR/tokens.csv")
@@ -288,7 +292,7 @@ register_device() {
   local token
   token=$(skiffctl -o json token create "$DEVICE" | sed -n 's/.*"token": *"\([^"]*\)".*/\1/p')
   [[ -n "$token" ]] || { echo "no token in skiffctl's answer"; return 1; }
-  "$AGENT_BIN" enroll --state-dir "$STATE/agent" --hub "https://127.0.0.1:$HUB_HTTP" \
+  "$AGENT_BIN" enroll --state-dir "$STATE/agent" --hub "https://$HUB_ADDR:$HUB_HTTP" \
     --token "$token" --ca-file "$HUB_DIR/pki/ca.pem"
 }
 step "register + enroll device $DEVICE" register_device
@@ -338,10 +342,11 @@ Kubernetes API (control plane)   https://127.0.0.1:$CP_PORT
   kubectl logs deploy/hello -f             # what the container prints on device $DEVICE
   kubectl get nodes; kubectl describe pod -l app=hello
 
-Hub dashboard   https://127.0.0.1:$HUB_HTTP/   (CA: $HUB_DIR/pki/ca.pem)
+Hub dashboard   https://$HUB_ADDR:$HUB_HTTP/   (CA: $HUB_DIR/pki/ca.pem)
   admin token:  $ADMIN_TOKEN
   reader token: $READER_TOKEN
 Fleet CLI:  alias skiffctl='$CTL_BIN --config $HUB_DIR/skiffctl.toml'; skiffctl device list
+More devices (e.g. a Raspberry Pi; see docs/operations.md):  deploy/add-device.sh pi-01 site=home
 
 Stop:  deploy/quickstart.sh --down     Start again: deploy/quickstart.sh     Reset: deploy/quickstart.sh --reset
 EOF
