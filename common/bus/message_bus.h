@@ -85,7 +85,7 @@ class MessageBus {
 // bus handler.
 Status publishAndWait(MessageBus& bus, const Message& m, std::chrono::milliseconds timeout);
 
-// The production bus over Paho MQTT C++ (MQTT v5). InvalidArgument for a bad URL, missing CA for
+// The production bus over Paho MQTT C (MQTTAsync, MQTT v5). InvalidArgument for a bad URL, missing CA for
 // mqtts, or unreadable certificate files.
 Result<std::unique_ptr<MessageBus>> makePahoBus(BusOptions opts);
 
