@@ -34,7 +34,7 @@ set(CPACK_DEBIAN_PACKAGE_MAINTAINER "Skiff maintainers <skiff@localhost>")
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS OFF)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-    "libc6 (>= 2.36), libstdc++6 (>= 12), libssl3 (>= 3.0), libcurl4 (>= 7.88), libpaho-mqtt1.3 (>= 1.3.12), libpaho-mqttpp3-1 (>= 1.2.0)")
+    "libc6 (>= 2.36), libssl3 (>= 3.0), libpaho-mqtt1.3 (>= 1.3.12)")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "docker.io | podman | balena-engine")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     "${PROJECT_SOURCE_DIR}/deploy/agent/postinst;${PROJECT_SOURCE_DIR}/deploy/agent/conffiles")

@@ -47,9 +47,12 @@ BUILD=${SKIFF_CROSS_BUILD_DIR:-build-$ARCH}
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 
-# -dev packages of the target architecture (header-only ones are Architecture: all).
-TARGET_DEVS=(libssl-dev libcurl4-openssl-dev libpaho-mqtt-dev libpaho-mqttpp-dev)
-HOST_PKGS=(nlohmann-json3-dev libcli11-dev cmake ninja-build pkg-config file)
+# -dev packages of the target architecture (header-only ones are Architecture: all): OpenSSL and
+# Paho MQTT C; libstdc++ comes with the cross compiler and is linked statically. Boost is
+# used header-only (Asio/Beast in the agent's HTTP client); its headers are identical on every
+# architecture (libboost1.74-dev is Multi-Arch: same), so the host's /usr/include/boost serves.
+TARGET_DEVS=(libssl-dev libpaho-mqtt-dev)
+HOST_PKGS=(nlohmann-json3-dev libcli11-dev libboost-dev cmake ninja-build pkg-config file)
 if [[ "$ARCH" != amd64 ]]; then HOST_PKGS+=("crossbuild-essential-$DEB_ARCH" qemu-user-static); fi
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }

@@ -1,267 +1,448 @@
-// libcurl adapter: one easy handle per request, TLS verification hooks through OpenSSL.
+// httpPerform on Boost.Asio (transports, TLS stream, timeouts) + HttpResponseDecoder (Beast's
+// HTTP/1.1 parser) + TlsPeerVerifier (OpenSSL policy). One io_context and one connection per
+// request, driven by the calling thread: each asynchronous step is run with
+// io_context::run_one_until in slices of kPollInterval, which is where the request's deadline
+// and its cancellation are checked (the blocking-client-with-timeouts pattern of Asio's own
+// examples); when either fires the socket is closed, which completes the pending operation.
 #include "edge_agent/http_client.h"
 
-#include <curl/curl.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-#include <openssl/x509_vfy.h>
+#include <openssl/err.h>
 
+#include <algorithm>
+#include <array>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/write.hpp>
 #include <cctype>
 #include <memory>
-#include <mutex>
+
+#include "common/clock.h"
+#include "edge_agent/http_response_decoder.h"
+#include "edge_agent/http_tls.h"
 
 namespace skiff::edge_agent {
 
 namespace {
 
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+using tcp = net::ip::tcp;
+using UnixSocket = net::local::stream_protocol::socket;
 using common::Result;
 using common::Status;
+using SteadyClock = std::chrono::steady_clock;
+using boost::system::error_code;
 
-struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
-struct StoreDeleter {
-  void operator()(X509_STORE* s) const { X509_STORE_free(s); }
-};
-struct StoreCtxDeleter {
-  void operator()(X509_STORE_CTX* c) const { X509_STORE_CTX_free(c); }
-};
+constexpr std::size_t kMaxHeaderBytes = 64 * 1024;
+constexpr std::size_t kMaxCollectedBody = 64 * 1024 * 1024;
+constexpr std::size_t kReadBuffer = 16 * 1024;
+constexpr auto kPollInterval = std::chrono::milliseconds(250);
 
-void globalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-std::string hex(const unsigned char* d, unsigned n) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < n; ++i) {
-    out += kDigits[d[i] >> 4];
-    out += kDigits[d[i] & 15];
-  }
-  return out;
-}
-
-std::string certSha256(X509* c) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned n = 0;
-  if (X509_digest(c, EVP_sha256(), md, &n) != 1) return "";
-  return hex(md, n);
-}
-
-std::string certPem(X509* c) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
-  if (!bio || PEM_write_bio_X509(bio.get(), c) != 1) return "";
-  char* data = nullptr;
-  long n = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<std::size_t>(n));
-}
-
-// State shared between a transfer and its OpenSSL callbacks.
-struct Transfer {
-  const HttpRequest* req = nullptr;
-  HttpResponse* resp = nullptr;
-  bool streaming = false;  // status known to be 2xx and onData set
-  bool statusKnown = false;
-  std::string pinError;
+struct Url {
+  bool https = false;
+  std::string host;        // without IPv6 brackets
+  std::string hostHeader;  // host[:port] as the Host header wants it
+  std::uint16_t port = 0;
+  std::string target;  // path and query
 };
 
-// Replaces OpenSSL's chain verification: records the presented chain and, in pinning mode, trusts
-// only the pinned certificate (a fresh store, so no system root can stand in for it).
-int verifyChain(X509_STORE_CTX* xctx, void* arg) {
-  auto* t = static_cast<Transfer*>(arg);
-  X509* leaf = X509_STORE_CTX_get0_cert(xctx);
-  STACK_OF(X509)* untrusted = X509_STORE_CTX_get0_untrusted(xctx);
-  std::vector<X509*> presented;
-  if (leaf != nullptr) presented.push_back(leaf);
-  for (int i = 0; untrusted != nullptr && i < sk_X509_num(untrusted); ++i) {
-    X509* c = sk_X509_value(untrusted, i);
-    if (c != leaf) presented.push_back(c);
+bool lowerPrefix(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
   }
-  t->resp->peerCertificates.clear();
-  t->resp->peerCertificatePems.clear();
-  for (X509* c : presented) {
-    t->resp->peerCertificates.push_back(certSha256(c));
-    t->resp->peerCertificatePems.push_back(certPem(c));
-  }
-  const HttpTls& tls = t->req->tls;
-  if (tls.insecureSkipVerify) {
-    X509_STORE_CTX_set_error(xctx, X509_V_OK);
-    return 1;
-  }
-  if (!tls.caFile.empty() || tls.pinnedSha256.empty()) return X509_verify_cert(xctx);
-
-  X509* anchor = nullptr;
-  for (X509* c : presented) {
-    if (certSha256(c) == tls.pinnedSha256) anchor = c;
-  }
-  if (anchor == nullptr) {
-    t->pinError = "the server presented no certificate with SHA-256 fingerprint " +
-                  tls.pinnedSha256 + " (presented:";
-    for (const auto& f : t->resp->peerCertificates) t->pinError += " " + f;
-    t->pinError += ")";
-    X509_STORE_CTX_set_error(xctx, X509_V_ERR_CERT_UNTRUSTED);
-    return 0;
-  }
-  std::unique_ptr<X509_STORE, StoreDeleter> store(X509_STORE_new());
-  std::unique_ptr<X509_STORE_CTX, StoreCtxDeleter> ctx(X509_STORE_CTX_new());
-  if (!store || !ctx || X509_STORE_add_cert(store.get(), anchor) != 1 ||
-      X509_STORE_CTX_init(ctx.get(), store.get(), leaf, untrusted) != 1) {
-    X509_STORE_CTX_set_error(xctx, X509_V_ERR_UNSPECIFIED);
-    return 0;
-  }
-  // The anchor may be the leaf itself or an intermediate, not necessarily a self-signed root.
-  X509_STORE_CTX_set_flags(ctx.get(), X509_V_FLAG_PARTIAL_CHAIN);
-  if (X509_verify_cert(ctx.get()) != 1) {
-    int err = X509_STORE_CTX_get_error(ctx.get());
-    t->pinError = std::string("the chain does not verify up to the pinned certificate: ") +
-                  X509_verify_cert_error_string(err);
-    X509_STORE_CTX_set_error(xctx, err);
-    return 0;
-  }
-  X509_STORE_CTX_set_error(xctx, X509_V_OK);
-  return 1;
+  return true;
 }
 
-CURLcode sslCtxFunction(CURL*, void* sslCtx, void* arg) {
-  SSL_CTX_set_cert_verify_callback(static_cast<SSL_CTX*>(sslCtx), verifyChain, arg);
-  return CURLE_OK;
-}
-
-size_t onHeader(char* data, size_t size, size_t n, void* user) {
-  auto* t = static_cast<Transfer*>(user);
-  std::string line(data, size * n);
-  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-  if (line.rfind("HTTP/", 0) == 0) {
-    t->resp->headers.clear();
-    // "HTTP/1.1 200 OK": interim 1xx responses are followed by the final one.
-    auto sp = line.find(' ');
-    long status = sp == std::string::npos ? 0 : std::strtol(line.c_str() + sp + 1, nullptr, 10);
-    t->resp->status = status;
-    t->statusKnown = status >= 200;
-    t->streaming = t->req->onData && status >= 200 && status < 300;
-  } else if (!line.empty()) {
-    t->resp->headers.push_back(std::move(line));
+Result<Url> parseUrl(std::string_view url) {
+  Url u;
+  std::string_view rest;
+  if (lowerPrefix(url, "https://")) {
+    u.https = true;
+    rest = url.substr(8);
+  } else if (lowerPrefix(url, "http://")) {
+    rest = url.substr(7);
+  } else {
+    return common::invalidArgument("url \"" + std::string(url) + "\": not http:// or https://");
   }
-  return size * n;
-}
-
-size_t onBody(char* data, size_t size, size_t n, void* user) {
-  auto* t = static_cast<Transfer*>(user);
-  std::string_view chunk(data, size * n);
-  if (t->streaming) {
-    if (t->req->cancelled && t->req->cancelled()) {
-      t->resp->aborted = true;
-      return 0;
+  for (char c : url) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+      return common::invalidArgument("url \"" + std::string(url) +
+                                     "\": contains a space or control character");
     }
-    if (!t->req->onData(chunk)) {
-      t->resp->aborted = true;
-      return 0;  // makes libcurl stop with CURLE_WRITE_ERROR
-    }
-    return chunk.size();
   }
-  t->resp->body.append(chunk);
-  return chunk.size();
+  std::size_t end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, end);
+  std::string_view target = end == std::string_view::npos ? "" : rest.substr(end);
+  target = target.substr(0, target.find('#'));
+  if (authority.find('@') != std::string_view::npos) {
+    return common::invalidArgument("url \"" + std::string(url) + "\": user info is not supported");
+  }
+  std::string_view host = authority;
+  std::string_view port;
+  if (authority.starts_with("[")) {
+    std::size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      return common::invalidArgument("url \"" + std::string(url) + "\": unterminated IPv6 address");
+    }
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty() && !after.starts_with(":")) {
+      return common::invalidArgument("url \"" + std::string(url) + "\": bad authority");
+    }
+    if (!after.empty()) port = after.substr(1);
+  } else if (std::size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host.empty()) return common::invalidArgument("url \"" + std::string(url) + "\": no host");
+  u.port = u.https ? 443 : 80;
+  if (!port.empty()) {
+    unsigned long p = 0;
+    for (char c : port) {
+      if (!std::isdigit(static_cast<unsigned char>(c)) || (p = p * 10 + (c - '0')) > 65535) {
+        return common::invalidArgument("url \"" + std::string(url) + "\": bad port");
+      }
+    }
+    if (p == 0) return common::invalidArgument("url \"" + std::string(url) + "\": bad port");
+    u.port = static_cast<std::uint16_t>(p);
+  }
+  u.host = std::string(host);
+  u.hostHeader = authority.starts_with("[") ? "[" + u.host + "]" : u.host;
+  if (u.port != (u.https ? 443 : 80)) u.hostHeader += ":" + std::to_string(u.port);
+  u.target =
+      target.empty() || target.starts_with("?") ? "/" + std::string(target) : std::string(target);
+  return u;
 }
 
-int onProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  auto* t = static_cast<Transfer*>(user);
-  if (t->req->cancelled && t->req->cancelled()) {
-    t->resp->aborted = true;
-    return 1;
+bool hasHeader(const std::vector<std::string>& headers, std::string_view name) {
+  for (const auto& h : headers) {
+    if (h.size() > name.size() && h[name.size()] == ':' && lowerPrefix(h, name)) return true;
   }
-  return 0;
+  return false;
+}
+
+// The request head (and body) as sent: libcurl's defaults (Host, Accept, Content-Length for
+// bodies and body-carrying methods), the caller's headers, and Connection: close because every
+// request has its own connection.
+Result<std::string> requestHead(const HttpRequest& req, const Url& url) {
+  if (req.method.empty() || !std::all_of(req.method.begin(), req.method.end(), [](char c) {
+        return std::isupper(static_cast<unsigned char>(c));
+      })) {
+    return common::invalidArgument("method \"" + req.method + "\": not an HTTP method");
+  }
+  std::string head = req.method + " " + url.target + " HTTP/1.1\r\n";
+  if (!hasHeader(req.headers, "host")) head += "Host: " + url.hostHeader + "\r\n";
+  if (!hasHeader(req.headers, "accept")) head += "Accept: */*\r\n";
+  bool bodyMethod = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
+  if ((bodyMethod || !req.body.empty()) && !hasHeader(req.headers, "content-length")) {
+    head += "Content-Length: " + std::to_string(req.body.size()) + "\r\n";
+  }
+  for (const auto& h : req.headers) {
+    std::size_t colon = h.find(':');
+    if (colon == 0 || colon == std::string::npos || h.find_first_of("\r\n") != std::string::npos) {
+      return common::invalidArgument("header \"" + h + "\": not a single \"Name: value\" line");
+    }
+    std::string_view value = std::string_view(h).substr(colon + 1);
+    if (value.find_first_not_of(' ') == std::string_view::npos) continue;  // "Name:" means unset
+    head += h + "\r\n";
+  }
+  head += "Connection: close\r\n\r\n";
+  return head;
+}
+
+std::string formatMs(std::chrono::milliseconds d) {
+  return common::formatDuration(std::chrono::duration_cast<std::chrono::nanoseconds>(d));
+}
+
+// One request's io_context, deadlines and cancellation, and the loop that runs its steps.
+class Session {
+ public:
+  enum class Waited { kDone, kTimedOut, kCancelled };
+
+  explicit Session(const HttpRequest& req) : req_(req), ioc_(1) {
+    auto start = SteadyClock::now();
+    deadline_ = req.timeout.count() > 0 ? start + req.timeout : SteadyClock::time_point::max();
+    connectDeadline_ = req.connectTimeout.count() > 0
+                           ? std::min(deadline_, start + req.connectTimeout)
+                           : deadline_;
+  }
+
+  net::io_context& ioc() { return ioc_; }
+  SteadyClock::time_point deadline() const { return deadline_; }
+  SteadyClock::time_point connectDeadline() const { return connectDeadline_; }
+  bool cancelled() const { return req_.cancelled && req_.cancelled(); }
+
+  // Runs the io_context until the pending operation sets done, the deadline passes or the
+  // caller cancels. In the last two cases abort() is called (it closes the socket or cancels the
+  // resolver) and the aborted operation is run to completion before returning.
+  template <class Abort>
+  Waited wait(const bool& done, SteadyClock::time_point until, Abort&& abort) {
+    Waited w = Waited::kDone;
+    while (!done) {
+      if (cancelled()) {
+        w = Waited::kCancelled;
+        break;
+      }
+      auto now = SteadyClock::now();
+      if (now >= until) {
+        w = Waited::kTimedOut;
+        break;
+      }
+      ioc_.restart();
+      ioc_.run_one_until(until - now > kPollInterval ? now + kPollInterval : until);
+    }
+    if (!done) {
+      abort();
+      ioc_.restart();
+      ioc_.run();
+    }
+    return w;
+  }
+
+  Status timedOut(std::string_view what, SteadyClock::time_point until) const {
+    bool connectLimit = until == connectDeadline_ && connectDeadline_ != deadline_;
+    return common::deadlineExceeded(prefix() + std::string(what) + " timed out after " +
+                                    formatMs(connectLimit ? req_.connectTimeout : req_.timeout) +
+                                    (connectLimit ? " (connect timeout)" : ""));
+  }
+  std::string prefix() const { return req_.method + " " + req_.url + ": "; }
+
+ private:
+  const HttpRequest& req_;
+  net::io_context ioc_;
+  SteadyClock::time_point deadline_;
+  SteadyClock::time_point connectDeadline_;
+};
+
+// Outcome of a step: Ok, an error Status, or "aborted" (cancelled; the response is returned).
+struct Step {
+  Status status;
+  bool aborted = false;
+};
+
+Step failed(Status s) { return Step{std::move(s), false}; }
+Step abortedStep() { return Step{Status::ok(), true}; }
+
+template <class Stream>
+void closeLowest(Stream& s) {
+  error_code ignored;
+  s.lowest_layer().close(ignored);
+}
+
+// Is an error from a TLS stream a certificate problem (Unauthenticated) or a transport failure.
+Status tlsFailure(const Session& s, std::string_view what, const error_code& ec,
+                  const TlsPeerVerifier* verifier) {
+  if (verifier != nullptr && !verifier->rejection().empty()) {
+    return common::unauthenticated(s.prefix() + verifier->rejection());
+  }
+  if (ec.category() == net::error::get_ssl_category() &&
+      isCertificateAlert(static_cast<unsigned long>(ec.value()))) {
+    return common::unauthenticated(s.prefix() + std::string(what) +
+                                   ": the server rejected the client certificate (" + ec.message() +
+                                   ")");
+  }
+  return common::unavailable(s.prefix() + std::string(what) + ": " + ec.message());
+}
+
+Step connectUnix(Session& s, UnixSocket& sock, const std::string& path) {
+  bool done = false;
+  error_code ec;
+  sock.async_connect(net::local::stream_protocol::endpoint(path), [&](error_code e) {
+    ec = e;
+    done = true;
+  });
+  auto w = s.wait(done, s.connectDeadline(), [&] { closeLowest(sock); });
+  if (w == Session::Waited::kCancelled) return abortedStep();
+  if (w == Session::Waited::kTimedOut) return failed(s.timedOut("connect", s.connectDeadline()));
+  if (ec)
+    return failed(common::unavailable(s.prefix() + "connect to " + path + ": " + ec.message()));
+  return {};
+}
+
+Step connectTcp(Session& s, tcp::socket& sock, const Url& url) {
+  tcp::resolver::results_type endpoints;
+  error_code ec;
+  auto addr = net::ip::make_address(url.host, ec);
+  if (!ec) {
+    endpoints = tcp::resolver::results_type::create(tcp::endpoint(addr, url.port), url.host,
+                                                    std::to_string(url.port));
+  } else {
+    tcp::resolver resolver(s.ioc());
+    bool done = false;
+    resolver.async_resolve(url.host, std::to_string(url.port),
+                           [&](error_code e, tcp::resolver::results_type r) {
+                             ec = e;
+                             endpoints = std::move(r);
+                             done = true;
+                           });
+    auto w = s.wait(done, s.connectDeadline(), [&] { resolver.cancel(); });
+    if (w == Session::Waited::kCancelled) return abortedStep();
+    if (w == Session::Waited::kTimedOut) {
+      return failed(s.timedOut("resolving " + url.host, s.connectDeadline()));
+    }
+    if (ec) {
+      return failed(common::unavailable(s.prefix() + "could not resolve host " + url.host + ": " +
+                                        ec.message()));
+    }
+  }
+  bool done = false;
+  net::async_connect(sock, endpoints, [&](error_code e, const tcp::endpoint&) {
+    ec = e;
+    done = true;
+  });
+  auto w = s.wait(done, s.connectDeadline(), [&] { closeLowest(sock); });
+  if (w == Session::Waited::kCancelled) return abortedStep();
+  if (w == Session::Waited::kTimedOut) return failed(s.timedOut("connect", s.connectDeadline()));
+  if (ec) {
+    return failed(
+        common::unavailable(s.prefix() + "connect to " + url.hostHeader + ": " + ec.message()));
+  }
+  return {};
+}
+
+template <class Socket>
+Step handshake(Session& s, ssl::stream<Socket>& tls, TlsPeerVerifier& verifier) {
+  if (auto st = verifier.prepare(tls.native_handle()); !st.isOk()) return failed(st);
+  bool done = false;
+  error_code ec;
+  tls.async_handshake(ssl::stream_base::client, [&](error_code e) {
+    ec = e;
+    done = true;
+  });
+  auto w = s.wait(done, s.connectDeadline(), [&] { closeLowest(tls); });
+  if (w == Session::Waited::kCancelled) return abortedStep();
+  if (w == Session::Waited::kTimedOut) {
+    return failed(s.timedOut("TLS handshake", s.connectDeadline()));
+  }
+  if (ec) return failed(tlsFailure(s, "TLS handshake", ec, &verifier));
+  return {};
+}
+
+// Sends the request and reads the response into resp (or through req.onData).
+template <class Stream>
+Step exchange(Session& s, Stream& stream, const HttpRequest& req, const std::string& head,
+              HttpResponse& resp) {
+  auto closeStream = [&] { closeLowest(stream); };
+  {
+    bool done = false;
+    error_code ec;
+    std::array<net::const_buffer, 2> out{net::buffer(head), net::buffer(req.body)};
+    net::async_write(stream, out, [&](error_code e, std::size_t) {
+      ec = e;
+      done = true;
+    });
+    auto w = s.wait(done, s.deadline(), closeStream);
+    if (w == Session::Waited::kCancelled) return abortedStep();
+    if (w == Session::Waited::kTimedOut) return failed(s.timedOut("request", s.deadline()));
+    if (ec) return failed(tlsFailure(s, "sending the request", ec, nullptr));
+  }
+
+  Status sinkError;
+  HttpResponseDecoder decoder(req.method == "HEAD", kMaxHeaderBytes, [&](std::string_view data) {
+    // Streaming only for 2xx; error bodies are collected for the caller's message.
+    if (req.onData && decoder.status() >= 200 && decoder.status() < 300) {
+      if (s.cancelled() || !req.onData(data)) {
+        resp.aborted = true;
+        return false;
+      }
+      return true;
+    }
+    if (resp.body.size() + data.size() > kMaxCollectedBody) {
+      sinkError = common::resourceExhausted(s.prefix() + "response body exceeds " +
+                                            std::to_string(kMaxCollectedBody) + " bytes");
+      return false;
+    }
+    resp.body.append(data);
+    return true;
+  });
+  auto buf = std::make_unique<char[]>(kReadBuffer);
+  while (true) {
+    bool done = false;
+    error_code ec;
+    std::size_t n = 0;
+    stream.async_read_some(net::buffer(buf.get(), kReadBuffer), [&](error_code e, std::size_t k) {
+      ec = e;
+      n = k;
+      done = true;
+    });
+    auto w = s.wait(done, s.deadline(), closeStream);
+    if (w == Session::Waited::kCancelled) return abortedStep();
+    if (w == Session::Waited::kTimedOut) return failed(s.timedOut("request", s.deadline()));
+    Result<HttpResponseDecoder::Progress> p = HttpResponseDecoder::Progress::kNeedMore;
+    if (n > 0) p = decoder.feed(std::string_view(buf.get(), n));
+    // A peer that closes without TLS close_notify ends the stream like a plain close; whether
+    // the response was complete is the decoder's call (length, chunked or until-close).
+    if (p.isOk() && *p == HttpResponseDecoder::Progress::kNeedMore &&
+        (ec == net::error::eof || ec == ssl::error::stream_truncated)) {
+      p = decoder.finish();
+      ec = {};
+    }
+    if (!sinkError.isOk()) return failed(sinkError);
+    if (!p.isOk()) return failed(p.status().withContext(req.method + " " + req.url));
+    resp.status = decoder.status();
+    resp.headers = decoder.headers();
+    if (*p == HttpResponseDecoder::Progress::kStopped) return abortedStep();
+    if (*p == HttpResponseDecoder::Progress::kComplete) return {};
+    if (ec) return failed(tlsFailure(s, "reading the response", ec, nullptr));
+    if (s.cancelled()) return abortedStep();
+  }
+}
+
+template <class Socket>
+Step overTls(Session& s, Socket&& sock, const HttpRequest& req, const Url& url,
+             const std::string& head, HttpResponse& resp) {
+  ssl::context ctx(ssl::context::tls_client);
+  TlsPeerVerifier verifier(req.tls, url.host, resp);
+  if (auto st = verifier.configure(ctx.native_handle()); !st.isOk()) {
+    return failed(st.withContext(req.method + " " + req.url));
+  }
+  ssl::stream<std::decay_t<Socket>> tls(std::move(sock), ctx);
+  Step st = handshake(s, tls, verifier);
+  if (!st.status.isOk() || st.aborted) return st;
+  return exchange(s, tls, req, head, resp);
+}
+
+Step perform(Session& s, const HttpRequest& req, const Url& url, const std::string& head,
+             HttpResponse& resp) {
+  if (s.cancelled()) return abortedStep();
+  if (!req.unixSocket.empty()) {
+    UnixSocket sock(s.ioc());
+    Step st = connectUnix(s, sock, req.unixSocket);
+    if (!st.status.isOk() || st.aborted) return st;
+    return url.https ? overTls(s, std::move(sock), req, url, head, resp)
+                     : exchange(s, sock, req, head, resp);
+  }
+  tcp::socket sock(s.ioc());
+  Step st = connectTcp(s, sock, url);
+  if (!st.status.isOk() || st.aborted) return st;
+  return url.https ? overTls(s, std::move(sock), req, url, head, resp)
+                   : exchange(s, sock, req, head, resp);
 }
 
 }  // namespace
 
 Result<HttpResponse> httpPerform(const HttpRequest& req) {
-  globalInit();
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
-  if (!curl) return common::internalError("curl_easy_init failed");
-  // "Expect:" stops libcurl's 100-continue round trip before request bodies.
-  std::unique_ptr<curl_slist, SlistDeleter> headers(curl_slist_append(nullptr, "Expect:"));
-  for (const auto& h : req.headers) headers.reset(curl_slist_append(headers.release(), h.c_str()));
-
+  SKIFF_ASSIGN_OR_RETURN(Url url, parseUrl(req.url));
+  SKIFF_ASSIGN_OR_RETURN(std::string head, requestHead(req, url));
   HttpResponse resp;
-  Transfer t;
-  t.req = &req;
-  t.resp = &resp;
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  CURL* c = curl.get();
-  curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout.count()));
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.connectTimeout.count()));
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, onHeader);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, onBody);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
-  if (req.cancelled) {
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, onProgress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+  Session session(req);
+  Step st;
+  try {
+    st = perform(session, req, url, head, resp);
+  } catch (const std::exception& e) {  // Asio reports resource exhaustion (no fds) by throwing
+    return common::unavailable(session.prefix() + e.what());
   }
-  if (!req.unixSocket.empty())
-    curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, req.unixSocket.c_str());
-  if (req.url.starts_with("https://")) {
-    curl_easy_setopt(c, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, req.tls.insecureSkipVerify ? 0L : 2L);
-    if (!req.tls.caFile.empty()) {
-      curl_easy_setopt(c, CURLOPT_CAINFO, req.tls.caFile.c_str());
-    } else if (!req.tls.pinnedSha256.empty() || req.tls.insecureSkipVerify) {
-      // No system roots: the pinned certificate is the only anchor (see verifyChain).
-      curl_easy_setopt(c, CURLOPT_CAINFO, nullptr);
-      curl_easy_setopt(c, CURLOPT_CAPATH, nullptr);
-    }
-    if (!req.tls.certFile.empty()) curl_easy_setopt(c, CURLOPT_SSLCERT, req.tls.certFile.c_str());
-    if (!req.tls.keyFile.empty()) curl_easy_setopt(c, CURLOPT_SSLKEY, req.tls.keyFile.c_str());
-    curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, sslCtxFunction);
-    curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, &t);
-    // A fresh handle per request; no session reuse across differently-verified requests.
-    curl_easy_setopt(c, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+  if (st.aborted) {
+    resp.aborted = true;
+    return resp;
   }
-  if (req.method == "GET") {
-    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-  } else if (req.method == "HEAD") {
-    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-  } else {
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
-    if (req.method != "DELETE" || !req.body.empty()) {
-      curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.data());
-      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
-    }
-  }
-  CURLcode rc = curl_easy_perform(c);
-  if (resp.aborted) return resp;
-  if (rc != CURLE_OK) {
-    std::string detail = errbuf[0] != '\0' ? std::string(errbuf) : curl_easy_strerror(rc);
-    if (!t.pinError.empty()) detail = t.pinError;
-    std::string msg = req.method + " " + req.url + ": " + detail;
-    switch (rc) {
-      case CURLE_OPERATION_TIMEDOUT:
-        return common::deadlineExceeded(msg);
-      case CURLE_PEER_FAILED_VERIFICATION:
-      case CURLE_SSL_CACERT_BADFILE:
-      case CURLE_SSL_CERTPROBLEM:
-        return common::unauthenticated(msg);
-      default:
-        return common::unavailable(msg);
-    }
-  }
-  long status = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  resp.status = status;
+  if (!st.status.isOk()) return st.status;
   return resp;
 }
 

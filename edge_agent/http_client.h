@@ -1,10 +1,13 @@
-// The agent's only HTTP client: a RAII adapter over one libcurl easy handle per request. It talks
-// to the container engine over its unix socket, to the hub's enrollment/renewal endpoints over
-// TLS (CA file, pinned certificate fingerprint or, for explicit lab setups, no verification) and
-// to httpGet probes. libcurl never escapes this file pair; its errors become Status values.
+// The agent's only HTTP client: HTTP/1.1 on Boost.Asio/Beast with OpenSSL, one connection per
+// request. It talks to the container engine over its unix socket, to the hub's
+// enrollment/renewal endpoints over TLS (CA file, pinned certificate fingerprint or, for explicit
+// lab setups, no verification) and to httpGet probes. No Asio/Beast type escapes
+// http_client.cc, http_response_decoder.cc and http_tls.cc; their errors become Status values.
+// (It replaced libcurl, whose Debian build loads ~26 shared libraries: see docs/benchmarks.md.)
 //
-// Threading: perform() is thread-safe (each call owns its handle) and blocks until the response
-// is complete, the timeout passes or the caller cancels.
+// Threading: httpPerform() is thread-safe (each call owns its io_context, socket and TLS
+// context) and blocks the calling thread until the response is complete, the timeout passes or
+// the caller cancels.
 #pragma once
 
 #include <chrono>
@@ -31,24 +34,30 @@ struct HttpTls {
 
 struct HttpRequest {
   std::string method = "GET";
-  std::string url;  // "http://d/v1.40/..." with unixSocket, else http(s)://host:port/...
+  // "http://d/v1.40/..." with unixSocket (any host; it becomes the Host header), else
+  // http(s)://host[:port]/path?query with host a name, an IPv4 or a [bracketed] IPv6 literal.
+  std::string url;
   std::string unixSocket;
-  std::vector<std::string> headers;  // "Name: value"
+  // "Name: value" lines, sent after Host, Accept: */* and Content-Length (for a body or a
+  // POST/PUT/PATCH), each of which a header of the same name replaces; "Name:" sends nothing.
+  std::vector<std::string> headers;
   std::string body;
   HttpTls tls;
   std::chrono::milliseconds timeout{30000};  // whole request; 0: none (streams)
+  // Name resolution, TCP/unix connect and TLS handshake; 0: only the whole-request timeout.
   std::chrono::milliseconds connectTimeout{10000};
   // Streaming: when set, body bytes go here instead of HttpResponse::body as they arrive (only
   // for a 2xx status; error bodies are still collected). Returning false aborts the transfer
   // (the result is then Ok with aborted = true).
   std::function<bool(std::string_view)> onData;
-  // Polled about once a second while the transfer is idle and on every chunk; true aborts.
+  // Polled before connecting, every 250 ms while the transfer waits and on every chunk read;
+  // true aborts (the result is then Ok with aborted = true).
   std::function<bool()> cancelled;
 };
 
 struct HttpResponse {
   long status = 0;
-  std::string body;
+  std::string body;                  // collected (non-streamed) bodies are capped at 64 MiB
   std::vector<std::string> headers;  // "Name: value" of the final response
   bool aborted = false;              // onData or cancelled stopped the transfer
   // SHA-256 (hex) of each certificate the server presented, leaf first (TLS only).
@@ -56,8 +65,17 @@ struct HttpResponse {
   std::vector<std::string> peerCertificatePems;
 };
 
-// Performs one request. Transport errors: Unavailable (DeadlineExceeded for timeouts);
-// certificate problems: Unauthenticated. Any HTTP status is an Ok result.
+// Performs one request (interim 1xx responses are skipped). Any HTTP status is an Ok result.
+// Errors:
+//   InvalidArgument   a malformed url, method or header line (nothing is sent);
+//   Unavailable       transport failures: resolve, connect, reset, a TLS handshake failure that
+//                     is not about certificates, a connection closed before the response was
+//                     complete, a malformed response or a response header over 64 KiB;
+//   DeadlineExceeded  timeout or connectTimeout passed;
+//   Unauthenticated   certificate problems: the server's chain, pin or host name does not
+//                     verify, an unreadable CA file / client certificate / key, or the server
+//                     rejected our client certificate (a TLS certificate alert);
+//   ResourceExhausted a collected (non-streamed) body over 64 MiB.
 common::Result<HttpResponse> httpPerform(const HttpRequest& req);
 
 // Percent-encodes a query parameter value.

@@ -1,9 +1,16 @@
 // skiff-agent: parses flags, wires dependencies, calls run(). All logic lives in skiff::edge_agent.
+#include <malloc.h>
+
 #include "common/daemon.h"
 #include "common/log.h"
 #include "edge_agent/options.h"
 
 int main(int argc, char** argv) {
+  // One malloc arena for all threads (before any thread starts). glibc gives every thread that
+  // allocates its own arena, and each keeps freed memory for reuse by that thread only: with the
+  // agent's ten mostly idle threads that is ~0.3 MB of resident heap for nothing, while its
+  // allocation rate is far too low for contention on one arena to matter.
+  mallopt(M_ARENA_MAX, 1);
   auto& stop = skiff::common::installStopSignals();
   CLI::App app{"Device agent: MQTT client and reconciler against the local container engine",
                "skiff-agent"};

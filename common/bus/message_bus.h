@@ -85,8 +85,8 @@ class MessageBus {
 // bus handler.
 Status publishAndWait(MessageBus& bus, const Message& m, std::chrono::milliseconds timeout);
 
-// The production bus over Paho MQTT C++ (MQTT v5). InvalidArgument for a bad URL, missing CA for
-// mqtts, or unreadable certificate files.
+// The production bus over Paho MQTT C (MQTTAsync, MQTT v5). InvalidArgument for a bad URL,
+// missing CA for mqtts, or unreadable certificate files.
 Result<std::unique_ptr<MessageBus>> makePahoBus(BusOptions opts);
 
 }  // namespace skiff::common::bus

@@ -1,20 +1,27 @@
-// MessageBus over Paho MQTT C++ (MQTT v5). The only file that includes Paho; every Paho exception
-// is caught here and becomes a Status.
+// MessageBus over the Paho MQTT C asynchronous client (MQTTAsync, MQTT v5). The only file that
+// includes Paho; its return codes and failure callbacks become Status values. Paho C rather than
+// the Paho C++ wrapper: the wrapper is a shared C++ library, and loading it (with the shared
+// libstdc++ it needs) cost the edge agent ~2 MB of resident memory (docs/benchmarks.md, issue #7).
 //
 // Connection management is ours, not Paho's automatic reconnect, so that retry delays carry
 // jitter (a fleet that lost its broker must not reconnect in lock-step) and so that the
 // subscriptions are re-applied on every connect. One reconnect thread sleeps on a condition
-// variable; Paho's callback thread reports losses and delivers messages.
-#include <mqtt/async_client.h>
+// variable; Paho's callback thread reports connects, losses and deliveries.
+//
+// Locking: mu_ guards our state and is never held while calling into Paho, because Paho runs
+// our callbacks (which take mu_) from its own threads.
+#include <MQTTAsync.h>
 
 #include <signal.h>
 
 #include <algorithm>
+#include <climits>
 #include <condition_variable>
 #include <future>
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "common/bus/message_bus.h"
@@ -24,23 +31,6 @@
 namespace skiff::common::bus {
 
 namespace {
-
-class DeliveryListener final : public ::mqtt::iaction_listener {
- public:
-  explicit DeliveryListener(MessageBus::DeliveryCallback cb) : cb_(std::move(cb)) {}
-  void on_success(const ::mqtt::token&) override { finish(Status::ok()); }
-  void on_failure(const ::mqtt::token& tok) override {
-    finish(
-        unavailable("delivery failed (reason code " + std::to_string(tok.get_reason_code()) + ")"));
-  }
-
- private:
-  void finish(const Status& s) {
-    if (cb_) cb_(s);
-    delete this;  // one listener per publish; Paho calls exactly one of the two
-  }
-  MessageBus::DeliveryCallback cb_;
-};
 
 std::string pahoUri(const std::string& url) {
   if (url.starts_with("mqtts://")) return "ssl://" + url.substr(8);
@@ -57,59 +47,81 @@ Status validateTopic(const std::string& topic, bool filter) {
   return Status::ok();
 }
 
-// Fills `c` in place. Paho C++ 1.2's connect_options keep raw pointers to their own members
-// (properties, will, TLS options) and its copies do not re-point them, so options must be built
-// on the object that is handed to connect() and stay alive during the call: built through the
-// builder and copied, the session-expiry property dangled (the broker saw expiry 0 and dropped
-// the persistent session) and a reconnect crashed in MQTTProperties_copy.
-Status fillConnectOptions(::mqtt::connect_options& c, const BusOptions& opts) {
-  try {
-    c.set_mqtt_version(MQTTVERSION_5);
-    c.set_clean_start(opts.cleanStart);
-    c.set_keep_alive_interval(opts.keepAlive);
-    c.set_connect_timeout(opts.connectTimeout);
-    c.set_automatic_reconnect(false);
-    c.set_max_inflight(opts.maxInflight);
-    ::mqtt::properties props;
-    props.add(::mqtt::property(::mqtt::property::SESSION_EXPIRY_INTERVAL,
-                               static_cast<int>(opts.sessionExpiry.count())));
-    c.set_properties(props);
-    if (!opts.username.empty()) c.set_user_name(opts.username);
-    if (!opts.password.empty()) c.set_password(opts.password);
-    if (opts.url.starts_with("mqtts://") && opts.tls) {
-      ::mqtt::ssl_options ssl;
-      ssl.set_trust_store(opts.tls->caFile);
-      ssl.set_enable_server_cert_auth(true);
-      ssl.set_verify(true);
-      if (!opts.tls->certFile.empty()) ssl.set_key_store(opts.tls->certFile);
-      if (!opts.tls->keyFile.empty()) ssl.set_private_key(opts.tls->keyFile);
-      c.set_ssl(std::move(ssl));
-    }
-    if (opts.will) {
-      c.set_will(::mqtt::will_options(opts.will->topic, opts.will->payload, opts.will->qos,
-                                      opts.will->retained));
-    }
-    return Status::ok();
-  } catch (const ::mqtt::exception& e) {
-    return invalidArgument(std::string("MQTT client options: ") + e.what());
+std::string pahoError(int rc) {
+  const char* s = MQTTAsync_strerror(rc);
+  return (s != nullptr ? std::string(s) : "error") + " (" + std::to_string(rc) + ")";
+}
+
+// A failure callback's explanation: Paho's message, else its error code, plus the MQTT reason.
+std::string failureText(const MQTTAsync_failureData5* f) {
+  if (f == nullptr) return "unknown failure";
+  std::string out = f->message != nullptr ? f->message : pahoError(f->code);
+  if (f->reasonCode != MQTTREASONCODE_SUCCESS) {
+    out += " (reason code " + std::to_string(static_cast<int>(f->reasonCode)) + ")";
   }
+  return out;
+}
+
+// MQTT v5 property lists; Paho copies the data on add and frees it in MQTTProperties_free.
+class Properties {
+ public:
+  Properties() = default;
+  Properties(const Properties&) = delete;
+  Properties& operator=(const Properties&) = delete;
+  ~Properties() { MQTTProperties_free(&p_); }
+  void addInteger4(MQTTPropertyCodes code, unsigned value) {
+    MQTTProperty prop{};
+    prop.identifier = code;
+    prop.value.integer4 = value;
+    MQTTProperties_add(&p_, &prop);
+  }
+  void addData(MQTTPropertyCodes code, const std::string& data) {
+    MQTTProperty prop{};
+    prop.identifier = code;
+    prop.value.data.len = static_cast<int>(data.size());
+    prop.value.data.data = const_cast<char*>(data.data());
+    MQTTProperties_add(&p_, &prop);
+  }
+  MQTTProperties* get() { return &p_; }
+
+ private:
+  MQTTProperties p_ = MQTTProperties_initializer;
+};
+
+std::string propertyData(MQTTProperties* props, MQTTPropertyCodes code) {
+  MQTTProperty* p = MQTTProperties_getProperty(props, code);
+  if (p == nullptr || p->value.data.data == nullptr || p->value.data.len <= 0) return "";
+  return std::string(p->value.data.data, static_cast<std::size_t>(p->value.data.len));
 }
 
 class PahoBus final : public MessageBus {
  public:
-  explicit PahoBus(BusOptions opts)
-      : opts_(std::move(opts)),
-        cli_(pahoUri(opts_.url), opts_.clientId, ::mqtt::create_options(MQTTVERSION_5), nullptr),
-        rng_(std::random_device{}()) {
-    cli_.set_message_callback([this](::mqtt::const_message_ptr m) { onMessage(m); });
-    cli_.set_connected_handler([this](const std::string&) { onConnected(); });
-    cli_.set_connection_lost_handler([this](const std::string& cause) { onLost(cause); });
-    cli_.set_disconnected_handler([this](const ::mqtt::properties&, ::mqtt::ReasonCode rc) {
-      onLost("disconnected by the broker (reason code " + std::to_string(int(rc)) + ")");
-    });
+  explicit PahoBus(BusOptions opts) : opts_(std::move(opts)), rng_(std::random_device{}()) {}
+
+  // Creates the Paho client and installs the callbacks (Paho requires that before connecting).
+  Status init() {
+    MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer5;
+    int rc = MQTTAsync_createWithOptions(&cli_, pahoUri(opts_.url).c_str(), opts_.clientId.c_str(),
+                                         MQTTCLIENT_PERSISTENCE_NONE, nullptr, &co);
+    if (rc != MQTTASYNC_SUCCESS) {
+      cli_ = nullptr;
+      return invalidArgument("MQTT client: " + pahoError(rc));
+    }
+    rc = MQTTAsync_setCallbacks(cli_, this, &PahoBus::onLostCb, &PahoBus::onMessageCb, nullptr);
+    if (rc == MQTTASYNC_SUCCESS) rc = MQTTAsync_setConnected(cli_, this, &PahoBus::onConnectedCb);
+    if (rc == MQTTASYNC_SUCCESS) {
+      rc = MQTTAsync_setDisconnected(cli_, this, &PahoBus::onDisconnectedCb);
+    }
+    if (rc != MQTTASYNC_SUCCESS) return internalError("MQTT client callbacks: " + pahoError(rc));
+    return Status::ok();
   }
 
-  ~PahoBus() override { stop(); }
+  ~PahoBus() override {
+    stop();
+    // No callback runs after this returns; deliveries still pending never get one.
+    if (cli_ != nullptr) MQTTAsync_destroy(&cli_);
+    for (auto* d : pendingDeliveries_) delete d;
+  }
 
   void setHandlers(MessageHandler onMessage, ConnectionHandler onConnection) override {
     std::lock_guard lock(mu_);
@@ -125,11 +137,9 @@ class PahoBus final : public MessageBus {
       subscriptions_[filter] = qos;
       if (!connected_) return Status::ok();
     }
-    try {
-      cli_.subscribe(filter, qos);
-    } catch (const ::mqtt::exception& e) {
+    if (int rc = sendSubscribe(filter, qos); rc != MQTTASYNC_SUCCESS) {
       // Re-applied on the next connect.
-      log::debug("mqtt: subscribe deferred", {{"filter", filter}, {"error", e.what()}});
+      log::debug("mqtt: subscribe deferred", {{"filter", filter}, {"error", pahoError(rc)}});
     }
     return Status::ok();
   }
@@ -154,29 +164,46 @@ class PahoBus final : public MessageBus {
   Status publish(const Message& m, DeliveryCallback onDelivered) override {
     SKIFF_RETURN_IF_ERROR(validateTopic(m.topic, false));
     if (m.qos != 0 && m.qos != 1) return invalidArgument("publish QoS must be 0 or 1");
+    if (m.payload.size() > INT_MAX) return invalidArgument("payload too large");
+    auto* delivery = new Delivery{this, std::move(onDelivered)};
     {
       std::lock_guard lock(mu_);
-      if (stopping_) return unavailable("message bus stopped");
-      if (!connected_) return unavailable("not connected to " + opts_.url);
-    }
-    auto b = ::mqtt::message_ptr_builder().topic(m.topic).payload(m.payload).qos(m.qos).retained(
-        m.retained);
-    if (!m.responseTopic.empty() || !m.correlationData.empty()) {
-      ::mqtt::properties props;
-      if (!m.responseTopic.empty()) {
-        props.add(::mqtt::property(::mqtt::property::RESPONSE_TOPIC, m.responseTopic));
+      Status refused;
+      if (stopping_) {
+        refused = unavailable("message bus stopped");
+      } else if (!connected_) {
+        refused = unavailable("not connected to " + opts_.url);
       }
-      if (!m.correlationData.empty()) {
-        props.add(::mqtt::property(::mqtt::property::CORRELATION_DATA, m.correlationData));
+      if (!refused.isOk()) {
+        delete delivery;
+        return refused;
       }
-      b.properties(std::move(props));
+      // Registered before the send: the outcome callback may run before sendMessage returns.
+      pendingDeliveries_.insert(delivery);
     }
-    auto* listener = new DeliveryListener(std::move(onDelivered));
-    try {
-      cli_.publish(b.finalize(), nullptr, *listener);
-    } catch (const ::mqtt::exception& e) {
-      delete listener;
-      return unavailable(std::string("publish failed: ") + e.what());
+    MQTTAsync_message msg = MQTTAsync_message_initializer;
+    msg.payload = const_cast<char*>(m.payload.data());
+    msg.payloadlen = static_cast<int>(m.payload.size());
+    msg.qos = m.qos;
+    msg.retained = m.retained ? 1 : 0;
+    Properties props;
+    if (!m.responseTopic.empty()) props.addData(MQTTPROPERTY_CODE_RESPONSE_TOPIC, m.responseTopic);
+    if (!m.correlationData.empty()) {
+      props.addData(MQTTPROPERTY_CODE_CORRELATION_DATA, m.correlationData);
+    }
+    msg.properties = *props.get();  // Paho copies payload, topic and properties
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    ro.onSuccess5 = &PahoBus::onDeliveredCb;
+    ro.onFailure5 = &PahoBus::onDeliveryFailedCb;
+    ro.context = delivery;
+    int rc = MQTTAsync_sendMessage(cli_, m.topic.c_str(), &msg, &ro);
+    if (rc != MQTTASYNC_SUCCESS) {
+      {
+        std::lock_guard lock(mu_);
+        pendingDeliveries_.erase(delivery);
+      }
+      delete delivery;
+      return unavailable("publish failed: " + pahoError(rc));
     }
     return Status::ok();
   }
@@ -194,19 +221,117 @@ class PahoBus final : public MessageBus {
     }
     cv_.notify_all();
     if (reconnector_.joinable()) reconnector_.join();
-    try {
-      if (cli_.is_connected()) {
-        // Reason code 0 (normal disconnection): the broker discards the Last Will.
-        cli_.disconnect(::mqtt::disconnect_options(0))->wait_for(std::chrono::seconds(3));
+    if (cli_ != nullptr && MQTTAsync_isConnected(cli_)) {
+      // Reason code 0 (normal disconnection): the broker discards the Last Will.
+      auto done = std::make_shared<std::promise<void>>();
+      auto* ctx = new std::shared_ptr<std::promise<void>>(done);
+      MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
+      d.timeout = 0;
+      d.reasonCode = MQTTREASONCODE_NORMAL_DISCONNECTION;
+      d.context = ctx;
+      d.onSuccess5 = [](void* c, MQTTAsync_successData5*) { settle(c); };
+      d.onFailure5 = [](void* c, MQTTAsync_failureData5*) { settle(c); };
+      int rc = MQTTAsync_disconnect(cli_, &d);
+      if (rc != MQTTASYNC_SUCCESS) {
+        delete ctx;
+        log::debug("mqtt: disconnect failed", {{"error", pahoError(rc)}});
+      } else if (done->get_future().wait_for(std::chrono::seconds(3)) !=
+                 std::future_status::ready) {
+        log::debug("mqtt: disconnect not confirmed within 3 s", {});
       }
-    } catch (const ::mqtt::exception& e) {
-      log::debug("mqtt: disconnect failed", {{"error", e.what()}});
     }
     std::lock_guard lock(mu_);
     connected_ = false;
   }
 
  private:
+  // One publish's outcome callback; Paho calls exactly one of onSuccess5 / onFailure5.
+  struct Delivery {
+    PahoBus* bus;
+    DeliveryCallback cb;
+  };
+
+  static void settle(void* c) {
+    auto* p = static_cast<std::shared_ptr<std::promise<void>>*>(c);
+    (*p)->set_value();
+    delete p;
+  }
+
+  int sendSubscribe(const std::string& filter, int qos) {
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    return MQTTAsync_subscribe(cli_, filter.c_str(), qos, &ro);
+  }
+
+  // One connect attempt: Ok once the broker accepted it (its outcome arrives on a Paho thread).
+  Status connectOnce() {
+    MQTTAsync_connectOptions c = MQTTAsync_connectOptions_initializer5;
+    c.keepAliveInterval = static_cast<int>(opts_.keepAlive.count());
+    c.cleanstart = opts_.cleanStart ? 1 : 0;
+    c.connectTimeout = static_cast<int>(opts_.connectTimeout.count());
+    c.automaticReconnect = 0;
+    c.maxInflight = opts_.maxInflight;
+    if (!opts_.username.empty()) c.username = opts_.username.c_str();
+    if (!opts_.password.empty()) c.password = opts_.password.c_str();
+    Properties connectProps;
+    connectProps.addInteger4(MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL,
+                             static_cast<unsigned>(opts_.sessionExpiry.count()));
+    c.connectProperties = connectProps.get();
+    MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+    if (opts_.tls) {
+      ssl.trustStore = opts_.tls->caFile.c_str();
+      if (!opts_.tls->certFile.empty()) ssl.keyStore = opts_.tls->certFile.c_str();
+      if (!opts_.tls->keyFile.empty()) ssl.privateKey = opts_.tls->keyFile.c_str();
+      ssl.enableServerCertAuth = 1;
+      ssl.verify = 1;  // the broker's certificate must match its host name
+      c.ssl = &ssl;
+    }
+    MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
+    if (opts_.will) {
+      will.topicName = opts_.will->topic.c_str();
+      will.payload.data = opts_.will->payload.data();
+      will.payload.len = static_cast<int>(opts_.will->payload.size());
+      will.qos = opts_.will->qos;
+      will.retained = opts_.will->retained ? 1 : 0;
+      c.will = &will;
+    }
+    c.context = this;
+    c.onSuccess5 = [](void* ctx, MQTTAsync_successData5*) {
+      static_cast<PahoBus*>(ctx)->connectOutcome("");
+    };
+    c.onFailure5 = [](void* ctx, MQTTAsync_failureData5* f) {
+      std::string why = failureText(f);
+      static_cast<PahoBus*>(ctx)->connectOutcome(why.empty() ? "connect failed" : why);
+    };
+    {
+      std::lock_guard lock(mu_);
+      connectPending_ = true;
+      connectError_.clear();
+    }
+    int rc = MQTTAsync_connect(cli_, &c);  // copies the options it keeps
+    if (rc != MQTTASYNC_SUCCESS) {
+      std::lock_guard lock(mu_);
+      connectPending_ = false;
+      return unavailable(pahoError(rc));
+    }
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, opts_.connectTimeout + std::chrono::seconds(2),
+                      [this] { return !connectPending_ || stopping_; })) {
+      return unavailable("connect timed out");
+    }
+    if (connectPending_) return unavailable("stopping");
+    if (!connectError_.empty()) return unavailable(connectError_);
+    return Status::ok();
+  }
+
+  void connectOutcome(const std::string& error) {
+    {
+      std::lock_guard lock(mu_);
+      connectPending_ = false;
+      connectError_ = error;
+    }
+    cv_.notify_all();
+  }
+
   void reconnectLoop() {
     int attempt = 0;
     std::unique_lock lock(mu_);
@@ -217,32 +342,18 @@ class PahoBus final : public MessageBus {
         continue;
       }
       lock.unlock();
-      std::string error;
-      try {
-        // Fresh options for every attempt, alive until the connect completed (see
-        // fillConnectOptions).
-        ::mqtt::connect_options conn;
-        if (Status s = fillConnectOptions(conn, opts_); !s.isOk()) {
-          error = s.toString();
-        } else {
-          auto tok = cli_.connect(conn);
-          if (!tok->wait_for(opts_.connectTimeout + std::chrono::seconds(2))) {
-            error = "connect timed out";
-          }
-        }
-      } catch (const ::mqtt::exception& e) {
-        error = e.what();
-      }
+      Status s = connectOnce();
       lock.lock();
-      if (error.empty()) {
+      if (s.isOk()) {
         // onConnected (Paho's callback thread) flips connected_; wait for it briefly so the
         // loop does not start a second connect.
         cv_.wait_for(lock, std::chrono::seconds(5), [this] { return stopping_ || connected_; });
         continue;
       }
+      if (stopping_) break;
       auto delay = backoff(attempt++);
       log::warn("mqtt: connect failed", {{"url", opts_.url},
-                                         {"error", error},
+                                         {"error", s.message()},
                                          {"retryInMs", static_cast<std::int64_t>(delay.count())}});
       cv_.wait_for(lock, delay, [this] { return stopping_; });
     }
@@ -251,10 +362,39 @@ class PahoBus final : public MessageBus {
   // min·2^attempt capped at max, then ±25 % jitter.
   std::chrono::milliseconds backoff(int attempt) {
     double base =
-        static_cast<double>(opts_.minReconnectDelay.count()) * std::pow(2.0, std::min(attempt, 20));
+        static_cast<double>(opts_.minReconnectDelay.count()) * double(1u << std::min(attempt, 20));
     base = std::min(base, static_cast<double>(opts_.maxReconnectDelay.count()));
     std::uniform_real_distribution<double> jitter(0.75, 1.25);
     return std::chrono::milliseconds(static_cast<std::int64_t>(base * jitter(rng_)));
+  }
+
+  // ---- Paho callbacks (Paho's threads) ----------------------------------------------------------
+
+  static void onConnectedCb(void* ctx, char*) { static_cast<PahoBus*>(ctx)->onConnected(); }
+  static void onLostCb(void* ctx, char* cause) {
+    static_cast<PahoBus*>(ctx)->onLost(cause != nullptr ? cause : "");
+  }
+  static void onDisconnectedCb(void* ctx, MQTTProperties*, MQTTReasonCodes rc) {
+    static_cast<PahoBus*>(ctx)->onLost("disconnected by the broker (reason code " +
+                                       std::to_string(static_cast<int>(rc)) + ")");
+  }
+  static int onMessageCb(void* ctx, char* topic, int topicLen, MQTTAsync_message* m) {
+    static_cast<PahoBus*>(ctx)->onMessage(topic, topicLen, m);
+    MQTTAsync_freeMessage(&m);
+    MQTTAsync_free(topic);
+    return 1;  // processed: Paho must not deliver it again
+  }
+  static void onDeliveredCb(void* ctx, MQTTAsync_successData5*) { delivered(ctx, Status::ok()); }
+  static void onDeliveryFailedCb(void* ctx, MQTTAsync_failureData5* f) {
+    delivered(ctx, unavailable("delivery failed: " + failureText(f)));
+  }
+  static void delivered(void* ctx, const Status& s) {
+    std::unique_ptr<Delivery> d(static_cast<Delivery*>(ctx));
+    {
+      std::lock_guard lock(d->bus->mu_);
+      d->bus->pendingDeliveries_.erase(d.get());
+    }
+    if (d->cb) d->cb(s);
   }
 
   void onConnected() {
@@ -268,10 +408,8 @@ class PahoBus final : public MessageBus {
     }
     cv_.notify_all();
     for (const auto& [filter, qos] : subs) {
-      try {
-        cli_.subscribe(filter, qos);
-      } catch (const ::mqtt::exception& e) {
-        log::warn("mqtt: subscribe failed", {{"filter", filter}, {"error", e.what()}});
+      if (int rc = sendSubscribe(filter, qos); rc != MQTTASYNC_SUCCESS) {
+        log::warn("mqtt: subscribe failed", {{"filter", filter}, {"error", pahoError(rc)}});
       }
     }
     log::info("mqtt: connected", {{"url", opts_.url}, {"clientId", opts_.clientId}});
@@ -292,40 +430,43 @@ class PahoBus final : public MessageBus {
     if (handler) handler(false, reason);
   }
 
-  void onMessage(const ::mqtt::const_message_ptr& m) {
-    if (!m) return;
+  void onMessage(const char* topic, int topicLen, MQTTAsync_message* m) {
+    if (topic == nullptr || m == nullptr) return;
     Message msg;
-    msg.topic = m->get_topic();
-    msg.payload = m->to_string();
-    msg.qos = m->get_qos();
-    msg.retained = m->is_retained();
-    const auto& props = m->get_properties();
-    try {
-      if (props.contains(::mqtt::property::RESPONSE_TOPIC)) {
-        msg.responseTopic = ::mqtt::get<std::string>(props, ::mqtt::property::RESPONSE_TOPIC);
-      }
-      if (props.contains(::mqtt::property::CORRELATION_DATA)) {
-        msg.correlationData = ::mqtt::get<std::string>(props, ::mqtt::property::CORRELATION_DATA);
-      }
-    } catch (const std::exception& e) {
-      log::warn("mqtt: unreadable message properties", {{"topic", msg.topic}, {"error", e.what()}});
+    // topicLen is 0 when the topic is NUL-terminated (it contains no NUL itself).
+    msg.topic = topicLen > 0 ? std::string(topic, static_cast<std::size_t>(topicLen)) : topic;
+    if (m->payload != nullptr && m->payloadlen > 0) {
+      msg.payload.assign(static_cast<const char*>(m->payload),
+                         static_cast<std::size_t>(m->payloadlen));
     }
+    msg.qos = m->qos;
+    msg.retained = m->retained != 0;
+    msg.responseTopic = propertyData(&m->properties, MQTTPROPERTY_CODE_RESPONSE_TOPIC);
+    msg.correlationData = propertyData(&m->properties, MQTTPROPERTY_CODE_CORRELATION_DATA);
     MessageHandler handler;
     {
       std::lock_guard lock(mu_);
       handler = onMessage_;
     }
-    if (handler) handler(msg);
+    if (!handler) return;
+    try {
+      handler(msg);
+    } catch (const std::exception& e) {  // never unwind into Paho's C thread
+      log::error("mqtt: message handler failed", {{"topic", msg.topic}, {"error", e.what()}});
+    }
   }
 
   BusOptions opts_;
-  ::mqtt::async_client cli_;
+  MQTTAsync cli_ = nullptr;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool started_ = false;
   bool stopping_ = false;
   bool connected_ = false;
+  bool connectPending_ = false;
+  std::string connectError_;
   std::map<std::string, int> subscriptions_;
+  std::set<Delivery*> pendingDeliveries_;
   MessageHandler onMessage_;
   ConnectionHandler onConnection_;
   std::thread reconnector_;
@@ -356,7 +497,8 @@ Result<std::unique_ptr<MessageBus>> makePahoBus(BusOptions opts) {
   if (opts.clientId.empty() || opts.clientId.size() > 128) {
     return invalidArgument("MQTT client id must be 1-128 characters");
   }
-  if (opts.url.starts_with("mqtts://")) {
+  bool secure = opts.url.starts_with("mqtts://");
+  if (secure) {
     if (!opts.tls || opts.tls->caFile.empty()) {
       return invalidArgument("mqtts:// needs a CA file to verify the broker");
     }
@@ -368,14 +510,18 @@ Result<std::unique_ptr<MessageBus>> makePahoBus(BusOptions opts) {
   } else if (opts.tls) {
     return invalidArgument("TLS files given for a plain mqtt:// URL");
   }
-  if (opts.will) SKIFF_RETURN_IF_ERROR(validateTopic(opts.will->topic, false));
-  ::mqtt::connect_options check;
-  SKIFF_RETURN_IF_ERROR(fillConnectOptions(check, opts));
-  try {
-    return std::unique_ptr<MessageBus>(new PahoBus(std::move(opts)));
-  } catch (const ::mqtt::exception& e) {
-    return invalidArgument(std::string("MQTT client: ") + e.what());
+  if (opts.will) {
+    SKIFF_RETURN_IF_ERROR(validateTopic(opts.will->topic, false));
+    if (opts.will->qos != 0 && opts.will->qos != 1) {
+      return invalidArgument("Last Will QoS must be 0 or 1");
+    }
   }
+  if (opts.keepAlive.count() < 0 || opts.connectTimeout.count() <= 0 || opts.maxInflight <= 0) {
+    return invalidArgument("MQTT keepAlive, connectTimeout and maxInflight must be positive");
+  }
+  auto bus = std::make_unique<PahoBus>(std::move(opts));
+  SKIFF_RETURN_IF_ERROR(bus->init());
+  return std::unique_ptr<MessageBus>(std::move(bus));
 }
 
 }  // namespace skiff::common::bus

@@ -1,6 +1,7 @@
 // PahoBus against a real Mosquitto: pub/sub with MQTT v5 request/response properties, delivery
 // callbacks, retained messages, reconnect + resubscribe after a broker restart, the Last Will on
-// an unclean exit (and none on stop()), mutual TLS with the device ACL, and bad options.
+// an unclean exit (and none on stop()), the persistent session, mutual TLS with the device ACL,
+// and bad options.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -58,11 +59,13 @@ class Inbox {
 };
 
 std::unique_ptr<MessageBus> plainBus(const test::MosquittoFixture& broker, const std::string& id,
-                                     std::optional<Message> will = std::nullopt) {
+                                     std::optional<Message> will = std::nullopt,
+                                     bool cleanStart = false) {
   BusOptions o;
   o.url = broker.url();
   o.clientId = id;
   o.will = std::move(will);
+  o.cleanStart = cleanStart;
   o.minReconnectDelay = 100ms;
   o.maxReconnectDelay = 1s;
   auto b = makePahoBus(o);
@@ -175,16 +178,10 @@ TEST(PahoBusTest, LastWillOnlyWhenTheClientVanishes) {
   auto rude = plainBus(*broker, "rude", Message{"presence/rude", "offline", 1, false});
   rude->start();
   SKIFF_ASSERT_OK(rude->waitConnected(10s));
-  // A second client with the same id and a clean start takes over and discards the session;
-  // the broker publishes the first connection's will. (Resuming the persistent session with
-  // clean_start=false would not: the session lives on, so Mosquitto keeps the will.)
-  BusOptions uo;
-  uo.url = broker->url();
-  uo.clientId = "rude";
-  uo.cleanStart = true;
-  uo.sessionExpiry = std::chrono::seconds(0);
-  SKIFF_ASSERT_OK_AND_ASSIGN(auto usurper, makePahoBus(uo));
-  usurper->setHandlers([](const Message&) {}, [](bool, const std::string&) {});
+  // A second client with the same id and a clean start ends the first connection and its
+  // session; the broker publishes that connection's will. (Mosquitto keeps the will back when
+  // the newcomer resumes a persistent session instead, which is what a reconnecting agent does.)
+  auto usurper = plainBus(*broker, "rude", std::nullopt, /*cleanStart=*/true);
   usurper->start();
   auto will = in.next(10s);
   ASSERT_TRUE(will);
@@ -192,6 +189,35 @@ TEST(PahoBusTest, LastWillOnlyWhenTheClientVanishes) {
   EXPECT_EQ(will->payload, "offline");
   rude->stop();
   usurper->stop();
+}
+
+TEST(PahoBusTest, PersistentSessionKeepsQos1MessagesWhileAway) {
+  // BusOptions.sessionExpiry (7 days by default) must reach the broker: QoS 1 messages published
+  // while the client is away wait in its session and arrive after it reconnects.
+  SKIFF_ASSERT_OK_AND_ASSIGN(auto broker, test::MosquittoFixture::create());
+  auto sender = plainBus(*broker, "sender");
+  sender->start();
+  SKIFF_ASSERT_OK(sender->waitConnected(10s));
+  {
+    auto device = plainBus(*broker, "device-7");
+    Inbox in;
+    in.attach(*device);
+    SKIFF_ASSERT_OK(device->subscribe("queue/device-7", 1));
+    device->start();
+    ASSERT_TRUE(in.waitUps(1));
+    device->stop();
+  }
+  SKIFF_ASSERT_OK(publishAndWait(*sender, Message{"queue/device-7", "while away", 1, false}, 5s));
+  auto again = plainBus(*broker, "device-7");
+  Inbox in;
+  in.attach(*again);
+  again->start();  // no subscribe call: the session still has the subscription
+  auto m = in.next(10s);
+  ASSERT_TRUE(m) << "the broker kept no session for the client";
+  EXPECT_EQ(m->topic, "queue/device-7");
+  EXPECT_EQ(m->payload, "while away");
+  again->stop();
+  sender->stop();
 }
 
 TEST(PahoBusTest, MutualTlsWithDeviceAcl) {
