@@ -307,19 +307,23 @@ void RestApi::logs(const http::Request& req, http::ResponseWriter& w, const std:
   q.sinceSeconds = *since;
   q.follow = *follow;
   q.timestamps = *ts;
-  // Headers go out with the first chunk, so a device error before any output is still a JSON
-  // error with the right status.
+  // Headers go out once the agent accepted the request (its first answer), so an error before
+  // that (device offline or not answering, unknown module) is still a JSON error with the right
+  // status, and a client following a quiet module still sees the stream start.
   bool started = false;
+  auto start = [&] {
+    if (started) return;
+    w.startStream(200, "text/plain; charset=utf-8",
+                  {{"X-Content-Type-Options", "nosniff"}, {"Cache-Control", "no-store"}});
+    started = true;
+  };
   Status s = streamLogs(
       fleet_, rpc_, q,
       [&](std::string_view data) {
-        if (!started) {
-          w.startStream(200, "text/plain; charset=utf-8", {{"X-Content-Type-Options", "nosniff"}});
-          started = true;
-        }
+        start();
         return w.writeChunk(data);
       },
-      [&] { return w.cancelled() || stopping_.load(); }, opts_.rpcTimeout);
+      [&] { return w.cancelled() || stopping_.load(); }, opts_.rpcTimeout, start);
   if (started) return;
   if (!s.isOk()) return sendError(w, s);
   w.send(200, "text/plain; charset=utf-8", "");
