@@ -2,6 +2,7 @@
 #include "hub/api/rest_api.h"
 
 #include <charconv>
+#include <set>
 
 #include "common/log.h"
 #include "hub/api/json_view.h"
@@ -342,11 +343,22 @@ void RestApi::stream(http::ResponseWriter& w) {
   while (ok && !w.cancelled() && !stopping_) {
     auto changes = sub->wait(std::chrono::milliseconds(1000));
     std::string out;
+    std::set<std::string> changedDevices;  // a full `device` event covers a heartbeat
+    for (const auto& c : changes) {
+      if (c.kind == fleet::ChangeKind::kDevice) changedDevices.insert(c.id);
+    }
     for (const auto& c : changes) {
       switch (c.kind) {
         case fleet::ChangeKind::kDevice: {
           auto d = fleet_.getDevice(c.id, false);
           out += d.isOk() ? sseEvent("device", toJson(*d))
+                          : sseEvent("device-deleted", {{"id", c.id}});
+          break;
+        }
+        case fleet::ChangeKind::kDeviceHeartbeat: {
+          if (changedDevices.contains(c.id)) break;
+          auto d = fleet_.getDevice(c.id, false);
+          out += d.isOk() ? sseEvent("device-heartbeat", heartbeatJson(*d))
                           : sseEvent("device-deleted", {{"id", c.id}});
           break;
         }

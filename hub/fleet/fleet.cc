@@ -406,6 +406,10 @@ void Fleet::addEvent(std::string type, std::string reason, std::string message,
   feed_.notify(ChangeKind::kEvent, "");
 }
 
+void Fleet::notifyHeartbeat(const DeviceState& d) {
+  feed_.notify(ChangeKind::kDeviceHeartbeat, d.record.id);
+}
+
 void Fleet::notifyDevice(const DeviceState& d, bool deployments) {
   if (!feed_.hasSubscribers()) return;
   feed_.notify(ChangeKind::kDevice, d.record.id);
@@ -1111,7 +1115,7 @@ std::optional<IngestError> Fleet::ingestReported(const std::string& deviceId,
   d.reportedJson = std::string(payload);
   if (!changed) {
     d.reported = std::move(parsed);
-    notifyDevice(d, false);
+    notifyHeartbeat(d);
     return std::nullopt;
   }
   d.reported = std::move(parsed);
@@ -1204,7 +1208,7 @@ std::optional<IngestError> Fleet::ingestMetrics(const std::string& deviceId,
   d.history->add(nowMs, *m);
   d.lastSeenMs = nowMs;
   dirtyLastSeenShards_.insert(shardOf(deviceId));
-  notifyDevice(d, false);
+  notifyHeartbeat(d);
   return std::nullopt;
 }
 

@@ -209,6 +209,7 @@ class Fleet {
   void addEvent(std::string type, std::string reason, std::string message,
                 std::string deviceId = "", std::string deploymentId = "");
   void notifyDevice(const DeviceState& d, bool deployments);
+  void notifyHeartbeat(const DeviceState& d);  // metrics / unchanged report only
   void writeTwin(const DeviceState& d);
 
   // Ingest helpers: count a refusal; find the (registered) device a message is about.

@@ -258,12 +258,24 @@ TEST_F(HubApiTest, ServerSentEventsStreamChanges) {
   (*req.mutable_labels())["zone"] = "z1";
   v1::Device out;
   ASSERT_TRUE(hub_->stub()->UpdateDeviceLabels(hub_->context().get(), req, &out).ok());
+  std::this_thread::sleep_for(1s);  // a separate batch
+  SKIFF_ASSERT_OK(dev_->sendMetrics());
   reader.join();
   std::lock_guard lock(mu);
   EXPECT_NE(received.find("event: hub"), std::string::npos) << received;
   EXPECT_NE(received.find("event: device\ndata: {"), std::string::npos) << received;
   EXPECT_NE(received.find("\"zone\":\"z1\""), std::string::npos) << received;
   EXPECT_NE(received.find("event: event"), std::string::npos) << received;
+  // A metrics report is a compact heartbeat, not the whole device again.
+  EXPECT_NE(received.find("event: device-heartbeat\ndata: {\"id\":\"api-1\","
+                          "\"lastSeenUnixMs\":"),
+            std::string::npos)
+      << received;
+  auto hb = received.find("event: device-heartbeat");
+  std::string heartbeat =
+      hb == std::string::npos ? "" : received.substr(hb, received.find("\n\n", hb) - hb);
+  EXPECT_EQ(heartbeat.find("\"reported\""), std::string::npos) << heartbeat;
+  EXPECT_NE(heartbeat.find("\"cpuPercent\":12.5"), std::string::npos) << heartbeat;
 }
 
 TEST_F(HubApiTest, WatchDevicesSendsSnapshotSyncedAndChanges) {
