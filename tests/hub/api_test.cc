@@ -473,6 +473,16 @@ TEST_F(HubApiTest, FleetStatusMetricsAndDashboard) {
   EXPECT_EQ(asset->status, 200);
   EXPECT_TRUE(has(*asset, "text/javascript"));
   EXPECT_TRUE(has(*asset, "immutable"));
+  EXPECT_TRUE(has(*asset, "nosniff"));
+  HttpRequest head;
+  head.method = "HEAD";
+  head.url = hub_->httpsUrl() + "/assets/app-1a2b3c.js";
+  head.caFile = hub_->caFile();
+  auto headResp = httpRequest(head);
+  ASSERT_TRUE(headResp.isOk()) << headResp.status();
+  EXPECT_EQ(headResp->status, 200);
+  EXPECT_TRUE(has(*headResp, "Content-Length: 14")) << "HEAD tells the GET body's length";
+  EXPECT_EQ(headResp->body, "");
   EXPECT_EQ(get("/devices/api-1", "")->body, "<!doctype html>skiff") << "client-side route";
   EXPECT_EQ(get("/assets/missing.js", "")->status, 404);
   // Encoded dot segments survive the client's path normalization and must be refused.
