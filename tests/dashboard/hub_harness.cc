@@ -202,7 +202,11 @@ class DemoFleet {
         },
         30s, "every simulated device online and applied at the hub"));
     for (auto& [id, sim] : sims_) {
-      if (sim->spec.startOffline) SKIFF_RETURN_IF_ERROR(setOnline(id, false));
+      if (!sim->spec.startOffline) continue;
+      SKIFF_RETURN_IF_ERROR(setOnline(id, false));
+      // Settled before the browser compares counts: the broker published the Last Will.
+      SKIFF_RETURN_IF_ERROR(waitUntil([&] { return !getDevice(*hub_, id).online(); }, 30s,
+                                      id + " offline at the hub (its Last Will)"));
     }
     activity_ = std::thread([this] { activityLoop(); });
     return Status::ok();
