@@ -8,6 +8,10 @@
 #include <cstdio>
 #include <mutex>
 
+#include "common/fs.h"
+#include "common/tls.h"
+#include "tests/support/hub.h"
+
 namespace skiff::bench {
 
 struct DeviceSwarm::Dev {
@@ -34,6 +38,34 @@ void libInit() {
 }
 
 }  // namespace
+
+common::Result<std::vector<SwarmDevice>> registerSwarmDevices(
+    test::HubFixture& hub, int n,
+    const std::function<std::map<std::string, std::string>(int)>& labelsOf) {
+  std::vector<SwarmDevice> out;
+  SKIFF_ASSIGN_OR_RETURN(auto caPem, common::readFile(hub.dataDir() + "/pki/ca.pem"));
+  SKIFF_ASSIGN_OR_RETURN(auto caKey, common::readFile(hub.dataDir() + "/pki/ca.key"));
+  SKIFF_ASSIGN_OR_RETURN(auto ca, common::tls::CertificateAuthority::fromPem(caPem, caKey));
+  SKIFF_ASSIGN_OR_RETURN(auto key, common::tls::PrivateKey::generate());
+  std::string keyFile = hub.dataDir() + "/swarm.key";
+  SKIFF_ASSIGN_OR_RETURN(auto keyPem, key.toPem());
+  SKIFF_RETURN_IF_ERROR(common::writeFileAtomic(keyFile, keyPem, 0600));
+  SKIFF_RETURN_IF_ERROR(common::makeDirs(hub.dataDir() + "/swarm"));
+  for (int i = 0; i < n; ++i) {
+    char id[32];
+    std::snprintf(id, sizeof id, "sim-%05d", i);
+    SKIFF_RETURN_IF_ERROR(hub.createDevice(id, labelsOf(i)));
+    SKIFF_ASSIGN_OR_RETURN(auto csr, common::tls::CertificateRequest::create(key, id));
+    common::tls::IssueOptions io;
+    io.commonName = id;
+    SKIFF_ASSIGN_OR_RETURN(auto cert, ca.issue(csr, io));
+    std::string certFile = hub.dataDir() + "/swarm/" + id + ".pem";
+    SKIFF_ASSIGN_OR_RETURN(auto certPem, cert.toPem());
+    SKIFF_RETURN_IF_ERROR(common::writeFileAtomic(certFile, certPem));
+    out.push_back({id, certFile, keyFile});
+  }
+  return out;
+}
 
 DeviceSwarm::DeviceSwarm(SwarmOptions opts) : opts_(std::move(opts)) {}
 

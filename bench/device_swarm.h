@@ -13,6 +13,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -22,6 +24,10 @@
 #include "tests/support/sim_agent.h"
 
 struct mosquitto;
+
+namespace skiff::test {
+class HubFixture;
+}
 
 namespace skiff::bench {
 
@@ -42,6 +48,12 @@ struct SwarmOptions {
   std::chrono::milliseconds reportEvery{0};
   std::chrono::milliseconds metricsEvery{0};
 };
+
+// Registers n devices "sim-00000".. with the hub (labels from labelsOf(i)) and issues their
+// client certificates from the hub CA (one shared key: enrollment is not what is measured).
+common::Result<std::vector<SwarmDevice>> registerSwarmDevices(
+    test::HubFixture& hub, int n,
+    const std::function<std::map<std::string, std::string>(int)>& labelsOf);
 
 class DeviceSwarm {
  public:

@@ -84,29 +84,13 @@ void mustOk(const common::Status& s, const char* what) {
 
 // Registers n devices with the hub and issues their certificates from the hub CA.
 std::vector<bench::SwarmDevice> makeDevices(test::HubFixture& hub, int n) {
-  std::vector<bench::SwarmDevice> out;
-  auto caPem = must(common::readFile(hub.dataDir() + "/pki/ca.pem"), "ca");
-  auto caKey = must(common::readFile(hub.dataDir() + "/pki/ca.key"), "ca key");
-  auto ca = must(common::tls::CertificateAuthority::fromPem(caPem, caKey), "ca");
-  auto key = must(common::tls::PrivateKey::generate(), "key");
-  std::string keyFile = hub.dataDir() + "/swarm.key";
-  mustOk(common::writeFileAtomic(keyFile, must(key.toPem(), "key pem"), 0600), "key file");
-  mustOk(common::makeDirs(hub.dataDir() + "/swarm"), "swarm dir");
-  auto stub = hub.stub();
-  for (int i = 0; i < n; ++i) {
-    char id[32];
-    std::snprintf(id, sizeof id, "sim-%05d", i);
-    mustOk(hub.createDevice(id, {{"fleet", "bench"}, {"group", "g" + std::to_string(i % 10)}}),
-           "create device");
-    auto csr = must(common::tls::CertificateRequest::create(key, id), "csr");
-    common::tls::IssueOptions io;
-    io.commonName = id;
-    auto cert = must(ca.issue(csr, io), "issue");
-    std::string certFile = hub.dataDir() + "/swarm/" + id + ".pem";
-    mustOk(common::writeFileAtomic(certFile, must(cert.toPem(), "pem")), "cert file");
-    out.push_back({id, certFile, keyFile});
-  }
-  return out;
+  return must(bench::registerSwarmDevices(hub, n,
+                                          [](int i) {
+                                            return std::map<std::string, std::string>{
+                                                {"fleet", "bench"},
+                                                {"group", "g" + std::to_string(i % 10)}};
+                                          }),
+              "register devices");
 }
 
 int onlineDevices(test::HubFixture& hub) {

@@ -124,8 +124,15 @@ struct Metrics {
 template <typename Stream>
 class Writer final : public ResponseWriter {
  public:
-  Writer(Stream& stream, unsigned version, bool keepAlive, const std::atomic<bool>& stopping)
-      : stream_(stream), version_(version), keepAlive_(keepAlive), stopping_(stopping) {}
+  // head: a HEAD request — the response's headers (Content-Length of the body the handler gives)
+  // go out, its body does not.
+  Writer(Stream& stream, unsigned version, bool keepAlive, const std::atomic<bool>& stopping,
+         bool head = false)
+      : stream_(stream),
+        version_(version),
+        keepAlive_(keepAlive),
+        stopping_(stopping),
+        head_(head) {}
 
   void send(int status, std::string_view contentType, std::string_view body,
             const std::map<std::string, std::string>& headers) override {
@@ -139,7 +146,12 @@ class Writer final : public ResponseWriter {
     res.body() = std::string(body);
     res.prepare_payload();
     beast::error_code ec;
-    bhttp::write(stream_, res, ec);
+    if (head_) {
+      bhttp::response_serializer<bhttp::string_body> sr{res};
+      bhttp::write_header(stream_, sr, ec);
+    } else {
+      bhttp::write(stream_, res, ec);
+    }
     if (ec) broken_ = true;
   }
 
@@ -162,7 +174,7 @@ class Writer final : public ResponseWriter {
   }
 
   bool writeChunk(std::string_view data) override {
-    if (!streaming_ || broken_) return false;
+    if (!streaming_ || broken_ || head_) return false;
     if (data.empty()) return true;
     beast::error_code ec;
     net::write(stream_, bhttp::make_chunk(net::const_buffer(data.data(), data.size())), ec);
@@ -175,7 +187,7 @@ class Writer final : public ResponseWriter {
 
   // Ends a stream; returns false if the connection is unusable.
   bool finish() {
-    if (streaming_ && !broken_) {
+    if (streaming_ && !broken_ && !head_) {
       beast::error_code ec;
       net::write(stream_, bhttp::make_chunk_last(), ec);
       if (ec) broken_ = true;
@@ -189,6 +201,7 @@ class Writer final : public ResponseWriter {
   unsigned version_;
   bool keepAlive_;
   const std::atomic<bool>& stopping_;
+  const bool head_;
   bool responded_ = false;
   bool streaming_ = false;
   bool broken_ = false;
@@ -410,7 +423,7 @@ class ServerImpl final : public Server {
       req.body = std::move(msg.body());
       req.remoteAddress = remote;
       bool keepAlive = msg.keep_alive();
-      Writer<Stream> w(stream, msg.version(), keepAlive, stopping_);
+      Writer<Stream> w(stream, msg.version(), keepAlive, stopping_, req.method == "HEAD");
       if (opts_.metrics && req.method == "GET" && req.path == "/metrics") {
         prometheus::TextSerializer ser;
         w.send(200, "text/plain; version=0.0.4", ser.Serialize(opts_.metrics->Collect()), {});

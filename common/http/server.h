@@ -54,8 +54,9 @@ struct Request {
 };
 
 // Writes the response. Either send() once, or startStream() then writeChunk()* then the
-// handler returns (the server terminates the chunked body). Not thread-safe: use from the
-// handler's thread only.
+// handler returns (the server terminates the chunked body). For a HEAD request handlers respond
+// as to GET: the server sends the headers (Content-Length of the body given to send()) and drops
+// the body; writeChunk() returns false. Not thread-safe: use from the handler's thread only.
 class ResponseWriter {
  public:
   virtual ~ResponseWriter() = default;

@@ -248,8 +248,12 @@ grpc::Status HubService::WatchDevices(grpc::ServerContext* ctx, const v1::WatchR
   }
   while (ok && !ctx->IsCancelled() && !stopping_) {
     auto changes = sub->wait(std::chrono::milliseconds(500));
+    std::set<std::string> sent;  // a device may be both changed and heart-beating
     for (const auto& c : changes) {
-      if (c.kind != fleet::ChangeKind::kDevice) continue;
+      if (c.kind != fleet::ChangeKind::kDevice && c.kind != fleet::ChangeKind::kDeviceHeartbeat) {
+        continue;
+      }
+      if (!sent.insert(c.id).second) continue;
       if (!(ok = send(c.id))) break;
     }
     if (!changes.empty()) std::this_thread::sleep_for(opts_.watchInterval);

@@ -45,6 +45,12 @@ Json toJson(const v1::Device& d) {
   return j;
 }
 
+Json heartbeatJson(const v1::Device& d) {
+  return {{"id", d.id()},
+          {"lastSeenUnixMs", d.last_seen_unix_ms()},
+          {"metrics", embedded(d.metrics_json())}};
+}
+
 Json toJson(const v1::Deployment& d, bool withDevices) {
   const auto& s = d.status();
   Json status = {{"targeted", s.targeted()},

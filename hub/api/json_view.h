@@ -12,6 +12,8 @@
 namespace skiff::hub::api {
 
 common::Json toJson(const v1::Device& d);
+// The SSE `device-heartbeat` document: {"id", "lastSeenUnixMs", "metrics"}.
+common::Json heartbeatJson(const v1::Device& d);
 // Status counts always; status.devices only when the message carries them.
 common::Json toJson(const v1::Deployment& d, bool withDevices);
 common::Json toJson(const v1::FleetStatus& s);

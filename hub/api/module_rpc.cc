@@ -26,7 +26,8 @@ Status checkTarget(fleet::Fleet& fleet, const std::string& deviceId, const std::
 
 Status streamLogs(fleet::Fleet& fleet, mqtt::RpcClient& rpc, const LogsQuery& q,
                   const std::function<bool(std::string_view)>& onChunk,
-                  const std::function<bool()>& cancelled, std::chrono::milliseconds timeout) {
+                  const std::function<bool()>& cancelled, std::chrono::milliseconds timeout,
+                  const std::function<void()>& onAccepted) {
   if (q.tailLines < 0) return common::invalidArgument("tailLines: must not be negative");
   if (q.sinceSeconds < 0) return common::invalidArgument("sinceSeconds: must not be negative");
   SKIFF_RETURN_IF_ERROR(checkTarget(fleet, q.deviceId, q.module));
@@ -58,13 +59,14 @@ Status streamLogs(fleet::Fleet& fleet, mqtt::RpcClient& rpc, const LogsQuery& q,
       }
       continue;
     }
-    first = false;
     waited = std::chrono::milliseconds(0);
     const proto::RpcResponse& r = **next;
     if (!r.ok) {
       rpc.finish(call);
       return proto::rpcStatus(r);
     }
+    if (first && onAccepted) onAccepted();
+    first = false;
     if (r.result.is_object() && r.result.contains("data") && r.result["data"].is_string()) {
       const auto& data = r.result["data"].get_ref<const std::string&>();
       if (!data.empty() && !onChunk(data)) {

@@ -26,11 +26,14 @@ struct LogsQuery {
 // negative numbers, Unavailable when the device is offline), then streams the agent's chunks to
 // onChunk until the final message. onChunk returning false or cancelled() turning true ends the
 // stream and tells the agent to cancel it. timeout bounds the wait for each message (while not
-// following; a following stream waits as long as the client stays).
+// following; a following stream waits as long as the client stays). onAccepted (optional) runs
+// once when the agent's first successful answer arrives, before its data (if any) goes to
+// onChunk: from then on the request cannot fail with an error status, so a client may be told
+// the stream has started even if the module has not written anything yet.
 common::Status streamLogs(fleet::Fleet& fleet, mqtt::RpcClient& rpc, const LogsQuery& q,
                           const std::function<bool(std::string_view)>& onChunk,
-                          const std::function<bool()>& cancelled,
-                          std::chrono::milliseconds timeout);
+                          const std::function<bool()>& cancelled, std::chrono::milliseconds timeout,
+                          const std::function<void()>& onAccepted = {});
 
 common::Status restartModule(fleet::Fleet& fleet, mqtt::RpcClient& rpc, const std::string& deviceId,
                              const std::string& module, std::chrono::milliseconds timeout);

@@ -2,6 +2,7 @@
 #include "hub/api/rest_api.h"
 
 #include <charconv>
+#include <set>
 
 #include "common/log.h"
 #include "hub/api/json_view.h"
@@ -307,19 +308,23 @@ void RestApi::logs(const http::Request& req, http::ResponseWriter& w, const std:
   q.sinceSeconds = *since;
   q.follow = *follow;
   q.timestamps = *ts;
-  // Headers go out with the first chunk, so a device error before any output is still a JSON
-  // error with the right status.
+  // Headers go out once the agent accepted the request (its first answer), so an error before
+  // that (device offline or not answering, unknown module) is still a JSON error with the right
+  // status, and a client following a quiet module still sees the stream start.
   bool started = false;
+  auto start = [&] {
+    if (started) return;
+    w.startStream(200, "text/plain; charset=utf-8",
+                  {{"X-Content-Type-Options", "nosniff"}, {"Cache-Control", "no-store"}});
+    started = true;
+  };
   Status s = streamLogs(
       fleet_, rpc_, q,
       [&](std::string_view data) {
-        if (!started) {
-          w.startStream(200, "text/plain; charset=utf-8", {{"X-Content-Type-Options", "nosniff"}});
-          started = true;
-        }
+        start();
         return w.writeChunk(data);
       },
-      [&] { return w.cancelled() || stopping_.load(); }, opts_.rpcTimeout);
+      [&] { return w.cancelled() || stopping_.load(); }, opts_.rpcTimeout, start);
   if (started) return;
   if (!s.isOk()) return sendError(w, s);
   w.send(200, "text/plain; charset=utf-8", "");
@@ -338,11 +343,22 @@ void RestApi::stream(http::ResponseWriter& w) {
   while (ok && !w.cancelled() && !stopping_) {
     auto changes = sub->wait(std::chrono::milliseconds(1000));
     std::string out;
+    std::set<std::string> changedDevices;  // a full `device` event covers a heartbeat
+    for (const auto& c : changes) {
+      if (c.kind == fleet::ChangeKind::kDevice) changedDevices.insert(c.id);
+    }
     for (const auto& c : changes) {
       switch (c.kind) {
         case fleet::ChangeKind::kDevice: {
           auto d = fleet_.getDevice(c.id, false);
           out += d.isOk() ? sseEvent("device", toJson(*d))
+                          : sseEvent("device-deleted", {{"id", c.id}});
+          break;
+        }
+        case fleet::ChangeKind::kDeviceHeartbeat: {
+          if (changedDevices.contains(c.id)) break;
+          auto d = fleet_.getDevice(c.id, false);
+          out += d.isOk() ? sseEvent("device-heartbeat", heartbeatJson(*d))
                           : sseEvent("device-deleted", {{"id", c.id}});
           break;
         }

@@ -19,7 +19,9 @@
 
 namespace skiff::hub::fleet {
 
-enum class ChangeKind { kDevice, kDeployment, kEvent, kHub };
+// kDeviceHeartbeat: only the device's metrics, last-seen time or report sequence changed (a
+// metrics document, or a report that changes nothing else); kDevice: anything else about it.
+enum class ChangeKind { kDevice, kDeployment, kEvent, kHub, kDeviceHeartbeat };
 
 struct Change {
   ChangeKind kind;

@@ -47,6 +47,8 @@ bool isFailing(const proto::ModuleStatus& s) {
   return false;
 }
 
+constexpr std::size_t kOverviewLabelValues = 50;
+
 // Reported state without the fields that change on every heartbeat.
 bool sameMaterial(const proto::Reported& a, const proto::Reported& b) {
   return a.appliedVersion == b.appliedVersion && a.desiredError == b.desiredError &&
@@ -88,6 +90,14 @@ struct Fleet::DeploymentState {
   DeploymentPtr compiled;
   std::set<std::string> targets;
 };
+
+bool Fleet::isDegraded(const DeviceState& d) {
+  if (!d.online) return false;
+  if (d.refusing || !d.failing.empty()) return true;
+  if (!d.reported) return false;
+  return std::any_of(d.reported->modules.begin(), d.reported->modules.end(),
+                     [](const auto& m) { return m.health == proto::Health::kUnhealthy; });
+}
 
 struct Fleet::Metrics {
   prometheus::Family<prometheus::Counter>* accepted = nullptr;
@@ -394,6 +404,10 @@ void Fleet::addEvent(std::string type, std::string reason, std::string message,
   events_.push_back(std::move(e));
   while (events_.size() > opts_.maxEvents) events_.pop_front();
   feed_.notify(ChangeKind::kEvent, "");
+}
+
+void Fleet::notifyHeartbeat(const DeviceState& d) {
+  feed_.notify(ChangeKind::kDeviceHeartbeat, d.record.id);
 }
 
 void Fleet::notifyDevice(const DeviceState& d, bool deployments) {
@@ -821,7 +835,13 @@ v1::Deployment Fleet::deploymentViewLocked(const DeploymentState& dep, bool with
   v.set_generation(r.generation);
   v.set_created_at_unix_ms(r.createdAtMs);
   v.set_updated_at_unix_ms(r.updatedAtMs);
-  v1::DeploymentStatus* st = v.mutable_status();
+  deploymentStatusLocked(dep, withDevices, v.mutable_status());
+  return v;
+}
+
+void Fleet::deploymentStatusLocked(const DeploymentState& dep, bool withDevices,
+                                   v1::DeploymentStatus* st) const {
+  const DeploymentRecord& r = dep.compiled->record;
   int applied = 0, running = 0, failed = 0, offline = 0;
   for (const auto& t : dep.targets) {
     auto it = devices_.find(t);
@@ -887,7 +907,6 @@ v1::Deployment Fleet::deploymentViewLocked(const DeploymentState& dep, bool with
   st->set_running(running);
   st->set_failed(failed);
   st->set_offline(offline);
-  return v;
 }
 
 v1::FleetStatus Fleet::fleetStatus() const {
@@ -944,38 +963,56 @@ std::vector<FleetEvent> Fleet::events(std::size_t limit, std::uint64_t afterSeq)
 
 Json Fleet::overview() const {
   std::lock_guard lock(mu_);
-  int online = 0, enrolled = 0, degraded = 0;
-  std::map<std::string, std::map<std::string, int>> byLabel;
+  struct Counts {
+    int total = 0, online = 0, degraded = 0;
+  };
+  Counts all;
+  int enrolled = 0;
+  std::map<std::string, std::map<std::string, Counts>, std::less<>> byLabel;
   for (const auto& [id, d] : devices_) {
     if (d->record.enrolled) ++enrolled;
-    if (d->online) {
-      ++online;
-      if (!d->failing.empty() || d->refusing) ++degraded;
-    }
+    bool degraded = isDegraded(*d);
+    auto count = [&](Counts& c) {
+      ++c.total;
+      if (d->online) ++c.online;
+      if (degraded) ++c.degraded;
+    };
+    count(all);
     for (const auto& [k, v] : d->indexedLabels) {
-      if (k != kLabelDeviceId) byLabel[k][v]++;
+      if (k != kLabelDeviceId) count(byLabel[k][v]);
     }
   }
+  auto countsJson = [](const Counts& c) {
+    return Json{{"total", c.total},
+                {"online", c.online},
+                {"offline", c.total - c.online},
+                {"degraded", c.degraded}};
+  };
   Json labels = Json::object();
-  for (auto& [k, values] : byLabel) {
-    std::vector<std::pair<std::string, int>> sorted(values.begin(), values.end());
-    std::sort(sorted.begin(), sorted.end(),
-              [](const auto& a, const auto& b) { return a.second > b.second; });
-    if (sorted.size() > 50) sorted.resize(50);
-    Json j = Json::object();
-    for (const auto& [v, n] : sorted) j[v] = n;
-    labels[k] = j;
-  }
-  int failingDeployments = 0;
-  for (const auto& [id, dep] : deployments_) {
-    for (const auto& t : dep->targets) {
-      auto it = devices_.find(t);
-      if (it != devices_.end() && it->second->online &&
-          (it->second->refusing || !it->second->failing.empty())) {
-        ++failingDeployments;
-        break;
-      }
+  for (const auto& [k, values] : byLabel) {
+    // The 50 values with the most devices (ties: by value), then in value order.
+    std::vector<std::pair<std::string, Counts>> top(values.begin(), values.end());
+    if (top.size() > kOverviewLabelValues) {
+      std::stable_sort(top.begin(), top.end(), [](const auto& a, const auto& b) {
+        return a.second.total > b.second.total;
+      });
+      top.resize(kOverviewLabelValues);
+      std::sort(top.begin(), top.end(),
+                [](const auto& a, const auto& b) { return a.first < b.first; });
     }
+    Json list = Json::array();
+    for (const auto& [v, c] : top) {
+      Json j = countsJson(c);
+      j["value"] = v;
+      list.push_back(std::move(j));
+    }
+    labels[k] = std::move(list);
+  }
+  int degradedDeployments = 0;
+  for (const auto& [id, dep] : deployments_) {
+    v1::DeploymentStatus st;
+    deploymentStatusLocked(*dep, false, &st);
+    if (st.failed() > 0) ++degradedDeployments;
   }
   Json events = Json::array();
   for (auto it = events_.rbegin(); it != events_.rend() && events.size() < 20; ++it) {
@@ -989,16 +1026,12 @@ Json Fleet::overview() const {
     if (!it->deploymentId.empty()) e["deploymentId"] = it->deploymentId;
     events.push_back(std::move(e));
   }
-  int total = static_cast<int>(devices_.size());
-  return {{"devices",
-           {{"total", total},
-            {"enrolled", enrolled},
-            {"online", online},
-            {"offline", total - online},
-            {"degraded", degraded}}},
+  Json devices = countsJson(all);
+  devices["enrolled"] = enrolled;
+  return {{"devices", devices},
           {"byLabel", labels},
           {"deployments",
-           {{"total", static_cast<int>(deployments_.size())}, {"degraded", failingDeployments}}},
+           {{"total", static_cast<int>(deployments_.size())}, {"degraded", degradedDeployments}}},
           {"brokerConnected", brokerConnected_},
           {"recentEvents", events}};
 }
@@ -1082,7 +1115,7 @@ std::optional<IngestError> Fleet::ingestReported(const std::string& deviceId,
   d.reportedJson = std::string(payload);
   if (!changed) {
     d.reported = std::move(parsed);
-    notifyDevice(d, false);
+    notifyHeartbeat(d);
     return std::nullopt;
   }
   d.reported = std::move(parsed);
@@ -1175,7 +1208,7 @@ std::optional<IngestError> Fleet::ingestMetrics(const std::string& deviceId,
   d.history->add(nowMs, *m);
   d.lastSeenMs = nowMs;
   dirtyLastSeenShards_.insert(shardOf(deviceId));
-  notifyDevice(d, false);
+  notifyHeartbeat(d);
   return std::nullopt;
 }
 

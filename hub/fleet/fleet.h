@@ -161,6 +161,7 @@ class Fleet {
 
   // ---- Events, overview, watchers ----
   std::vector<FleetEvent> events(std::size_t limit, std::uint64_t afterSeq = 0) const;
+  // GET /api/v1/overview less `fleet` (docs/hub-api.md "JSON conventions").
   common::Json overview() const;
   ChangeFeed& feed() { return feed_; }
   // Device ids / deployment ids matching a selector (for watch snapshots).
@@ -200,9 +201,15 @@ class Fleet {
   void markDirty(const std::string& id);
   v1::Device deviceView(const DeviceState& d, bool withHistory) const;
   v1::Deployment deploymentViewLocked(const DeploymentState& dep, bool withDevices) const;
+  void deploymentStatusLocked(const DeploymentState& dep, bool withDevices,
+                              v1::DeploymentStatus* st) const;
+  // Online, and its last report refuses the desired document or has a failing or unhealthy
+  // module (docs/hub-api.md "degraded").
+  static bool isDegraded(const DeviceState& d);
   void addEvent(std::string type, std::string reason, std::string message,
                 std::string deviceId = "", std::string deploymentId = "");
   void notifyDevice(const DeviceState& d, bool deployments);
+  void notifyHeartbeat(const DeviceState& d);  // metrics / unchanged report only
   void writeTwin(const DeviceState& d);
 
   // Ingest helpers: count a refusal; find the (registered) device a message is about.

@@ -109,11 +109,17 @@ TEST_F(HubApiTest, RestShapesFollowTheContract) {
   EXPECT_EQ(web["status"]["devices"][0]["modules"][0]["state"], "running");
 
   Json overview = getJson("/api/v1/overview");
-  EXPECT_EQ(overview["devices"]["total"], 1);
-  EXPECT_EQ(overview["devices"]["online"], 1);
-  EXPECT_EQ(overview["byLabel"]["site"]["a"], 1);
-  EXPECT_EQ(overview["deployments"]["total"], 1);
+  EXPECT_EQ(overview["devices"],
+            Json({{"total", 1}, {"enrolled", 1}, {"online", 1}, {"offline", 0}, {"degraded", 0}}));
+  EXPECT_EQ(overview["byLabel"]["site"],
+            Json::array(
+                {{{"value", "a"}, {"total", 1}, {"online", 1}, {"offline", 0}, {"degraded", 0}}}));
+  EXPECT_EQ(overview["byLabel"]["skiff.io/arch"][0]["value"], "arm64");
+  EXPECT_FALSE(overview["byLabel"].contains("skiff.io/device-id"));
+  EXPECT_EQ(overview["deployments"], Json({{"total", 1}, {"degraded", 0}}));
   EXPECT_TRUE(overview["brokerConnected"].get<bool>());
+  EXPECT_EQ(overview["fleet"]["devices"], 1);
+  EXPECT_LE(overview["recentEvents"].size(), 20u);
   Json events = getJson("/api/v1/events?limit=3");
   ASSERT_EQ(events["items"].size(), 3u);
   EXPECT_GT(events["items"][0]["seq"].get<int>(), events["items"][1]["seq"].get<int>());
@@ -127,8 +133,15 @@ TEST_F(HubApiTest, RestShapesFollowTheContract) {
   ASSERT_TRUE(apply(*hub_, pod).ok());
   Json pods = getJson("/api/v1/pods");
   ASSERT_EQ(pods["items"].size(), 1u);
-  EXPECT_EQ(pods["items"][0]["name"], "web-abc");
-  EXPECT_EQ(pods["items"][0]["deploymentId"], "default.web-abc");
+  Json p = pods["items"][0];
+  EXPECT_EQ(p["namespace"], "default");
+  EXPECT_EQ(p["name"], "web-abc");
+  EXPECT_EQ(p["uid"], "u-1");
+  EXPECT_EQ(p["node"], "skiff-fleet");
+  EXPECT_EQ(p["deploymentId"], "default.web-abc");
+  EXPECT_EQ(p["targetSelector"], "site=a");
+  EXPECT_EQ(p["status"]["targeted"], 1);
+  EXPECT_FALSE(p["status"].contains("devices"));
 
   // Admin label update; then deployment delete.
   HttpRequest put;
@@ -150,8 +163,80 @@ TEST_F(HubApiTest, RestShapesFollowTheContract) {
   del.method = "DELETE";
   del.body.clear();
   del.url = hub_->httpsUrl() + "/api/v1/deployments/default.web-abc";
-  EXPECT_EQ(httpRequest(del)->status, 200);
+  auto deleted = httpRequest(del);
+  EXPECT_EQ(deleted->status, 200);
+  EXPECT_EQ(common::parseJson(deleted->body).valueOr(Json()),
+            Json({{"id", "default.web-abc"}, {"deleted", true}}));
   EXPECT_EQ(httpRequest(del)->status, 404);
+}
+
+// docs/hub-api.md "JSON conventions": degraded devices (failing or unhealthy module, online
+// only), a deployment is degraded only when its own status counts a failure, every label key
+// with its top 50 values in value order.
+TEST_F(HubApiTest, OverviewCountsHealthPerLabelValue) {
+  auto creds2 = hub_->enrollDevice("api-2", {{"site", "b"}});
+  ASSERT_TRUE(creds2.isOk()) << creds2.status();
+  auto o2 = hub_->simDeviceOptions(*creds2);
+  o2.arch = "arm";
+  SKIFF_ASSERT_OK_AND_ASSIGN(auto dev2, SimDevice::start(o2));
+  dev2->agent().setFailure("sensor/reader", "CrashLoopBackOff");
+  auto creds3 = hub_->enrollDevice("api-3", {{"site", "b"}});
+  ASSERT_TRUE(creds3.isOk()) << creds3.status();
+  SKIFF_ASSERT_OK_AND_ASSIGN(auto dev3, SimDevice::start(hub_->simDeviceOptions(*creds3)));
+  dev3->agent().setUnhealthy("base/agent", true);
+  // Registered only (never connected): offline, not enrolled.
+  SKIFF_ASSERT_OK(hub_->createDevice("api-4", {{"site", "b"}}));
+  ASSERT_TRUE(apply(*hub_, deployment("sensor", "site=b", {{"sensor/reader", "sensor:1"}})).ok());
+  ASSERT_TRUE(apply(*hub_, deployment("base", "site in (a,b)", {{"base/agent", "agent:1"}})).ok());
+  ASSERT_TRUE(waitUntil(
+                  [&] {
+                    return getDeployment(*hub_, "sensor").status().failed() == 1 &&
+                           getDeployment(*hub_, "base").status().applied() == 3;
+                  },
+                  20s)
+                  .isOk());
+  Json o = getJson("/api/v1/overview");
+  EXPECT_EQ(o["devices"],
+            Json({{"total", 4}, {"enrolled", 3}, {"online", 3}, {"offline", 1}, {"degraded", 2}}));
+  EXPECT_EQ(o["byLabel"]["site"],
+            Json::array(
+                {{{"value", "a"}, {"total", 1}, {"online", 1}, {"offline", 0}, {"degraded", 0}},
+                 {{"value", "b"}, {"total", 3}, {"online", 2}, {"offline", 1}, {"degraded", 2}}}));
+  EXPECT_EQ(
+      o["byLabel"]["skiff.io/arch"],
+      Json::array(
+          {{{"value", "arm"}, {"total", 1}, {"online", 1}, {"offline", 0}, {"degraded", 1}},
+           {{"value", "arm64"}, {"total", 2}, {"online", 2}, {"offline", 0}, {"degraded", 1}}}));
+  // "sensor" fails on api-2; "base" runs there (api-2 is degraded by the other deployment) but
+  // is unhealthy on api-3, which the deployment status does not count as failed.
+  EXPECT_EQ(getDeployment(*hub_, "base").status().failed(), 0);
+  EXPECT_EQ(o["deployments"], Json({{"total", 3}, {"degraded", 1}}));
+
+  // Offline devices are never degraded.
+  dev2->bus().stop();
+  std::string hubCert = hub_->dataDir() + "/pki/hub-mqtt-client.pem";
+  std::string hubKey = hub_->dataDir() + "/pki/hub-mqtt-client.key";
+  (void)mosquittoPub(*hub_, hubCert, hubKey, "skiff/v1/devices/api-2/presence",
+                     R"({"schema":1,"state":"offline"})");
+  ASSERT_TRUE(waitUntil([&] { return !getDevice(*hub_, "api-2").online(); }, 10s).isOk());
+  o = getJson("/api/v1/overview");
+  EXPECT_EQ(o["devices"]["degraded"], 1);
+  EXPECT_EQ(o["deployments"]["degraded"], 0);
+
+  // 51 values of one key: the 50 with the most devices, in value order.
+  for (int i = 0; i <= 50; ++i) {
+    char id[16], rack[8];
+    std::snprintf(id, sizeof id, "rack-%02d", i);
+    std::snprintf(rack, sizeof rack, "r%02d", i);
+    SKIFF_ASSERT_OK(hub_->createDevice(id, {{"rack", rack}}));
+  }
+  SKIFF_ASSERT_OK(hub_->createDevice("rack-extra", {{"rack", "r50"}}));
+  Json racks = getJson("/api/v1/overview")["byLabel"]["rack"];
+  ASSERT_EQ(racks.size(), 50u);
+  EXPECT_EQ(racks[0]["value"], "r00");
+  EXPECT_EQ(racks[48]["value"], "r48");
+  EXPECT_EQ(racks[49]["value"], "r50") << "r49 (one device) gives way to r50 (two)";
+  EXPECT_EQ(racks[49]["total"], 2);
 }
 
 TEST_F(HubApiTest, ServerSentEventsStreamChanges) {
@@ -173,12 +258,24 @@ TEST_F(HubApiTest, ServerSentEventsStreamChanges) {
   (*req.mutable_labels())["zone"] = "z1";
   v1::Device out;
   ASSERT_TRUE(hub_->stub()->UpdateDeviceLabels(hub_->context().get(), req, &out).ok());
+  std::this_thread::sleep_for(1s);  // a separate batch
+  SKIFF_ASSERT_OK(dev_->sendMetrics());
   reader.join();
   std::lock_guard lock(mu);
   EXPECT_NE(received.find("event: hub"), std::string::npos) << received;
   EXPECT_NE(received.find("event: device\ndata: {"), std::string::npos) << received;
   EXPECT_NE(received.find("\"zone\":\"z1\""), std::string::npos) << received;
   EXPECT_NE(received.find("event: event"), std::string::npos) << received;
+  // A metrics report is a compact heartbeat, not the whole device again.
+  EXPECT_NE(received.find("event: device-heartbeat\ndata: {\"id\":\"api-1\","
+                          "\"lastSeenUnixMs\":"),
+            std::string::npos)
+      << received;
+  auto hb = received.find("event: device-heartbeat");
+  std::string heartbeat =
+      hb == std::string::npos ? "" : received.substr(hb, received.find("\n\n", hb) - hb);
+  EXPECT_EQ(heartbeat.find("\"reported\""), std::string::npos) << heartbeat;
+  EXPECT_NE(heartbeat.find("\"cpuPercent\":12.5"), std::string::npos) << heartbeat;
 }
 
 TEST_F(HubApiTest, WatchDevicesSendsSnapshotSyncedAndChanges) {
@@ -290,6 +387,33 @@ TEST_F(HubApiTest, LogsAndRestartAreRelayedToTheAgent) {
   EXPECT_EQ(r->body, "three\n");
   auto bad = get("/api/v1/devices/api-1/modules/web%2Fnginx/logs?tailLines=x", hub_->readerToken());
   EXPECT_EQ(bad->status, 400);
+  {
+    // Following a quiet module: the response starts (200, headers) once the agent accepted,
+    // before any output; lines arrive as the module writes them.
+    dev_->agent().setFollowTicks(false);
+    dev_->agent().setLogLines("web/nginx", {});
+    SKIFF_ASSERT_OK_AND_ASSIGN(auto tmp, TempDir::create("logs"));
+    std::string headers = tmp.file("headers");
+    std::string body;
+    std::thread reader([&] {
+      auto r = runCommand(
+          {"curl", "-sN", "--max-time", "8", "-D", headers, "--cacert", hub_->caFile(), "-H",
+           "Authorization: Bearer " + hub_->readerToken(),
+           hub_->httpsUrl() + "/api/v1/devices/api-1/modules/web%2Fnginx/" + "logs?follow=true"},
+          {}, 30s);
+      if (r.isOk()) body = r->output;
+    });
+    EXPECT_TRUE(
+        waitUntil(
+            [&] { return common::readFile(headers).valueOr("").find("200") != std::string::npos; },
+            10s, "response headers of a follow without output")
+            .isOk());
+    EXPECT_TRUE(dev_->waitFor([](SimAgent& a) { return a.followers() == 1; }, 10s));
+    dev_->writeLog("web/nginx", "late line");
+    reader.join();
+    EXPECT_EQ(body, "late line\n");
+    dev_->agent().setFollowTicks(true);
+  }
 
   // Restart needs admin; the agent restarts the module.
   v1::RestartModuleRequest rr;
@@ -349,6 +473,16 @@ TEST_F(HubApiTest, FleetStatusMetricsAndDashboard) {
   EXPECT_EQ(asset->status, 200);
   EXPECT_TRUE(has(*asset, "text/javascript"));
   EXPECT_TRUE(has(*asset, "immutable"));
+  EXPECT_TRUE(has(*asset, "nosniff"));
+  HttpRequest head;
+  head.method = "HEAD";
+  head.url = hub_->httpsUrl() + "/assets/app-1a2b3c.js";
+  head.caFile = hub_->caFile();
+  auto headResp = httpRequest(head);
+  ASSERT_TRUE(headResp.isOk()) << headResp.status();
+  EXPECT_EQ(headResp->status, 200);
+  EXPECT_TRUE(has(*headResp, "Content-Length: 14")) << "HEAD tells the GET body's length";
+  EXPECT_EQ(headResp->body, "");
   EXPECT_EQ(get("/devices/api-1", "")->body, "<!doctype html>skiff") << "client-side route";
   EXPECT_EQ(get("/assets/missing.js", "")->status, 404);
   // Encoded dot segments survive the client's path normalization and must be refused.

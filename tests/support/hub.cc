@@ -2,12 +2,15 @@
 #include "tests/support/hub.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <signal.h>
 
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
 
+#include "common/base64.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/tls.h"
@@ -109,6 +112,21 @@ std::string HubFixture::httpsUrl() const {
 std::string HubFixture::mqttUrl() const { return "mqtts://127.0.0.1:" + std::to_string(mqttPort_); }
 std::string HubFixture::caFile() const { return dir_.file("pki/ca.pem"); }
 std::string HubFixture::skiffctlConfig() const { return dir_.file("skiffctl.toml"); }
+
+Result<std::string> HubFixture::httpsKeyPin() const {
+  std::string file = dir_.file("pki/hub-server.pem");
+  SKIFF_ASSIGN_OR_RETURN(std::string pem, common::readFile(file));
+  SKIFF_ASSIGN_OR_RETURN(auto cert, common::tls::Certificate::fromPem(pem));
+  unsigned char* der = nullptr;
+  int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert.raw()), &der);
+  if (len <= 0) return common::internalError("cannot encode the public key of " + file);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdLen = 0;
+  int ok = EVP_Digest(der, static_cast<std::size_t>(len), md, &mdLen, EVP_sha256(), nullptr);
+  OPENSSL_free(der);
+  if (ok != 1) return common::internalError("SHA-256 of the hub's public key failed");
+  return common::base64Encode(std::string_view(reinterpret_cast<const char*>(md), mdLen));
+}
 
 std::string HubFixture::signingPublicKeyPem() const {
   return common::readFile(dir_.file("signing.pub")).valueOr("");

@@ -57,6 +57,9 @@ class HubFixture {
   std::string httpsUrl() const;     // https://127.0.0.1:<port>
   std::string mqttUrl() const;      // mqtts://127.0.0.1:<port>
   std::string caFile() const;       // the hub CA: verifies the hub and the broker
+  // Base64 SHA-256 of the hub HTTPS certificate's public key (SubjectPublicKeyInfo): Chromium's
+  // --ignore-certificate-errors-spki-list pin, which accepts that key and nothing else.
+  common::Result<std::string> httpsKeyPin() const;
   const std::string& adminToken() const { return adminToken_; }
   const std::string& readerToken() const { return readerToken_; }
   const std::string& dataDir() const { return dir_.path(); }

@@ -12,7 +12,20 @@ namespace {
 
 std::string now() { return common::formatRfc3339(std::chrono::system_clock::now()); }
 
+std::int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
+
+std::string SimAgent::logText(const LogLine& l, bool timestamps) {
+  if (!timestamps) return l.text;
+  return common::formatRfc3339Micro(
+             std::chrono::system_clock::time_point(std::chrono::milliseconds(l.atMs))) +
+         " " + l.text;
+}
 
 SimAgent::SimAgent(std::string deviceId, std::string signingPublicKeyPem, std::string arch)
     : deviceId_(std::move(deviceId)),
@@ -63,6 +76,7 @@ OutMessage SimAgent::reportLocked() {
       s.message = "simulated " + f->second;
       s.ready = false;
     }
+    if (unhealthy_.contains(name)) s.health = proto::Health::kUnhealthy;
     auto rs = restarts_.find(name);
     if (rs != restarts_.end()) s.restartCount = rs->second;
     r.modules.push_back(std::move(s));
@@ -210,25 +224,76 @@ std::vector<OutMessage> SimAgent::onRpc(std::string_view payload,
     restarts_[module]++;
     return {response(topic, ok), reportLocked()};
   }
-  std::vector<std::string> lines =
-      logs_.contains(module) ? logs_[module]
-                             : std::vector<std::string>{module + " started\n", module + " ready\n"};
+  const auto& log = logOf(module);
+  std::int64_t since = req->params.value("sinceSeconds", std::int64_t{0});
   std::int64_t tail = req->params.value("tailLines", std::int64_t{0});
-  if (tail > 0 && static_cast<std::size_t>(tail) < lines.size()) {
-    lines.erase(lines.begin(), lines.end() - tail);
+  bool timestamps = req->params.value("timestamps", false);
+  std::size_t first = 0;
+  if (since > 0) {
+    std::int64_t cutoff = nowMs() - since * 1000;
+    while (first < log.size() && log[first].atMs < cutoff) ++first;
+  }
+  if (tail > 0 && static_cast<std::size_t>(tail) < log.size() - first) {
+    first = log.size() - static_cast<std::size_t>(tail);
   }
   std::string data;
-  for (const auto& l : lines) data += l;
+  for (std::size_t i = first; i < log.size(); ++i) data += logText(log[i], timestamps);
   bool follow = req->params.value("follow", false);
   ok.final = !follow;
   ok.result = {{"data", data}};
-  if (follow) followers_[req->id] = Follower{topic, module, 1, 0};
+  if (follow) followers_[req->id] = Follower{topic, module, 1, 0, timestamps};
   return {response(topic, ok)};
+}
+
+std::vector<SimAgent::LogLine>& SimAgent::logOf(const std::string& module) {
+  auto it = logs_.find(module);
+  if (it != logs_.end()) return it->second;
+  std::int64_t at = nowMs();
+  return logs_[module] = {{at, module + " started\n"}, {at, module + " ready\n"}};
+}
+
+std::vector<OutMessage> SimAgent::writeLog(const std::string& module, std::string line) {
+  if (line.empty() || line.back() != '\n') line += '\n';
+  std::lock_guard lock(mu_);
+  auto& log = logOf(module);
+  log.push_back({nowMs(), std::move(line)});
+  if (log.size() > 10000) log.erase(log.begin(), log.begin() + 1000);
+  std::vector<OutMessage> out;
+  for (auto& [id, f] : followers_) {
+    if (f.module != module) continue;
+    proto::RpcResponse r;
+    r.id = id;
+    r.seq = f.seq++;
+    r.final = false;
+    r.result = {{"data", logText(log.back(), f.timestamps)}};
+    out.push_back(response(f.topic, r));
+  }
+  return out;
+}
+
+void SimAgent::setFollowTicks(bool on) {
+  std::lock_guard lock(mu_);
+  followTicks_ = on;
+}
+
+void SimAgent::setUnhealthy(const std::string& module, bool on) {
+  std::lock_guard lock(mu_);
+  if (on) {
+    unhealthy_.insert(module);
+  } else {
+    unhealthy_.erase(module);
+  }
+}
+
+void SimAgent::setRestartCount(const std::string& module, int count) {
+  std::lock_guard lock(mu_);
+  restarts_[module] = count;
 }
 
 std::vector<OutMessage> SimAgent::tick() {
   std::lock_guard lock(mu_);
   std::vector<OutMessage> out;
+  if (!followTicks_) return out;
   for (auto& [id, f] : followers_) {
     proto::RpcResponse r;
     r.id = id;
@@ -284,7 +349,10 @@ void SimAgent::setFailure(const std::string& module, const std::string& reason) 
 
 void SimAgent::setLogLines(const std::string& module, std::vector<std::string> lines) {
   std::lock_guard lock(mu_);
-  logs_[module] = std::move(lines);
+  std::int64_t at = nowMs();
+  auto& log = logs_[module];
+  log.clear();
+  for (auto& l : lines) log.push_back({at, std::move(l)});
 }
 
 void SimAgent::setVerifySignatures(bool on) {

@@ -81,6 +81,10 @@ Status SimDevice::sendMetrics() {
   return publishRaw(m.topic, m.payload, m.qos, m.retained);
 }
 
+void SimDevice::writeLog(const std::string& module, const std::string& line) {
+  publishAll(agent_.writeLog(module, line));
+}
+
 void SimDevice::stop() {
   if (stopping_.exchange(true)) return;
   if (ticker_.joinable()) ticker_.join();

@@ -44,6 +44,8 @@ class SimDevice {
                             bool retained = false);
   common::Status sendReport();
   common::Status sendMetrics();
+  // The module writes a log line (SimAgent::writeLog), sent to every following logs stream.
+  void writeLog(const std::string& module, const std::string& line);
   // Connection transitions seen so far.
   int connects() const { return connects_.load(); }
   int disconnects() const { return disconnects_.load(); }

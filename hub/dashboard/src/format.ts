@@ -1,5 +1,5 @@
 // Formatting and parsing helpers shared by the views: sizes, percentages, temperatures, times
-// (protobuf int64 fields arrive as decimal strings, protocol times as RFC 3339), label maps.
+// (int64 fields arrive as JSON numbers, protocol times as RFC 3339), label maps.
 // Pure functions, no DOM: unit-tested in format.test.ts.
 
 const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
@@ -28,8 +28,8 @@ export function formatCelsius(value: number | null | undefined): string {
   return `${value.toFixed(1)} °C`;
 }
 
-// protobuf's JSON mapping writes int64 as a decimal string and omits zero values; accept both
-// forms (and absence) and return 0 for anything that is not an integer.
+// The hub writes int64 values as JSON numbers (docs/hub-api.md); protobuf's canonical mapping
+// would write a decimal string. Accept both (and absence) and return 0 for anything else.
 export function parseInt64(value: unknown): number {
   if (typeof value === 'number') return Number.isFinite(value) ? Math.trunc(value) : 0;
   if (typeof value === 'string' && /^-?\d+$/.test(value)) return Number(value);

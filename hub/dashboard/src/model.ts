@@ -1,9 +1,10 @@
-// The hub's REST documents as the dashboard uses them (docs/hub-api.md; Device and Deployment
-// follow proto/skiff/v1/hub.proto through protobuf's JSON mapping, with the *_json fields
-// embedded as JSON values) and the normalizers that read them. The JSON mapping omits fields
-// holding their default value (false, 0, "", empty maps and lists) and writes int64 as strings,
-// so every reader here supplies the default and accepts both integer forms. Embedded documents
-// (reported, metrics, modules) keep docs/protocol.md's field names.
+// The hub's REST documents as the dashboard uses them, and the readers that turn them into typed
+// objects. The contract is docs/hub-api.md "JSON conventions": Device and Deployment follow
+// proto/skiff/v1/hub.proto in lowerCamelCase with every field present, int64 values as JSON
+// numbers, and the *_json fields embedded as JSON values (reported, metrics, metricsHistory,
+// modules) that keep docs/protocol.md's field names. The readers still supply a default for an
+// absent field and accept an int64 written as a decimal string (protobuf's canonical mapping),
+// so a document from an older or newer hub degrades to "unknown" rather than breaking a view.
 
 import { parseInt64, parseTime } from './format';
 
@@ -123,6 +124,7 @@ export interface Deployment {
 }
 
 export interface FleetEvent {
+  seq: number; // increasing per hub; 0 if absent
   type: string;
   reason: string;
   message: string;
@@ -138,12 +140,39 @@ export interface HealthCounts {
   degraded: number;
 }
 
-export interface Overview {
-  devices: HealthCounts;
-  byLabel: { key: string; values: ({ value: string } & HealthCounts)[] }[];
+// FleetStatus of hub.proto: totals over the online devices' facts.
+export interface FleetStatus {
+  devices: number;
+  enrolled: number;
+  online: number;
+  cpuMillis: number;
+  memoryBytes: number;
+  diskBytes: number;
   deployments: number;
+  brokerConnected: boolean;
+  brokerUrl: string;
+}
+
+export interface Overview {
+  devices: HealthCounts & { enrolled: number };
+  // Every label key (operator labels and skiff.io/arch), sorted by key; values as the hub
+  // orders them (its top 50 by device count, sorted by value).
+  byLabel: { key: string; values: ({ value: string } & HealthCounts)[] }[];
+  deployments: { total: number; degraded: number };
   brokerConnected: boolean | null;
   recentEvents: FleetEvent[];
+  fleet: FleetStatus | null;
+}
+
+// GET /api/v1/pods: a Kubernetes pod the edge provider turned into a hub deployment.
+export interface Pod {
+  namespace: string;
+  name: string;
+  uid: string;
+  node: string;
+  deploymentId: string;
+  targetSelector: string;
+  status: DeploymentStatus; // counts only
 }
 
 export interface Whoami {
@@ -261,6 +290,13 @@ export function readDevice(value: unknown): Device {
   };
 }
 
+// SSE `device-heartbeat`: a device's new metrics / last-seen time, nothing else changed.
+export function readHeartbeat(value: unknown): { id: string; lastSeenMs: number; metrics: Metrics | null } {
+  const h = obj(value);
+  if (!h || typeof h.id !== 'string' || h.id === '') throw new Error('heartbeat without an id');
+  return { id: h.id, lastSeenMs: parseInt64(h.lastSeenUnixMs), metrics: readMetrics(h.metrics) };
+}
+
 function readDeviceModules(value: unknown): DeviceModules {
   const d = obj(value) ?? {};
   return {
@@ -275,10 +311,21 @@ function readDeviceModules(value: unknown): DeviceModules {
   };
 }
 
+function readDeploymentStatus(value: unknown): DeploymentStatus {
+  const s = obj(value) ?? {};
+  return {
+    targeted: parseInt64(s.targeted),
+    applied: parseInt64(s.applied),
+    running: parseInt64(s.running),
+    failed: parseInt64(s.failed),
+    offline: parseInt64(s.offline),
+    devices: arr(s.devices).map(readDeviceModules),
+  };
+}
+
 export function readDeployment(value: unknown): Deployment {
   const d = obj(value);
   if (!d || typeof d.id !== 'string' || d.id === '') throw new Error('deployment without an id');
-  const s = obj(d.status) ?? {};
   return {
     id: d.id,
     labels: labels(d.labels),
@@ -292,20 +339,35 @@ export function readDeployment(value: unknown): Deployment {
     createdAtMs: parseInt64(d.createdAtUnixMs),
     updatedAtMs: parseInt64(d.updatedAtUnixMs),
     annotations: labels(d.annotations),
-    status: {
-      targeted: parseInt64(s.targeted),
-      applied: parseInt64(s.applied),
-      running: parseInt64(s.running),
-      failed: parseInt64(s.failed),
-      offline: parseInt64(s.offline),
-      devices: arr(s.devices).map(readDeviceModules),
-    },
+    status: readDeploymentStatus(d.status),
   };
+}
+
+export function readPod(value: unknown): Pod {
+  const p = obj(value);
+  if (!p || typeof p.deploymentId !== 'string' || p.deploymentId === '') {
+    throw new Error('pod without a deploymentId');
+  }
+  return {
+    namespace: str(p.namespace),
+    name: str(p.name),
+    uid: str(p.uid),
+    node: str(p.node),
+    deploymentId: p.deploymentId,
+    targetSelector: str(p.targetSelector),
+    status: readDeploymentStatus(p.status),
+  };
+}
+
+// "namespace/name" as kubectl prints it.
+export function podName(p: Pod): string {
+  return p.namespace ? `${p.namespace}/${p.name}` : p.name;
 }
 
 export function readEvent(value: unknown): FleetEvent {
   const e = obj(value) ?? {};
   return {
+    seq: parseInt64(e.seq),
     type: str(e.type),
     reason: str(e.reason),
     message: str(e.message),
@@ -325,22 +387,40 @@ function readCounts(value: unknown): HealthCounts {
   };
 }
 
-// GET /api/v1/overview (shape pinned in docs/hub-api.md "Overview document").
+function readFleetStatus(value: unknown): FleetStatus | null {
+  const f = obj(value);
+  if (!f) return null;
+  return {
+    devices: parseInt64(f.devices),
+    enrolled: parseInt64(f.enrolled),
+    online: parseInt64(f.online),
+    cpuMillis: parseInt64(f.cpuMillis),
+    memoryBytes: parseInt64(f.memoryBytes),
+    diskBytes: parseInt64(f.diskBytes),
+    deployments: parseInt64(f.deployments),
+    brokerConnected: bool(f.brokerConnected),
+    brokerUrl: str(f.brokerUrl),
+  };
+}
+
+// GET /api/v1/overview (docs/hub-api.md "JSON conventions").
 export function readOverview(value: unknown): Overview {
   const o = obj(value);
   if (!o) throw new Error('overview is not a JSON object');
   const byLabel = obj(o.byLabel) ?? {};
+  const deployments = obj(o.deployments) ?? {};
   return {
-    devices: readCounts(o.devices),
+    devices: { ...readCounts(o.devices), enrolled: parseInt64(obj(o.devices)?.enrolled) },
     byLabel: Object.keys(byLabel)
       .sort()
       .map((key) => ({
         key,
         values: arr(byLabel[key]).map((v) => ({ value: str(obj(v)?.value), ...readCounts(v) })),
       })),
-    deployments: parseInt64(o.deployments),
+    deployments: { total: parseInt64(deployments.total), degraded: parseInt64(deployments.degraded) },
     brokerConnected: typeof o.brokerConnected === 'boolean' ? o.brokerConnected : null,
     recentEvents: arr(o.recentEvents).map(readEvent),
+    fleet: readFleetStatus(o.fleet),
   };
 }
 
@@ -353,25 +433,33 @@ export function readWhoami(value: unknown): Whoami {
 
 // ---- derived state ------------------------------------------------------------------------
 
-// Waiting and terminated reasons that mean a module is failing (the same set DeploymentStatus
-// counts as failed in hub.proto).
-const FAILING_REASONS = new Set([
-  'ImagePullBackOff',
-  'ErrImagePull',
+// A failing module, as the hub judges it (hub/fleet/fleet.cc isFailing; DeploymentStatus
+// `failed`, the overview's `degraded`): waiting for one of these reasons, terminated with an
+// error, or unhealthy.
+const FAILING_WAITING = new Set([
   'CrashLoopBackOff',
+  'ErrImagePull',
+  'ImagePullBackOff',
   'CreateContainerError',
-  'Error',
-  'OOMKilled',
+  'RunContainerError',
+  'InvalidImageName',
+  'CreateContainerConfigError',
+  'ErrImageNeverPull',
 ]);
 
 export function moduleFailing(m: ModuleStatus): boolean {
-  return FAILING_REASONS.has(m.reason) || m.health === 'unhealthy';
+  if (m.health === 'unhealthy') return true;
+  if (m.state === 'waiting') return FAILING_WAITING.has(m.reason);
+  if (m.state === 'terminated') {
+    return m.reason === 'Error' || m.reason === 'OOMKilled' || (m.exitCode !== null && m.exitCode !== 0 && m.reason !== 'Completed');
+  }
+  return false;
 }
 
 export type Health = 'online' | 'degraded' | 'offline';
 
 // offline: presence says so; degraded: online but refusing its desired document or with a
-// failing module; online otherwise.
+// failing module; online otherwise (the rule behind the overview's counts).
 export function deviceHealth(d: Device): Health {
   if (!d.online) return 'offline';
   const r = d.reported;
@@ -417,6 +505,7 @@ export function rolloutSegments(s: DeploymentStatus): RolloutSegments {
   return { running, updating, pending, failed, offline };
 }
 
+// Annotations the edge provider writes on the deployments it creates for pods.
 export const POD_ANNOTATIONS = {
   namespace: 'skiff.io/pod-namespace',
   name: 'skiff.io/pod-name',

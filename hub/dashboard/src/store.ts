@@ -1,7 +1,9 @@
 // The dashboard's state: the session (token + role), the fleet as last loaded through the REST
 // API and kept current by the hub's event stream, and the stream's connection state. One store,
 // plain objects replaced on change; listeners are notified in batches (at most every 100 ms) so
-// a busy fleet does not re-render the page for every metrics report.
+// a busy fleet does not re-render the page for every metrics report. Within a batch the device
+// and deployment maps are copied once and then updated in place (a fleet of thousands of devices
+// sends many `device` events per second; copying the map for each would be quadratic).
 //
 // Consistency: every (re)connection of the stream triggers a full reload with the GET endpoints
 // (docs/hub-api.md: "Clients reload state with the GET endpoints after reconnecting"); events that
@@ -18,6 +20,7 @@ import {
   readDeployment,
   readDevice,
   readEvent,
+  readHeartbeat,
   readOverview,
   readWhoami,
 } from './model';
@@ -78,18 +81,53 @@ export function subscribe(listener: () => void): () => void {
   return () => listeners.delete(listener);
 }
 
+// Maps copied for the current batch: mutable until the next flush hands them to the views.
+let devicesDraft: Map<string, Device> | null = null;
+let deploymentsDraft: Map<string, Deployment> | null = null;
+
+function draftDevices(): Map<string, Device> {
+  if (devicesDraft === null) {
+    devicesDraft = new Map(state.devices);
+    state = { ...state, devices: devicesDraft };
+  }
+  return devicesDraft;
+}
+
+function draftDeployments(): Map<string, Deployment> {
+  if (deploymentsDraft === null) {
+    deploymentsDraft = new Map(state.deployments);
+    state = { ...state, deployments: deploymentsDraft };
+  }
+  return deploymentsDraft;
+}
+
+// Changes since the last flush, and the pace for the next one: 100 ms normally, slowing down to
+// 1 s while more than 50 changes a second arrive (thousands of devices reporting), so
+// re-rendering a large page stays a small share of the main thread. A device going offline
+// still shows within about a second.
+let pending = 0;
+let flushDelay = 100;
+
 function update(patch: Partial<State>, immediate = false): void {
+  if (patch.devices) devicesDraft = null;
+  if (patch.deployments) deploymentsDraft = null;
   state = { ...state, ...patch };
+  pending++;
   if (immediate) {
     flush();
     return;
   }
-  if (notifyTimer === null) notifyTimer = setTimeout(flush, 100);
+  if (notifyTimer === null) notifyTimer = setTimeout(flush, flushDelay);
 }
 
 function flush(): void {
   if (notifyTimer !== null) clearTimeout(notifyTimer);
   notifyTimer = null;
+  devicesDraft = null;
+  deploymentsDraft = null;
+  const perSecond = (pending * 1000) / flushDelay;
+  flushDelay = perSecond > 50 ? Math.min(1000, flushDelay * 2) : perSecond < 20 ? 100 : flushDelay;
+  pending = 0;
   for (const l of [...listeners]) l();
 }
 
@@ -136,6 +174,8 @@ export function logout(message = ''): void {
   if (overviewTimer !== null) clearTimeout(overviewTimer);
   overviewTimer = null;
   state = initialState();
+  devicesDraft = null;
+  deploymentsDraft = null;
   update({ loginError: message }, true);
 }
 
@@ -292,30 +332,37 @@ export function applyEvent(event: SseEvent): void {
       case 'device': {
         const device = readDevice(data);
         const before = state.devices.get(device.id);
-        const devices = new Map(state.devices);
-        devices.set(device.id, device);
-        update({ devices });
+        draftDevices().set(device.id, device);
+        update({});
         if (!before || deviceHealth(before) !== deviceHealth(device) || labelsChanged(before, device)) {
           scheduleOverview();
         }
         break;
       }
+      case 'device-heartbeat': {
+        // Only metrics and the last-seen time changed (docs/hub-api.md): patch them in.
+        const h = readHeartbeat(data);
+        const before = state.devices.get(h.id);
+        if (!before) break; // not loaded yet: the reload brings it
+        draftDevices().set(h.id, { ...before, lastSeenMs: h.lastSeenMs, metrics: h.metrics ?? before.metrics });
+        update({});
+        break;
+      }
       case 'device-deleted': {
         const id = (data as { id?: unknown }).id;
         if (typeof id !== 'string') return;
-        const devices = new Map(state.devices);
-        devices.delete(id);
-        update({ devices });
+        draftDevices().delete(id);
+        update({});
         scheduleOverview();
         break;
       }
       case 'deployment': {
         const deployment = readDeployment(data);
-        const isNew = !state.deployments.has(deployment.id);
-        const deployments = new Map(state.deployments);
-        deployments.set(deployment.id, deployment);
-        update({ deployments });
-        if (isNew) scheduleOverview();
+        const before = state.deployments.get(deployment.id);
+        draftDeployments().set(deployment.id, deployment);
+        update({});
+        // New, or degraded changed: the overview's deployment counts move.
+        if (!before || (before.status.failed > 0) !== (deployment.status.failed > 0)) scheduleOverview();
         break;
       }
       case 'deployment-deleted': {
@@ -324,9 +371,13 @@ export function applyEvent(event: SseEvent): void {
         removeDeployment(id);
         break;
       }
-      case 'event':
-        update({ events: [readEvent(data), ...state.events].slice(0, MAX_EVENTS) });
+      case 'event': {
+        const e = readEvent(data);
+        // The reload after a reconnection may already hold it (events queued meanwhile).
+        if (e.seq && state.events.some((x) => x.seq === e.seq)) break;
+        update({ events: [e, ...state.events].slice(0, MAX_EVENTS) });
         break;
+      }
       case 'hub': {
         const connected = (data as { brokerConnected?: unknown }).brokerConnected;
         update({ brokerConnected: connected === true });
@@ -350,10 +401,9 @@ function labelsChanged(a: Device, b: Device): boolean {
 // ---- actions (admin) -----------------------------------------------------------------------
 
 export function upsertDevice(device: Device): void {
-  const devices = new Map(state.devices);
-  const before = devices.get(device.id);
-  devices.set(device.id, { ...device, metricsHistory: null });
-  update({ devices });
+  const before = state.devices.get(device.id);
+  draftDevices().set(device.id, { ...device, metricsHistory: null });
+  update({});
   if (!before || deviceHealth(before) !== deviceHealth(device) || labelsChanged(before, device)) {
     scheduleOverview();
   }
@@ -361,9 +411,8 @@ export function upsertDevice(device: Device): void {
 
 export function removeDeployment(id: string): void {
   if (!state.deployments.has(id)) return;
-  const deployments = new Map(state.deployments);
-  deployments.delete(id);
-  update({ deployments });
+  draftDeployments().delete(id);
+  update({});
   scheduleOverview();
 }
 

@@ -23,6 +23,7 @@ struct CurlResult {
   long code = 0;
   std::string body;
   std::string error;
+  curl_off_t contentLength = -1;
 };
 
 size_t collect(char* p, size_t s, size_t n, void* ud) {
@@ -35,6 +36,7 @@ struct CurlOpts {
   std::string body;
   std::string caFile, certFile, keyFile;
   bool http2 = false;
+  bool head = false;  // HEAD: no body is expected
 };
 
 CurlResult fetch(const std::string& url, const CurlOpts& o = {}) {
@@ -44,7 +46,11 @@ CurlResult fetch(const std::string& url, const CurlOpts& o = {}) {
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, o.method.c_str());
+  if (o.head) {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  } else {
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, o.method.c_str());
+  }
   if (!o.body.empty()) {
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, o.body.data());
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(o.body.size()));
@@ -58,6 +64,7 @@ CurlResult fetch(const std::string& url, const CurlOpts& o = {}) {
   CURLcode rc = curl_easy_perform(c);
   if (rc != CURLE_OK) r.error = curl_easy_strerror(rc);
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.code);
+  curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &r.contentLength);
   long httpVersion = 0;
   curl_easy_getinfo(c, CURLINFO_HTTP_VERSION, &httpVersion);
   if (rc == CURLE_OK && httpVersion != CURL_HTTP_VERSION_1_1) r.error = "not HTTP/1.1";
@@ -131,6 +138,15 @@ TEST(HttpServerTest, ServesRequestsStreamsAndMetrics) {
   auto big = fetch(base + "/x", {.method = "POST", .body = std::string(5000, 'x')});
   EXPECT_EQ(big.code, 413);
   EXPECT_NE(big.body.find("exceeds the limit of 1024 bytes"), std::string::npos);
+  // HEAD: the GET response's headers (its Content-Length), no body; the connection stays usable.
+  auto h = fetch(base + "/api/v1/pods?q=a%20b", {.head = true});
+  EXPECT_EQ(h.code, 200) << h.error;
+  EXPECT_EQ(h.contentLength,
+            static_cast<curl_off_t>(std::string("HEAD /api/v1/pods q=a b len=0").size()));
+  EXPECT_EQ(h.body, "");
+  auto hs = fetch(base + "/stream", {.head = true});
+  EXPECT_EQ(hs.code, 200) << hs.error;
+  EXPECT_EQ(hs.body, "");
   auto t = fetch(base + "/throw");
   EXPECT_EQ(t.code, 500);
   EXPECT_EQ(fetch(base + "/x").code, 200) << "server survives a throwing handler";

@@ -1,6 +1,7 @@
 // Device list with a label-selector search box. Selectors are evaluated by the hub
 // (GET /api/v1/devices?selector=…; a bad one is answered 400 and its message shown inline);
 // rows render the live device map, so presence and metrics stay current while filtered.
+import { Component } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 
 import { ApiError, items, request } from '../api';
@@ -98,59 +99,94 @@ export function Devices({ state, selector }: { state: State; selector: string })
   );
 }
 
+const PAGE_SIZE = 100;
+
+// A page of PAGE_SIZE rows at a time: a fleet of thousands stays cheap to render while it reports.
 function DeviceTable({ devices }: { devices: Device[] }) {
   const now = useNow(5000);
+  const [page, setPage] = useState(0);
+  const pages = Math.max(1, Math.ceil(devices.length / PAGE_SIZE));
+  const current = Math.min(page, pages - 1);
+  const rows = devices.slice(current * PAGE_SIZE, (current + 1) * PAGE_SIZE);
   return (
-    <table class="table responsive devices-table">
-      <thead>
-        <tr>
-          <th scope="col">device</th>
-          <th scope="col">health</th>
-          <th scope="col">labels</th>
-          <th scope="col">arch</th>
-          <th scope="col">modules</th>
-          <th scope="col" class="num">CPU</th>
-          <th scope="col" class="num">memory</th>
-          <th scope="col" class="num">temp.</th>
-          <th scope="col">last seen</th>
-        </tr>
-      </thead>
-      <tbody>
-        {devices.map((d) => {
-          const mods = d.reported?.modules ?? [];
-          const running = mods.filter((m) => m.state === 'running' && !moduleFailing(m)).length;
-          return (
-            <tr key={d.id} data-device={d.id} data-health={deviceHealth(d)}>
-              <th scope="row" data-label="device">
-                <a href={href(['devices', d.id])}>{d.id}</a>
-              </th>
-              <td data-label="health">
-                <HealthBadge health={deviceHealth(d)} />
-              </td>
-              <td data-label="labels">
-                <LabelChips labels={d.labels} />
-              </td>
-              <td data-label="arch">{deviceArch(d) || <span class="muted">—</span>}</td>
-              <td data-label="modules">
-                {mods.length ? `${running}/${mods.length} running` : <span class="muted">none</span>}
-                {mods.length && !d.online ? <span class="muted small"> (last report)</span> : null}
-              </td>
-              <td class="num" data-label="CPU">
-                {formatPercent(d.metrics?.cpuPercent)}
-              </td>
-              <td class="num" data-label="memory">
-                {formatBytes(d.metrics?.memoryUsedBytes)}
-              </td>
-              <td class="num" data-label="temp.">
-                {formatCelsius(d.metrics?.temperatureCelsius)}
-              </td>
-              <td data-label="last seen" title={formatTimestamp(d.lastSeenMs)}>
-                {formatRelative(d.lastSeenMs, now)}
-              </td>
-            </tr>
-          );
-        })}
-      </tbody>
-    </table>
+    <>
+      <table class="table responsive devices-table">
+        <thead>
+          <tr>
+            <th scope="col">device</th>
+            <th scope="col">health</th>
+            <th scope="col">labels</th>
+            <th scope="col">arch</th>
+            <th scope="col">modules</th>
+            <th scope="col" class="num">CPU</th>
+            <th scope="col" class="num">memory</th>
+            <th scope="col" class="num">temp.</th>
+            <th scope="col">last seen</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((d) => (
+            <DeviceRow key={d.id} device={d} now={now} />
+          ))}
+        </tbody>
+      </table>
+      {pages > 1 ? (
+        <nav class="pager" aria-label="device list pages">
+          <button class="btn btn-small" type="button" disabled={current === 0} onClick={() => setPage(current - 1)}>
+            ← Previous
+          </button>
+          <span class="muted small" data-testid="device-page">
+            {current * PAGE_SIZE + 1}–{current * PAGE_SIZE + rows.length} of {devices.length}
+          </span>
+          <button class="btn btn-small" type="button" disabled={current >= pages - 1} onClick={() => setPage(current + 1)}>
+            Next →
+          </button>
+        </nav>
+      ) : null}
+    </>
   );
+}
+
+// Re-rendered only when its device document (replaced on every change) or the clock changes.
+class DeviceRow extends Component<{ device: Device; now: number }> {
+  shouldComponentUpdate(next: { device: Device; now: number }): boolean {
+    return next.device !== this.props.device || next.now !== this.props.now;
+  }
+
+  render() {
+    const { device: d, now } = this.props;
+    const mods = d.reported?.modules ?? [];
+    const running = mods.filter((m) => m.state === 'running' && !moduleFailing(m)).length;
+    const health = deviceHealth(d);
+    return (
+      <tr data-device={d.id} data-health={health}>
+        <th scope="row" data-label="device">
+          <a href={href(['devices', d.id])}>{d.id}</a>
+        </th>
+        <td data-label="health">
+          <HealthBadge health={health} />
+        </td>
+        <td data-label="labels">
+          <LabelChips labels={d.labels} />
+        </td>
+        <td data-label="arch">{deviceArch(d) || <span class="muted">—</span>}</td>
+        <td data-label="modules">
+          {mods.length ? `${running}/${mods.length} running` : <span class="muted">none</span>}
+          {mods.length && !d.online ? <span class="muted small"> (last report)</span> : null}
+        </td>
+        <td class="num" data-label="CPU">
+          {formatPercent(d.metrics?.cpuPercent)}
+        </td>
+        <td class="num" data-label="memory">
+          {formatBytes(d.metrics?.memoryUsedBytes)}
+        </td>
+        <td class="num" data-label="temp.">
+          {formatCelsius(d.metrics?.temperatureCelsius)}
+        </td>
+        <td data-label="last seen" title={formatTimestamp(d.lastSeenMs)}>
+          {formatRelative(d.lastSeenMs, now)}
+        </td>
+      </tr>
+    );
+  }
 }

@@ -1,10 +1,12 @@
 // Fleet overview: the hub's counts (GET /api/v1/overview, refetched when the fleet changes), a
 // tile per device coloured by health straight from the live device map, the breakdown by label
 // and the recent fleet events.
+import { Component, type ComponentChildren } from 'preact';
+
 import { Empty } from '../components/bits';
-import { formatRelative, formatTimestamp } from '../format';
+import { formatBytes, formatRelative, formatTimestamp } from '../format';
 import { href, useNow } from '../hooks';
-import { type Device, type FleetEvent, type HealthCounts, deviceHealth } from '../model';
+import { type Device, type FleetEvent, type FleetStatus, type HealthCounts, deviceHealth, moduleFailing } from '../model';
 import type { State } from '../store';
 
 const MAX_TILES = 500;
@@ -13,7 +15,7 @@ const HEALTH_ORDER = { offline: 0, degraded: 1, online: 2 } as const;
 export function Overview({ state }: { state: State }) {
   const ov = state.overview;
   const counts = ov?.devices ?? { total: 0, online: 0, offline: 0, degraded: 0 };
-  const devices = [...state.devices.values()].sort((a, b) => a.id.localeCompare(b.id));
+  const devices = [...state.devices.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const events = state.events.length ? state.events : (ov?.recentEvents ?? []);
   return (
     <>
@@ -23,8 +25,21 @@ export function Overview({ state }: { state: State }) {
         <Stat name="online" label="Online" value={counts.online} tone="good" />
         <Stat name="degraded" label="Degraded" value={counts.degraded} tone="warn" />
         <Stat name="offline" label="Offline" value={counts.offline} tone="bad" />
-        <Stat name="deployments" label="Deployments" value={ov?.deployments ?? state.deployments.size} href={href(['deployments'])} />
+        <Stat
+          name="deployments"
+          label="Deployments"
+          value={ov?.deployments.total ?? state.deployments.size}
+          href={href(['deployments'])}
+          detail={
+            ov?.deployments.degraded ? (
+              <span class="stat-detail tone-warn-text" data-stat="deployments-degraded" data-value={ov.deployments.degraded}>
+                {ov.deployments.degraded} degraded
+              </span>
+            ) : null
+          }
+        />
       </section>
+      {ov?.fleet ? <FleetLine fleet={ov.fleet} enrolled={ov.devices.enrolled} total={ov.devices.total} /> : null}
 
       <div class="grid-2">
         <section class="card" aria-labelledby="fleet-map">
@@ -100,18 +115,29 @@ export function Overview({ state }: { state: State }) {
   );
 }
 
-// The overview groups `arch` by the hub's implicit label; link to the matching selector.
+// The device list filtered to one label value (the hub evaluates the selector).
 function labelSelector(key: string, value: string): string {
-  return `${key === 'arch' ? 'skiff.io/arch' : key}=${value}`;
+  return `${key}=${value}`;
 }
 
-function Stat(props: { name: string; label: string; value: number; tone?: string; href?: string }) {
+// What the online devices bring (the hub's FleetStatus), and how many devices are enrolled.
+function FleetLine({ fleet, enrolled, total }: { fleet: FleetStatus; enrolled: number; total: number }) {
+  return (
+    <p class="muted small fleet-line" data-testid="fleet-line">
+      {enrolled} of {total} devices enrolled · online capacity {fleet.cpuMillis / 1000} CPUs, {formatBytes(fleet.memoryBytes)}{' '}
+      memory, {formatBytes(fleet.diskBytes)} disk
+    </p>
+  );
+}
+
+function Stat(props: { name: string; label: string; value: number; tone?: string; href?: string; detail?: ComponentChildren }) {
   const body = (
     <>
       <span class="stat-value" data-stat={props.name}>
         {props.value}
       </span>
       <span class="stat-label">{props.label}</span>
+      {props.detail}
     </>
   );
   return (
@@ -121,22 +147,30 @@ function Stat(props: { name: string; label: string; value: number; tone?: string
   );
 }
 
-function Tile({ device }: { device: Device }) {
-  const health = deviceHealth(device);
-  return (
-    <li>
-      <a
-        class={`tile health-${health}`}
-        href={href(['devices', device.id])}
-        data-device={device.id}
-        data-health={health}
-        title={`${device.id}: ${health}`}
-      >
-        <span class="tile-name">{device.id}</span>
-        <span class="sr-only">{health}</span>
-      </a>
-    </li>
-  );
+// Re-rendered only when the device's health changes (metrics do not show here).
+class Tile extends Component<{ device: Device }> {
+  shouldComponentUpdate(next: { device: Device }): boolean {
+    return next.device.id !== this.props.device.id || deviceHealth(next.device) !== deviceHealth(this.props.device);
+  }
+
+  render() {
+    const { device } = this.props;
+    const health = deviceHealth(device);
+    return (
+      <li>
+        <a
+          class={`tile health-${health}`}
+          href={href(['devices', device.id])}
+          data-device={device.id}
+          data-health={health}
+          title={`${device.id}: ${health}`}
+        >
+          <span class="tile-name">{device.id}</span>
+          <span class="sr-only">{health}</span>
+        </a>
+      </li>
+    );
+  }
 }
 
 function ProblemList({ devices }: { devices: Device[] }) {
@@ -167,7 +201,7 @@ function ProblemList({ devices }: { devices: Device[] }) {
 function degradedWhy(d: Device): string {
   const r = d.reported;
   if (r?.desiredError) return `refused desired state: ${r.desiredError.reason}`;
-  const bad = r?.modules.find((m) => m.reason || m.health === 'unhealthy');
+  const bad = r?.modules.find(moduleFailing);
   return bad ? `${bad.name}: ${bad.reason || bad.health}` : 'degraded';
 }
 
@@ -190,7 +224,7 @@ export function EventList({ events }: { events: FleetEvent[] }) {
   return (
     <ol class="events">
       {events.map((e, i) => (
-        <li key={`${e.atMs}-${i}`} class={`event event-${e.type.toLowerCase()}`}>
+        <li key={e.seq || `${e.atMs}-${i}`} class={`event event-${e.type.toLowerCase()}`}>
           <time dateTime={e.atMs ? new Date(e.atMs).toISOString() : undefined} title={formatTimestamp(e.atMs)}>
             {formatRelative(e.atMs, now)}
           </time>

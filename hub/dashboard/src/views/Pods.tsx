@@ -1,26 +1,30 @@
 // The Kubernetes view (GET /api/v1/pods): which pod — through the virtual node's edge provider —
-// became which hub deployment, on which node, and which devices run it. The items are
-// Deployments carrying the pod identity in their skiff.io/ annotations (docs/hub-api.md).
+// became which hub deployment, on which node, and which devices run it. The hub lists the
+// deployments carrying the edge provider's pod annotations as flat pod documents
+// (docs/hub-api.md); the rollout counters and the devices come from the live maps.
 import { useEffect, useState } from 'preact/hooks';
 
 import { ApiError, items, request } from '../api';
 import { Empty, ErrorText, RolloutBar } from '../components/bits';
 import { shortId } from '../format';
 import { href } from '../hooks';
-import { type Deployment, POD_ANNOTATIONS, deviceHealth, readDeployment } from '../model';
+import { type Pod, deviceHealth, podName, readPod } from '../model';
 import { type State, token } from '../store';
 
 export function Pods({ state }: { state: State }) {
-  const [pods, setPods] = useState<Deployment[] | null>(null);
+  const [pods, setPods] = useState<Pod[] | null>(null);
   const [error, setError] = useState('');
+  const deploymentIds = [...state.deployments.keys()].sort().join('\n');
 
+  // Refetched when deployments come or go (a pod's deployment is created or deleted by the edge
+  // provider) and after every reload.
   useEffect(() => {
     const controller = new AbortController();
     const t = setTimeout(
       () =>
         request('/pods', { token: token(), signal: controller.signal })
           .then((doc) => {
-            setPods(items(doc).map(readDeployment));
+            setPods(items(doc).map(readPod));
             setError('');
           })
           .catch((err) => {
@@ -32,12 +36,9 @@ export function Pods({ state }: { state: State }) {
       clearTimeout(t);
       controller.abort();
     };
-  }, [state.generation, state.deployments]);
+  }, [state.generation, deploymentIds]);
 
-  const rows = (pods ?? [])
-    .map((p) => state.deployments.get(p.id) ?? p) // live counters when the deployment is known
-    .map((d, i) => ({ d, pod: pods![i] }))
-    .sort((a, b) => podName(a.pod).localeCompare(podName(b.pod)));
+  const rows = (pods ?? []).filter((p) => state.deployments.has(p.deploymentId) || !state.loaded).sort((a, b) => podName(a).localeCompare(podName(b)));
 
   return (
     <>
@@ -61,41 +62,51 @@ export function Pods({ state }: { state: State }) {
             </tr>
           </thead>
           <tbody>
-            {rows.map(({ d, pod }) => {
-              const deviceIds = d.status.devices.length
-                ? d.status.devices.map((x) => x.deviceId)
-                : [...state.devices.values()].filter((x) => x.deploymentIds.includes(d.id)).map((x) => x.id);
+            {rows.map((pod) => {
+              // Live counters when the deployment is known (the pod list is a snapshot).
+              const status = state.deployments.get(pod.deploymentId)?.status ?? pod.status;
+              const deviceIds = [...state.devices.values()]
+                .filter((x) => x.deploymentIds.includes(pod.deploymentId))
+                .map((x) => x.id)
+                .sort();
               return (
-                <tr key={d.id} data-pod={podName(pod)}>
+                <tr key={pod.deploymentId} data-pod={podName(pod)}>
                   <th scope="row" data-label="pod">
                     {podName(pod)}
-                    <div class="small muted mono" title={pod.annotations[POD_ANNOTATIONS.uid]}>
-                      uid {shortId(pod.annotations[POD_ANNOTATIONS.uid] ?? '—')}
+                    <div class="small muted mono" title={pod.uid}>
+                      uid {pod.uid ? shortId(pod.uid) : '—'}
                     </div>
                   </th>
-                  <td data-label="node">{pod.annotations[POD_ANNOTATIONS.node] || <span class="muted">—</span>}</td>
+                  <td data-label="node">{pod.node || <span class="muted">—</span>}</td>
                   <td data-label="deployment">
-                    <a href={href(['deployments', d.id])}>{d.id}</a>
+                    <a href={href(['deployments', pod.deploymentId])}>{pod.deploymentId}</a>
+                    <div class="small muted">
+                      <code>{pod.targetSelector}</code>
+                    </div>
                   </td>
                   <td data-label="rollout" class="bar-cell">
-                    <RolloutBar status={d.status} compact />
+                    <RolloutBar status={status} compact />
                     <span class="small muted">
-                      {d.status.running}/{d.status.targeted} running
+                      {status.running}/{status.targeted} running
                     </span>
                   </td>
                   <td data-label="devices">
-                    <ul class="chips">
-                      {deviceIds.sort().map((id) => {
-                        const dev = state.devices.get(id);
-                        const h = dev ? deviceHealth(dev) : 'offline';
-                        return (
-                          <li key={id} class={`chip health-${h}`}>
-                            <span class="dot" aria-hidden="true" />
-                            <a href={href(['devices', id])}>{id}</a>
-                          </li>
-                        );
-                      })}
-                    </ul>
+                    {deviceIds.length ? (
+                      <ul class="chips">
+                        {deviceIds.map((id) => {
+                          const dev = state.devices.get(id);
+                          const h = dev ? deviceHealth(dev) : 'offline';
+                          return (
+                            <li key={id} class={`chip health-${h}`} title={`${id}: ${h}`}>
+                              <span class="dot" aria-hidden="true" />
+                              <a href={href(['devices', id])}>{id}</a>
+                            </li>
+                          );
+                        })}
+                      </ul>
+                    ) : (
+                      <span class="muted">no device matches</span>
+                    )}
                   </td>
                 </tr>
               );
@@ -105,10 +116,4 @@ export function Pods({ state }: { state: State }) {
       ) : null}
     </>
   );
-}
-
-function podName(d: Deployment): string {
-  const ns = d.annotations[POD_ANNOTATIONS.namespace] ?? '';
-  const name = d.annotations[POD_ANNOTATIONS.name] ?? d.id;
-  return ns ? `${ns}/${name}` : name;
 }
