@@ -162,5 +162,58 @@ modules:
   EXPECT_NE(devices.find("pi-b"), std::string::npos) << devices;
 }
 
+// A followed log stream ends (instead of hanging) when its device goes away: the agent killed
+// (its Last Will makes it offline) or the broker restarted under both ends. And a stream the
+// agent cannot deliver any more is not kept open on the device.
+TEST(E2eHubAgent, FollowedLogsEndWhenTheDeviceOrBrokerGoesAway) {
+  SKIFF_ASSERT_OK_AND_ASSIGN(auto sys, System::create({.name = "e2e-logs-end"}));
+  SKIFF_ASSERT_OK(sys->addAgent("pi-a", {{"site", "a"}}));
+  std::string manifest = sys->file("t.yaml", R"y(id: t
+targetSelector: site=a
+modules:
+  - name: t/ticker
+    image: ")y" + sys->registry().imageRef("latest") +
+                                                 R"y("
+    command: ["sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"]
+)y");
+  SKIFF_ASSERT_OK(sys->skiffctlOk({"deploy", "apply", "-f", manifest}));
+  ASSERT_TRUE(eventually([&] { return sys->runningModules("pi-a").size() == 1; }))
+      << sys->diagnostics();
+  auto follow = [&](const std::string& name) -> Result<Subprocess> {
+    SubprocessOptions so;
+    so.argv = sys->skiffctlArgv();
+    so.argv.insert(so.argv.end(), {"logs", "pi-a", "t/ticker", "-f", "--tail", "1"});
+    so.logFile = sys->dir() + "/" + name + ".log";
+    SKIFF_ASSIGN_OR_RETURN(Subprocess p, Subprocess::start(so));
+    std::string file = so.logFile;
+    SKIFF_RETURN_IF_ERROR(waitUntil(
+        [&] { return lastTick(common::readFile(file).valueOr("")) >= 0; }, 30s, "first line"));
+    return p;
+  };
+
+  // The broker restarts: both ends lose the stream; skiffctl ends with "unavailable" (exit 5).
+  SKIFF_ASSERT_OK_AND_ASSIGN(Subprocess f1, follow("follow-broker"));
+  SKIFF_ASSERT_OK(sys->hub().restartBroker());
+  ASSERT_TRUE(eventually([&] { return !f1.isRunning(); }, 30s))
+      << "skiffctl logs -f still running after a broker restart: "
+      << common::readFile(sys->dir() + "/follow-broker.log").valueOr("");
+  EXPECT_EQ(f1.exitCode(), 5) << common::readFile(sys->dir() + "/follow-broker.log").valueOr("");
+  // The agent stopped streaming: no endless "response not delivered" retries.
+  ASSERT_TRUE(eventually([&] { return sys->deviceOnline("pi-a"); })) << sys->diagnostics();
+  std::this_thread::sleep_for(2s);
+  EXPECT_LE(occurrences(sys->agent("pi-a").log(), "response not delivered"), 1)
+      << sys->agent("pi-a").log();
+
+  // The agent is killed: its Last Will marks it offline and the stream ends.
+  SKIFF_ASSERT_OK_AND_ASSIGN(Subprocess f2, follow("follow-kill"));
+  SKIFF_ASSERT_OK(sys->agent("pi-a").kill9());
+  ASSERT_TRUE(eventually([&] { return !f2.isRunning(); }, 30s))
+      << "skiffctl logs -f still running after its device died: "
+      << common::readFile(sys->dir() + "/follow-kill.log").valueOr("");
+  std::string out = common::readFile(sys->dir() + "/follow-kill.log").valueOr("");
+  EXPECT_EQ(f2.exitCode(), 5) << out;
+  EXPECT_NE(out.find("offline"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace skiff::test

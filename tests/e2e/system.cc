@@ -159,16 +159,8 @@ Status System::addAgent(const std::string& id, const std::map<std::string, std::
   AgentProcess* a = agent.get();
   agents_[id] = std::move(agent);
   // Online at the hub (presence) and a first report ingested.
-  Status online = waitUntil(
-      [&] {
-        auto r = skiffctl({"-o", "json", "device", "get", id}, std::chrono::seconds(20));
-        if (!r.isOk() || r->exitCode != 0) return false;
-        auto j =
-            common::parseJson(r->output.substr(std::min(r->output.find('{'), r->output.size())));
-        return j.isOk() && j->value("online", false) && !(*j)["reported"].is_null();
-      },
-      std::chrono::seconds(60), "agent " + id + " online at the hub",
-      std::chrono::milliseconds(200));
+  Status online = waitUntil([&] { return deviceOnline(id); }, std::chrono::seconds(60),
+                            "agent " + id + " online at the hub", std::chrono::milliseconds(200));
   if (!online.isOk()) {
     return online.withContext("agent log:\n" + tail(a->log(), 4000));
   }
@@ -253,6 +245,21 @@ std::vector<std::map<std::string, std::string>> System::podRows() {
   auto out = kubectl_->run({"get", "pods", "-o", "wide"});
   if (!out.isOk() || out->exitCode != 0) return {};
   return parseKubectlTable(out->output).rows;
+}
+
+Result<Json> System::device(const std::string& id) {
+  SKIFF_ASSIGN_OR_RETURN(CommandResult r,
+                         skiffctl({"-o", "json", "device", "get", id}, std::chrono::seconds(20)));
+  if (r.exitCode != 0) return common::unavailable("skiffctl device get: " + r.output);
+  auto brace = r.output.find('{');
+  if (brace == std::string::npos) return common::internalError("no JSON: " + r.output);
+  return common::parseJson(r.output.substr(brace));
+}
+
+bool System::deviceOnline(const std::string& id) {
+  auto d = device(id);
+  return d.isOk() && d->value("online", false) && d->contains("reported") &&
+         !(*d)["reported"].is_null();
 }
 
 Result<Json> System::hubDeployments() {

@@ -101,6 +101,10 @@ class System {
   std::vector<common::Json> pods(const std::string& prefix);
   // Rows of `kubectl get pods` in `default`.
   std::vector<std::map<std::string, std::string>> podRows();
+  // `skiffctl -o json device get ID`.
+  common::Result<common::Json> device(const std::string& id);
+  // Online at the hub, with a report ingested.
+  bool deviceOnline(const std::string& id);
   // The hub's deployments (REST /api/v1/deployments items).
   common::Result<common::Json> hubDeployments();
   // Whether the Node's Ready condition is True.
