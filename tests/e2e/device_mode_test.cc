@@ -9,6 +9,8 @@
 
 #include <set>
 
+#include "common/fs.h"
+
 #include "tests/e2e/system.h"
 #include "tests/support/status_assert.h"
 
@@ -138,8 +140,20 @@ TEST(E2eDeviceMode, NodePerDeviceDaemonSetPresenceAndRelabel) {
   EXPECT_EQ(logs, "reading on pi-c\n");
 
   // kill -9 pi-c's agent: the broker publishes its Last Will, the Node turns NotReady and the
-  // pod shows the device offline. Its container keeps running (nothing stops it).
+  // pod shows the device offline. Its container keeps running (nothing stops it). A `kubectl
+  // logs -f` following it ends instead of hanging.
+  SubprocessOptions fo;
+  fo.argv = {"kubectl", "logs", "-f", podC};
+  fo.env = sys->kubectl().env();
+  fo.logFile = sys->dir() + "/kubectl-logs-f.log";
+  SKIFF_ASSERT_OK_AND_ASSIGN(Subprocess follow, Subprocess::start(fo));
+  ASSERT_TRUE(eventually([&] {
+    return common::readFile(fo.logFile).valueOr("").find("reading on pi-c") != std::string::npos;
+  })) << common::readFile(fo.logFile).valueOr("");
   SKIFF_ASSERT_OK(sys->agent("pi-c").kill9());
+  EXPECT_TRUE(eventually([&] { return !follow.isRunning(); }, 30s))
+      << "kubectl logs -f still following a dead device: "
+      << common::readFile(fo.logFile).valueOr("");
   std::string reason;
   ASSERT_TRUE(eventually([&] { return readyOf(*sys, "pi-c", &reason) == "False"; }, kWait))
       << sys->diagnostics();
@@ -192,14 +206,31 @@ TEST(E2eDeviceMode, NodePerDeviceDaemonSetPresenceAndRelabel) {
   ASSERT_TRUE(eventually([&] { return sys->containers("pi-a")->empty(); }, kWait))
       << sys->diagnostics();
 
-  // Deleting the DaemonSet removes the rest.
+  // Deleting the DaemonSet while pi-c is offline: the deletion completes (an offline device does
+  // not hold it up), and pi-c removes the container when it comes back (its retained desired
+  // state no longer has the module).
+  SKIFF_ASSERT_OK(sys->agent("pi-c").kill9());
+  ASSERT_TRUE(eventually([&] { return readyOf(*sys, "pi-c") == "False"; }, kWait))
+      << sys->diagnostics();
   SKIFF_ASSERT_OK(sys->kubectl().ok({"delete", "-f", ds}, 120s));
   ASSERT_TRUE(eventually([&] { return sys->pods("sensor-").empty(); }, kWait))
       << sys->diagnostics();
-  ASSERT_TRUE(eventually([&] { return sys->containers("pi-c")->empty(); }, kWait))
-      << sys->diagnostics();
   SKIFF_ASSERT_OK_AND_ASSIGN(deps, sys->hubDeployments());
   EXPECT_TRUE(deps["items"].empty()) << deps.dump();
+  EXPECT_EQ(sys->runningModules("pi-c").size(), 1u) << "pi-c is offline: nobody removed it yet";
+  SKIFF_ASSERT_OK(sys->agent("pi-c").start());
+  ASSERT_TRUE(eventually([&] { return sys->containers("pi-c")->empty(); }, kWait))
+      << sys->diagnostics();
+
+  // A device removed on the hub: its Node goes away.
+  SKIFF_ASSERT_OK(sys->skiffctlOk({"device", "remove", "pi-b"}));
+  ASSERT_TRUE(eventually(
+      [&] {
+        return !sys->getJson({"node", "pi-b"}).isOk();
+      },
+      kWait))
+      << sys->diagnostics();
+  EXPECT_EQ(readyOf(*sys, "pi-a"), "True");
 }
 
 }  // namespace

@@ -65,6 +65,9 @@ Result<std::unique_ptr<System>> System::create(SystemOptions opts) {
     co.dataDir = sys->dir_.file("cp");
     co.schedulerAndControllers = true;
     co.extraArgs = sys->opts_.controlPlaneArgs;
+    if (sys->opts_.logLevel != "debug") {
+      co.extraArgs.insert(co.extraArgs.end(), {"--log-level", sys->opts_.logLevel});
+    }
     SKIFF_ASSIGN_OR_RETURN(sys->cp_, ControlPlaneProcess::start(co));
     sys->kubectl_.emplace(sys->dir_.file("home"), sys->cp_->adminKubeconfig());
   }
@@ -130,10 +133,9 @@ Status System::addAgent(const std::string& id, const std::map<std::string, std::
   SKIFF_RETURN_IF_ERROR(common::makeDirs(logDir));
   AgentRunOptions ro;
   ro.extraArgs = opts_.agentArgs;
-  if (opts_.logLevel != "debug") {
+  if (opts_.logLevel != "debug") {  // benchmarks: production intervals
     ro.testIntervals = false;
-    ro.extraArgs.insert(ro.extraArgs.end(),
-                        {"--log-level", opts_.logLevel, "--sync-interval", "500ms"});
+    ro.extraArgs.insert(ro.extraArgs.end(), {"--log-level", opts_.logLevel});
   }
   auto agent = std::make_unique<AgentProcess>(stateDir, podman_->socketPath(), logDir, ro);
   std::vector<std::string> enroll = {"--hub", hub_->httpsUrl(), "--token", token};

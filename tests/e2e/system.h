@@ -40,10 +40,10 @@ struct SystemOptions {
   bool controlPlane = false;  // start skiff-control-plane + kubectl
   std::vector<std::string> controlPlaneArgs;
   std::vector<std::string> hubArgs;  // extra `skiff-hub run` flags
-  // Agents' extra `skiff-agent run` flags (test intervals are always on: sync 500 ms, heartbeat
-  // 3 s, metrics 2 s).
+  // Agents' extra `skiff-agent run` flags.
   std::vector<std::string> agentArgs;
-  // "info" for benchmarks (debug logging of every part costs time).
+  // Log level of every part. "debug" (tests) also gives the agents test intervals (sync 500 ms,
+  // heartbeat 3 s, metrics 2 s); anything else (benchmarks) their production defaults.
   std::string logLevel = "debug";
 };
 
