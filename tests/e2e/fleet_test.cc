@@ -273,5 +273,93 @@ spec:
   EXPECT_TRUE(sys->containers("pi-b")->empty());
 }
 
+// A fleet pod goes to every matching device and its status aggregates their real reports:
+// two site=a agents (each with its own Podman, like two devices) run it, a site=b agent does not;
+// `kubectl logs` says which device it reads and follows the skiff.io/logs-device annotation;
+// relabelling a device away removes its container; a dead device shows as offline without
+// blocking the pod's deletion.
+TEST(E2eFleet, PodOnEveryMatchingDeviceAggregatesTheirStatus) {
+  SKIFF_ASSERT_OK_AND_ASSIGN(auto sys,
+                             System::create({.name = "e2e-fleet-multi", .controlPlane = true}));
+  SKIFF_ASSERT_OK(sys->addAgent("pi-a", {{"site", "a"}}));
+  SKIFF_ASSERT_OK(sys->addAgent("pi-b", {{"site", "a"}}, Bootstrap::kCaFile, /*ownEngine=*/true));
+  SKIFF_ASSERT_OK(sys->addAgent("pi-c", {{"site", "b"}}));
+  SKIFF_ASSERT_OK(sys->startVirtualNode(false));
+  ASSERT_TRUE(eventually([&] { return sys->nodeReady("skiff-fleet"); }, kWait))
+      << sys->diagnostics();
+  std::string manifest = sys->file("multi.yaml", R"y(apiVersion: v1
+kind: Pod
+metadata:
+  name: multi
+spec:
+  terminationGracePeriodSeconds: 1
+  nodeSelector: {device.skiff.io/site: a}
+  tolerations:
+  - {key: virtual-kubelet.io/provider, operator: Exists, effect: NoSchedule}
+  containers:
+  - name: main
+    image: )y" + sys->registry().imageRef("latest") +
+                                                     R"y(
+    command: ["sh", "-c", "echo host $(hostname); sleep 3600"]
+)y");
+  SKIFF_ASSERT_OK(sys->kubectl().ok({"apply", "-f", manifest}));
+  auto summary = [&] {
+    auto p = sys->getJson({"pod", "multi"});
+    if (!p.isOk()) return Json::object();
+    return Json::parse(p->value("metadata", Json::object())
+                           .value("annotations", Json::object())
+                           .value("skiff.io/devices", "{}"));
+  };
+  ASSERT_TRUE(eventually([&] {
+    Json s = summary();
+    return s.value("targeted", 0) == 2 && s.value("running", 0) == 2 &&
+           podRowStatus(*sys, "multi") == "Running";
+  })) << sys->diagnostics();
+  EXPECT_EQ(sys->runningModules("pi-a"), std::vector<std::string>{"multi/main"});
+  EXPECT_EQ(sys->runningModules("pi-b"), std::vector<std::string>{"multi/main"});
+  EXPECT_TRUE(sys->containers("pi-c")->empty());
+  Json s = summary();
+  EXPECT_EQ(s["devices"].value("pi-a", ""), "running") << s.dump();
+  EXPECT_EQ(s["devices"].value("pi-b", ""), "running") << s.dump();
+
+  // kubectl logs names the device it reads (the first running one) and follows the annotation.
+  auto hostOf = [&](const std::string& dev) {
+    auto c = sys->moduleContainers(dev, "multi/main");
+    return c.isOk() && c->size() == 1 ? (*c)[0].value("Id", "").substr(0, 12) : std::string();
+  };
+  SKIFF_ASSERT_OK_AND_ASSIGN(std::string logs, sys->kubectl().ok({"logs", "multi"}));
+  EXPECT_NE(logs.find("==> device pi-a (2 targeted"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("host " + hostOf("pi-a")), std::string::npos) << logs;
+  SKIFF_ASSERT_OK(sys->kubectl().ok({"annotate", "pod", "multi", "skiff.io/logs-device=pi-b"}));
+  ASSERT_TRUE(eventually([&] {
+    auto r = sys->kubectl().run({"logs", "multi"});
+    return r.isOk() && r->output.find("host " + hostOf("pi-b")) != std::string::npos;
+  })) << sys->kubectl().run({"logs", "multi"})->output;
+
+  // Relabel pi-b away: its container goes, the pod now targets one device.
+  SKIFF_ASSERT_OK(sys->skiffctlOk({"device", "label", "pi-b", "site=b"}));
+  ASSERT_TRUE(eventually([&] { return sys->containers("pi-b")->empty(); }, kWait))
+      << sys->diagnostics();
+  ASSERT_TRUE(eventually([&] {
+    Json t = summary();
+    return t.value("targeted", 0) == 1 && t.value("running", 0) == 1;
+  })) << summary().dump();
+
+  // pi-a dies: the pod shows it offline; deleting the pod does not wait for it.
+  SKIFF_ASSERT_OK(sys->agent("pi-a").kill9());
+  ASSERT_TRUE(eventually([&] { return summary().value("offline", 0) == 1; }, kWait))
+      << summary().dump();
+  SKIFF_ASSERT_OK_AND_ASSIGN(Json p, sys->getJson({"pod", "multi"}));
+  bool ready = true;
+  for (const auto& c : p["status"]["conditions"]) {
+    if (c.value("type", "") == "Ready") ready = c.value("status", "") == "True";
+  }
+  EXPECT_FALSE(ready) << p["status"].dump();
+  SKIFF_ASSERT_OK(sys->kubectl().ok({"delete", "-f", manifest}, 120s));
+  ASSERT_TRUE(eventually([&] { return sys->pods("multi").empty(); }, kWait)) << sys->diagnostics();
+  SKIFF_ASSERT_OK_AND_ASSIGN(Json deps, sys->hubDeployments());
+  EXPECT_TRUE(deps["items"].empty()) << deps.dump();
+}
+
 }  // namespace
 }  // namespace skiff::test

@@ -112,8 +112,18 @@ Result<std::string> System::skiffctlOk(const std::vector<std::string>& args) {
 
 std::string System::agentStateDir(const std::string& id) const { return dir_.file("agents/" + id); }
 
+PodmanFixture& System::engineOf(const std::string& deviceId) {
+  auto it = ownEngines_.find(deviceId);
+  return it != ownEngines_.end() ? *it->second : *podman_;
+}
+
 Status System::addAgent(const std::string& id, const std::map<std::string, std::string>& labels,
-                        Bootstrap bootstrap) {
+                        Bootstrap bootstrap, bool ownEngine) {
+  if (ownEngine) {
+    PodmanOptions po;
+    po.insecureRegistries = {registry_->hostPort()};
+    SKIFF_ASSIGN_OR_RETURN(ownEngines_[id], PodmanFixture::create(po));
+  }
   std::vector<std::string> add = {"device", "add", id};
   for (const auto& [k, v] : labels) {
     add.push_back("-l");
@@ -137,7 +147,7 @@ Status System::addAgent(const std::string& id, const std::map<std::string, std::
     ro.testIntervals = false;
     ro.extraArgs.insert(ro.extraArgs.end(), {"--log-level", opts_.logLevel});
   }
-  auto agent = std::make_unique<AgentProcess>(stateDir, podman_->socketPath(), logDir, ro);
+  auto agent = std::make_unique<AgentProcess>(stateDir, engineOf(id).socketPath(), logDir, ro);
   std::vector<std::string> enroll = {"--hub", hub_->httpsUrl(), "--token", token};
   if (bootstrap == Bootstrap::kCaFile) {
     enroll.insert(enroll.end(), {"--ca-file", hub_->caFile()});
@@ -190,7 +200,7 @@ Result<std::vector<Json>> System::containers(const std::string& deviceId) {
       urlEncode(common::dumpJson(Json{{"label", Json::array({"io.skiff.agent=" + deviceId})}}));
   SKIFF_ASSIGN_OR_RETURN(auto r,
                          httpGet("http://d/v1.40/containers/json?all=true&filters=" + filter, {},
-                                 podman_->socketPath()));
+                                 engineOf(deviceId).socketPath()));
   if (r.status != 200) return common::unavailable("podman list: HTTP " + std::to_string(r.status));
   auto j = common::parseJson(r.body);
   if (!j.isOk() || !j->is_array()) return common::internalError("bad list reply: " + r.body);

@@ -78,17 +78,22 @@ class System {
 
   // Operator flow: `skiffctl device add ID -l k=v...`, `skiffctl token create ID`,
   // `skiff-agent enroll --hub ... --token ... (--ca-file | --ca-sha256)`, then starts the agent
-  // and waits until the hub sees it online.
+  // and waits until the hub sees it online. ownEngine: the agent gets its own Podman instead of
+  // the shared one (agents name containers after module and spec, so two agents running the
+  // same module need separate engines, as separate devices have).
   common::Status addAgent(const std::string& id, const std::map<std::string, std::string>& labels,
-                          Bootstrap bootstrap = Bootstrap::kCaFile);
+                          Bootstrap bootstrap = Bootstrap::kCaFile, bool ownEngine = false);
   AgentProcess& agent(const std::string& id) { return *agents_.at(id); }
   std::string agentStateDir(const std::string& id) const;
 
   // Starts skiff-virtual-node against the control plane and the real hub (admin token).
   common::Status startVirtualNode(bool nodePerDevice, std::vector<std::string> extraArgs = {});
 
+  // The Podman an agent uses (the shared one unless it got its own).
+  PodmanFixture& engineOf(const std::string& deviceId);
+
   // ---- Observations ----
-  // Containers (Docker API JSON, all states) the agent `deviceId` created in Podman.
+  // Containers (Docker API JSON, all states) the agent `deviceId` created in its Podman.
   common::Result<std::vector<common::Json>> containers(const std::string& deviceId);
   // Containers of one module on a device.
   common::Result<std::vector<common::Json>> moduleContainers(const std::string& deviceId,
@@ -122,6 +127,7 @@ class System {
   std::unique_ptr<HubFixture> hub_;
   std::unique_ptr<ControlPlaneProcess> cp_;
   std::optional<Kubectl> kubectl_;
+  std::map<std::string, std::unique_ptr<PodmanFixture>> ownEngines_;  // outlive the agents
   std::map<std::string, std::unique_ptr<AgentProcess>> agents_;
   std::unique_ptr<VirtualNodeProcess> vn_;
 };
