@@ -81,6 +81,7 @@ class Agent {
   std::int64_t seq_ = 0;
   protocol::Reported lastReported_;
   bool reportedOnce_ = false;
+  Clock::time_point lastReportAt_{};  // loop thread only
   std::optional<protocol::DesiredError> bootError_;
   protocol::DeviceFacts facts_;
   Clock::time_point factsRefreshedAt_{};
@@ -231,6 +232,7 @@ bool Agent::publishReport(bool force) {
   }
   lastReported_ = r;
   reportedOnce_ = true;
+  lastReportAt_ = Clock::now();
   return true;
 }
 
@@ -322,10 +324,13 @@ Status Agent::run(std::stop_token stop) {
     }
     if (connectedNow && bus_ && bus_->isConnected()) publishPresence();
     {
-      // Coalesce bursts (many modules changing at once) into one report.
+      // A change after a quiet period is reported at once (a pod's start reaches Kubernetes
+      // sooner); changes within reportDebounce of the last report are coalesced into the next
+      // one, so a burst (many modules changing at once) makes a few reports, not hundreds.
       std::unique_lock lock(mu_);
-      if (dirty_ && !connectedNow) {
-        cv_.wait_for(lock, config_.reportDebounce, [&] { return stop.stop_requested(); });
+      auto earliest = lastReportAt_ + config_.reportDebounce;
+      if (dirty_ && !connectedNow && Clock::now() < earliest) {
+        cv_.wait_until(lock, earliest, [&] { return stop.stop_requested(); });
       }
       dirty = dirty_;
       dirty_ = false;

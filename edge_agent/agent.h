@@ -4,7 +4,8 @@
 //   boot: identity → persisted desired state (verified) → reconciler starts (no broker needed)
 //   MQTT: subscribe desired + rpc/request; on connect publish presence online (retained) and a
 //         full report; Last Will = presence offline (retained)
-//   loop: reported on every status change (coalesced over reportDebounce) and every heartbeat;
+//   loop: reported on every status change (at once after a quiet period, else coalesced until
+//         reportDebounce after the previous report) and every heartbeat;
 //         metrics every metricsInterval; certificate renewal check every renewCheckInterval
 //   stop: presence offline, RPC streams ended, MQTT disconnected, workers joined — containers
 //         keep running (the agent stopping must never stop the workloads).

@@ -72,7 +72,7 @@ RpcServer::RpcServer(std::string deviceId, common::bus::MessageBus& bus, Reconci
       io_(io),
       maxFollow_(maxFollow) {}
 
-void RpcServer::respond(Call& call, bool final, const Json& result) {
+bool RpcServer::respond(Call& call, bool final, const Json& result) {
   protocol::RpcResponse r;
   r.id = call.id;
   r.seq = call.seq++;
@@ -88,7 +88,9 @@ void RpcServer::respond(Call& call, bool final, const Json& result) {
   Status s = common::bus::publishAndWait(bus_, m, std::chrono::seconds(10));
   if (!s.isOk()) {
     common::log::warn("rpc: response not delivered", {{"id", call.id}, {"error", s.toString()}});
+    return false;
   }
+  return true;
 }
 
 void RpcServer::fail(Call& call, const Status& s) {
@@ -249,17 +251,25 @@ void RpcServer::runLogs(const std::shared_ptr<Call>& call, protocol::RpcRequest 
     std::lock_guard lock(mu_);
     return shuttingDown_;
   };
+  // The hub receives a stream's chunks in seq order: once one is lost (broker unreachable, a
+  // reconnect), later ones could never be shown, so the stream ends at the first undelivered
+  // chunk instead of following (and failing every publish) for up to maxFollow_.
+  bool lost = false;
   Status s = io_.logs(
       *id, o,
       [&](std::string_view data, bool) {
-        while (!data.empty()) {
+        while (!data.empty() && !lost) {
           std::string_view chunk = data.substr(0, kMaxChunk);
           data.remove_prefix(chunk.size());
-          respond(*call, false, Json{{"data", std::string(chunk)}});
+          lost = !respond(*call, false, Json{{"data", std::string(chunk)}});
         }
-        return !cancelled();
+        return !lost && !cancelled();
       },
-      cancelled);
+      [&] { return lost || cancelled(); });
+  if (lost) {
+    common::log::info("rpc: log stream ended, a chunk could not be delivered", {{"id", call->id}});
+    return;
+  }
   if (!s.isOk()) {
     fail(*call, s);
     return;

@@ -51,7 +51,9 @@ class RpcServer {
     std::int64_t seq = 0;
     std::atomic<bool> cancelled{false};
   };
-  void respond(Call& call, bool final, const common::Json& result);
+  // Publishes one response and waits for the broker's acknowledgement; false (logged) if it
+  // could not be delivered.
+  bool respond(Call& call, bool final, const common::Json& result);
   void fail(Call& call, const common::Status& s);
   void runLogs(const std::shared_ptr<Call>& call, common::protocol::RpcRequest req);
   void runRestart(const std::shared_ptr<Call>& call, std::string module);

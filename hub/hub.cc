@@ -123,9 +123,16 @@ class HubImpl final : public Hub {
         *bus_, po, [f = fleet_.get()](const fleet::DesiredDoc& d) { f->onPublished(d); });
     std::string url = o.mqttUrl;
     bus_->setHandlers([r = router_.get()](const common::bus::Message& m) { r->onMessage(m); },
-                      [p = publisher_.get(), f = fleet_.get(), url](bool up, const std::string&) {
+                      [p = publisher_.get(), f = fleet_.get(), rpc = rpc_.get(), url](
+                          bool up, const std::string&) {
                         p->onConnection(up);
                         f->setBroker(up, url);
+                        // Agents' responses may be lost meanwhile (a broker restart loses them;
+                        // agents end a stream whose chunk they cannot deliver), so waiting RPCs end
+                        // rather than hang.
+                        if (!up)
+                          rpc->interrupt("",
+                                         common::unavailable("the hub lost its broker connection"));
                       });
     for (const auto& filter : mqtt::Router::subscriptions()) {
       SKIFF_RETURN_IF_ERROR(bus_->subscribe(filter, 1));

@@ -97,7 +97,7 @@ bool isReservedDeviceId(std::string_view id) {
   return id == "hub" || id == "skiff-hub" || id == "skiff-broker" || id == "skiff-revocation-probe";
 }
 
-Status validateLabels(const Labels& labels, std::string_view field) {
+Status validateDeploymentLabels(const Labels& labels, std::string_view field) {
   if (labels.size() > 64) return common::invalidArgument(std::string(field) + ": more than 64");
   for (const auto& [k, v] : labels) {
     std::string path = std::string(field) + "[\"" + k + "\"]";
@@ -108,8 +108,9 @@ Status validateLabels(const Labels& labels, std::string_view field) {
 }
 
 Status validateOperatorLabels(const Labels& labels, std::string_view field) {
-  SKIFF_RETURN_IF_ERROR(validateLabels(labels, field));
-  for (const auto& [k, v] : labels) {
+  SKIFF_RETURN_IF_ERROR(validateDeploymentLabels(labels, field));
+  for (const auto& kv : labels) {
+    const std::string& k = kv.first;
     std::string path = std::string(field) + "[\"" + k + "\"]";
     if (k.starts_with(kReservedLabelPrefix)) {
       return common::invalidArgument(path + ": keys under " + std::string(kReservedLabelPrefix) +
@@ -187,9 +188,7 @@ Result<DeploymentSpec> validateDeployment(const DeploymentInput& in) {
   DeploymentSpec spec;
   SKIFF_RETURN_IF_ERROR(validateDeploymentId(in.id));
   spec.id = in.id;
-  // Deployments have no implicit labels, so skiff.io/ keys are free (the edge provider marks its
-  // deployments skiff.io/managed-by and skiff.io/virtual-node).
-  SKIFF_RETURN_IF_ERROR(validateLabels(in.labels, "labels"));
+  SKIFF_RETURN_IF_ERROR(validateDeploymentLabels(in.labels, "labels"));
   spec.labels = in.labels;
   if (in.annotations.size() > 64) return common::invalidArgument("annotations: more than 64");
   std::size_t annotationBytes = 0;

@@ -68,11 +68,13 @@ Result<DeviceRecord> deviceRecordFromJson(const Json& j);
 // Certificate CNs the hub uses itself ("hub" has broker-wide rights): never device ids.
 bool isReservedDeviceId(std::string_view id);
 
-// Operator labels: valid Kubernetes keys/values, nothing under skiff.io/. `field` prefixes errors.
-// Label keys and values valid as in Kubernetes; at most 64.
-Status validateLabels(const Labels& labels, std::string_view field = "labels");
-// validateLabels, and no keys under skiff.io/ (the hub sets those on devices).
+// Operator labels of a device: valid Kubernetes keys/values, nothing under skiff.io/ (the hub's
+// implicit device labels live there). `field` prefixes errors.
 Status validateOperatorLabels(const Labels& labels, std::string_view field = "labels");
+// Deployment labels: valid Kubernetes keys/values, at most 64. skiff.io/ keys are allowed: the hub
+// sets no implicit deployment labels, and Skiff's own clients mark their deployments with them
+// (the edge provider's skiff.io/managed-by and skiff.io/virtual-node, docs/pod-mapping.md).
+Status validateDeploymentLabels(const Labels& labels, std::string_view field = "labels");
 
 // ---- Deployments -----------------------------------------------------------------------------
 

@@ -179,7 +179,7 @@ Status PodController::reconcile(const std::string& key) {
       return s;
     }
     common::log::debug("pod created in provider", {{"pod", key}});
-  } else if (jsonField(*running, "spec") != jsonField(*pod, "spec")) {
+  } else if (changedForProvider(*running, *pod)) {
     Status s = provider_.updatePod(*pod);
     if (!s.isOk()) {
       (void)syncStatus(*pod);
@@ -188,6 +188,28 @@ Status PodController::reconcile(const std::string& key) {
     common::log::info("pod updated in provider", {{"pod", key}});
   }
   return syncStatus(*pod);
+}
+
+bool PodController::changedForProvider(const Json& running, const Json& pod) {
+  if (jsonField(running, "spec") != jsonField(pod, "spec")) return true;
+  const Json& was = jsonField(running, "metadata");
+  const Json& now = jsonField(pod, "metadata");
+  if (jsonField(was, "labels") != jsonField(now, "labels")) return true;
+  // Annotations choose things after creation (the edge provider's logs device, target
+  // selector, priority); the ones the provider owns change with every status and are not input.
+  Json a =
+      jsonField(was, "annotations").is_object() ? jsonField(was, "annotations") : Json::object();
+  Json b =
+      jsonField(now, "annotations").is_object() ? jsonField(now, "annotations") : Json::object();
+  auto report =
+      provider_.getPodStatus(str(pod, "metadata", "namespace"), str(pod, "metadata", "name"));
+  if (report.isOk()) {
+    for (const auto& [k, v] : report->annotations) {
+      a.erase(k);
+      b.erase(k);
+    }
+  }
+  return a != b;
 }
 
 Status PodController::finishDeletion(const Json& pod) {

@@ -61,6 +61,10 @@ class PodController {
  private:
   common::Status reconcile(const std::string& key);
   common::Status syncStatus(const Json& pod);
+  // Whether the provider must see `pod` again: its spec, labels or annotations differ from what
+  // the provider runs (as virtual-kubelet's podsEqual), ignoring the annotations the provider
+  // writes itself (its status summary).
+  bool changedForProvider(const Json& running, const Json& pod);
   common::Status finishDeletion(const Json& pod);
   void worker();
   void resyncLoop(std::stop_token st);

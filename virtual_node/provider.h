@@ -39,7 +39,8 @@ class PodLifecycleHandler {
   // as specified; the provider keeps reporting why through getPodStatus; retried slowly, since
   // e.g. a missing ConfigMap may appear).
   virtual common::Status createPod(const Json& pod) = 0;
-  // Applies a changed spec (an image update) in place. Same contract as createPod.
+  // Applies a changed pod in place: its spec (an image update), labels or annotations (those the
+  // provider reports as its own excepted). Same contract as createPod.
   virtual common::Status updatePod(const Json& pod) = 0;
   // Starts removing the pod's containers. Idempotent: Ok when removal is under way or done.
   // Completion is seen through getPod answering NotFound (and a notification).

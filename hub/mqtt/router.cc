@@ -125,6 +125,11 @@ void Router::handle(const common::bus::Message& m) {
     // message clearing the topic. Neither is news.
     if (m.payload.empty()) return;
     err = fleet_.ingestPresence(t->deviceId, m.payload);
+    // Responses of the agent's running RPCs (followed logs) are lost with its connection.
+    if (!err && !fleet_.deviceOnline(t->deviceId)) {
+      rpc_.interrupt(t->deviceId,
+                     common::unavailable("device \"" + t->deviceId + "\" went offline"));
+    }
   } else if (t->rest == "metrics") {
     err = fleet_.ingestMetrics(t->deviceId, m.payload);
   } else if (t->rest.starts_with("rpc/response/")) {

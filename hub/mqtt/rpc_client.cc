@@ -4,6 +4,8 @@
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
+#include <vector>
+
 #include "common/log.h"
 #include "hub/random_id.h"
 
@@ -46,7 +48,9 @@ Result<std::optional<proto::RpcResponse>> RpcClient::Call::next(std::chrono::mil
     ++nextSeq_;
     return std::optional<proto::RpcResponse>(std::move(r));
   }
-  if (closed_) return common::unavailable("hub is shutting down");
+  if (closed_) {
+    return closedReason_.isOk() ? common::unavailable("hub is shutting down") : closedReason_;
+  }
   return std::optional<proto::RpcResponse>();
 }
 
@@ -125,6 +129,27 @@ bool RpcClient::onResponse(const std::string& deviceId, const std::string& reque
   call->pending_.emplace(r->seq, std::move(*r));
   call->cv_.notify_all();
   return true;
+}
+
+void RpcClient::interrupt(const std::string& deviceId, const common::Status& why) {
+  std::vector<std::shared_ptr<Call>> victims;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = calls_.begin(); it != calls_.end();) {
+      if (deviceId.empty() || it->second->deviceId_ == deviceId) {
+        victims.push_back(it->second);
+        it = calls_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& c : victims) {
+    std::lock_guard lock(c->mu_);
+    c->closed_ = true;
+    c->closedReason_ = why;
+    c->cv_.notify_all();
+  }
 }
 
 void RpcClient::closeAll() {

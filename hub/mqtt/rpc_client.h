@@ -34,7 +34,8 @@ class RpcClient {
    public:
     const std::string& id() const { return id_; }
     const std::string& deviceId() const { return deviceId_; }
-    // The next response, nullopt on timeout. Unavailable once the client is shutting down.
+    // The next response, nullopt on timeout. Unavailable once the client is shutting down or the
+    // call was interrupted (the reason given to interrupt()).
     common::Result<std::optional<common::protocol::RpcResponse>> next(
         std::chrono::milliseconds timeout);
 
@@ -47,6 +48,7 @@ class RpcClient {
     std::map<std::int64_t, common::protocol::RpcResponse> pending_;  // by seq
     std::int64_t nextSeq_ = 0;
     bool closed_ = false;
+    common::Status closedReason_;
   };
 
   RpcClient(common::bus::MessageBus& bus, std::shared_ptr<prometheus::Registry> metrics);
@@ -65,6 +67,11 @@ class RpcClient {
                   std::string_view payload);
   // Ends every call (shutdown).
   void closeAll();
+  // Ends the calls to deviceId ("" = every call) with `why`: responses that were lost cannot be
+  // recovered (a call's responses are delivered in seq order), so a caller waiting for them —
+  // a followed log stream — would otherwise wait forever. Called when the device goes offline
+  // and when the hub loses its broker connection.
+  void interrupt(const std::string& deviceId, const common::Status& why);
 
  private:
   struct Metrics;

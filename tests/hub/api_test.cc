@@ -426,6 +426,19 @@ TEST_F(HubApiTest, LogsAndRestartAreRelayedToTheAgent) {
   EXPECT_TRUE(ok.ok()) << ok.error_message();
   EXPECT_EQ(dev_->agent().restarts("web/nginx"), 1);
 
+  // A followed stream ends with UNAVAILABLE when its device goes offline (its remaining output
+  // is lost with the connection) instead of waiting forever. Found by the e2e tests.
+  grpc::ClientContext followCtx;
+  followCtx.AddMetadata("authorization", "Bearer " + hub_->readerToken());
+  followCtx.set_deadline(std::chrono::system_clock::now() + 30s);
+  v1::LogsRequest followReq;
+  followReq.set_device_id("api-1");
+  followReq.set_module("web/nginx");
+  followReq.set_follow(true);
+  auto follow = stub->StreamLogs(&followCtx, followReq);
+  v1::LogChunk followChunk;
+  ASSERT_TRUE(follow->Read(&followChunk));
+
   // An offline device: UNAVAILABLE at once.
   dev_->stop();
   std::string hubCert = hub_->dataDir() + "/pki/hub-mqtt-client.pem";
@@ -433,6 +446,11 @@ TEST_F(HubApiTest, LogsAndRestartAreRelayedToTheAgent) {
   (void)mosquittoPub(*hub_, hubCert, hubKey, "skiff/v1/devices/api-1/presence",
                      R"({"schema":1,"state":"offline"})");
   ASSERT_TRUE(waitUntil([&] { return !getDevice(*hub_, "api-1").online(); }, 10s).isOk());
+  while (follow->Read(&followChunk)) {
+  }
+  auto ended = follow->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE) << ended.error_message();
+  EXPECT_NE(ended.error_message().find("went offline"), std::string::npos) << ended.error_message();
   auto ctx = hub_->context(hub_->readerToken());
   v1::LogsRequest req;
   req.set_device_id("api-1");

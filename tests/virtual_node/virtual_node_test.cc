@@ -187,6 +187,23 @@ TEST_F(VirtualNodeTest, SyncsPodsStatusAndUpdates) {
   std::this_thread::sleep_for(2500ms);  // one resync period
   EXPECT_EQ(fake.count("create default/web"), 1);
   EXPECT_EQ(fake.count("update default/web"), 1);
+  // Annotations and labels set after creation reach the provider too (the edge provider reads
+  // skiff.io/logs-device, target selector and priority from them); the provider's own
+  // annotation (rewritten with its status) does not count as a change. Found by the e2e test:
+  // `kubectl annotate pod … skiff.io/logs-device=…` was ignored.
+  Json annotate = {{"metadata", {{"annotations", {{"example.com/choice", "b"}}}}}};
+  SKIFF_ASSERT_OK(client->patch(res::kPods.path("default", "web"), annotate));
+  EXPECT_TRUE(eventually([&] { return fake.count("update default/web") == 2; }));
+  auto stored = fake.getPod("default", "web");
+  ASSERT_TRUE(stored.isOk());
+  EXPECT_EQ(common::jsonString(common::jsonField((*stored)["metadata"], "annotations"),
+                               "example.com/choice"),
+            "b");
+  Json label = {{"metadata", {{"labels", {{"tier", "edge"}}}}}};
+  SKIFF_ASSERT_OK(client->patch(res::kPods.path("default", "web"), label));
+  EXPECT_TRUE(eventually([&] { return fake.count("update default/web") == 3; }));
+  std::this_thread::sleep_for(2500ms);  // one resync period
+  EXPECT_EQ(fake.count("update default/web"), 3);
 }
 
 TEST_F(VirtualNodeTest, DeletionCompletesOnlyAfterTheProviderConfirms) {
