@@ -53,20 +53,19 @@ namespace {
 double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 std::string podJson(const std::string& name, const std::string& image) {
-  Json pod = {
-      {"apiVersion", "v1"},
-      {"kind", "Pod"},
-      {"metadata", {{"name", name}}},
-      {"spec",
-       {{"terminationGracePeriodSeconds", 1},
-        {"nodeSelector", {{"device.skiff.io/site", "a"}}},
-        {"tolerations", Json::array({{{"key", "virtual-kubelet.io/provider"},
-                                      {"operator", "Exists"},
-                                      {"effect", "NoSchedule"}}})},
-        {"containers", Json::array({{{"name", "app"},
-                                     {"image", image},
-                                     {"imagePullPolicy", "IfNotPresent"},
-                                     {"command", Json::array({"sleep", "3600"})}}})}}}};
+  Json pod = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", {{"name", name}}},
+              {"spec",
+               {{"terminationGracePeriodSeconds", 1},
+                {"nodeSelector", {{"device.skiff.io/site", "a"}}},
+                {"tolerations", Json::array({{{"key", "virtual-kubelet.io/provider"},
+                                              {"operator", "Exists"},
+                                              {"effect", "NoSchedule"}}})},
+                {"containers", Json::array({{{"name", "app"},
+                                             {"image", image},
+                                             {"imagePullPolicy", "IfNotPresent"},
+                                             {"command", Json::array({"sleep", "3600"})}}})}}}};
   return common::dumpJson(pod);
 }
 
@@ -108,8 +107,7 @@ class Observer {
                       [](bool, const std::string&) {});
     namespace proto = common::protocol;
     SKIFF_RETURN_IF_ERROR(bus_->subscribe(proto::topicFor(deviceId, proto::Channel::kDesired), 1));
-    SKIFF_RETURN_IF_ERROR(
-        bus_->subscribe(proto::topicFor(deviceId, proto::Channel::kReported), 1));
+    SKIFF_RETURN_IF_ERROR(bus_->subscribe(proto::topicFor(deviceId, proto::Channel::kReported), 1));
     bus_->start();
     return bus_->waitConnected(std::chrono::seconds(20));
   }
@@ -155,8 +153,8 @@ struct Hops {
 };
 
 void row(const char* name, const std::vector<double>& v) {
-  std::printf("  %-40s p50 %7.1f ms  p99 %7.1f ms  max %7.1f ms\n", name, pct(v, 0.5),
-              pct(v, 0.99), pct(v, 1.0));
+  std::printf("  %-40s p50 %7.1f ms  p99 %7.1f ms  max %7.1f ms\n", name, pct(v, 0.5), pct(v, 0.99),
+              pct(v, 1.0));
 }
 
 // podman run -d of the image with the given network, runs times; durations in ms.
@@ -282,9 +280,9 @@ int main(int argc, char** argv) {
     auto created = hubCreated.find(name);
     auto ctrs = s.moduleContainers("pi-a", name + "/app");
     if (created == hubCreated.end() || !ctrs.isOk() || ctrs->size() != 1) continue;
-    auto inspect = test::httpGet("http://d/v1.40/containers/" + (*ctrs)[0].value("Id", "") +
-                                     "/json",
-                                 {}, s.podman().socketPath());
+    auto inspect =
+        test::httpGet("http://d/v1.40/containers/" + (*ctrs)[0].value("Id", "") + "/json", {},
+                      s.podman().socketPath());
     if (!inspect.isOk()) continue;
     auto ij = common::parseJson(inspect->body);
     if (!ij.isOk()) continue;
@@ -312,9 +310,10 @@ int main(int argc, char** argv) {
   auto host = podmanRuns(s.podman(), image, "host", runs);
 
   double p50 = pct(total, 0.5), p99 = pct(total, 0.99);
-  std::printf("end to end: pod create -> container running+ready in pod status (%d pods, "
-              "sequential, image on the device; %d running at the end)\n",
-              pods, pods + 2);
+  std::printf(
+      "end to end: pod create -> container running+ready in pod status (%d pods, "
+      "sequential, image on the device; %d running at the end)\n",
+      pods, pods + 2);
   std::printf("  %-40s p50 %7.1f ms  p99 %7.1f ms  max %7.1f ms\n", "total", p50, p99,
               pct(total, 1.0));
   std::printf("per hop (%zu pods with every timestamp):\n", hops.apiToHub.size());
@@ -335,9 +334,10 @@ int main(int argc, char** argv) {
   std::printf("p99 <= 2 s: %s (%.0f ms)\n", check(p99 <= 2000).c_str(), p99);
   if (!bridge.empty()) {
     double r50 = p50 / pct(bridge, 0.5), r99 = p99 / pct(bridge, 0.99);
-    std::printf("ratio to podman run --network bridge (same network as the agent's containers): "
-                "p50 %.2fx, p99 %.2fx: %s (<= 3)\n",
-                r50, r99, check(r50 <= 3 && r99 <= 3).c_str());
+    std::printf(
+        "ratio to podman run --network bridge (same network as the agent's containers): "
+        "p50 %.2fx, p99 %.2fx: %s (<= 3)\n",
+        r50, r99, check(r50 <= 3 && r99 <= 3).c_str());
   }
   if (!host.empty()) {
     std::printf("ratio to podman run --network host: p50 %.2fx\n", p50 / pct(host, 0.5));
