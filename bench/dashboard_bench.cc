@@ -24,18 +24,10 @@
 #include "tests/support/process.h"
 
 using namespace skiff;
+using bench::must;
 using namespace std::chrono_literals;
 
 namespace {
-
-template <typename T>
-T must(common::Result<T> r, const char* what) {
-  if (!r.isOk()) {
-    std::fprintf(stderr, "%s: %s\n", what, r.status().toString().c_str());
-    std::exit(1);
-  }
-  return std::move(r).value();
-}
 
 std::vector<int> parseList(const std::string& s) {
   std::vector<int> out;

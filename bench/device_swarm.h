@@ -13,6 +13,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
@@ -30,6 +32,16 @@ class HubFixture;
 }
 
 namespace skiff::bench {
+
+// The value, or exits the benchmark after printing `what` and the error.
+template <typename T>
+T must(common::Result<T> r, const char* what) {
+  if (!r.isOk()) {
+    std::fprintf(stderr, "%s: %s\n", what, r.status().toString().c_str());
+    std::exit(1);
+  }
+  return std::move(r).value();
+}
 
 struct SwarmDevice {
   std::string id;

@@ -32,6 +32,7 @@
 #include "tests/support/hub.h"
 
 using namespace skiff;
+using bench::must;
 using namespace std::chrono_literals;
 using SteadyClock = std::chrono::steady_clock;
 
@@ -64,15 +65,6 @@ ProcStat procStat(pid_t pid) {
     if (line.rfind("VmRSS:", 0) == 0) s.rssKb = std::stol(line.substr(6));
   }
   return s;
-}
-
-template <typename T>
-T must(common::Result<T> r, const char* what) {
-  if (!r.isOk()) {
-    std::fprintf(stderr, "%s: %s\n", what, r.status().toString().c_str());
-    std::exit(1);
-  }
-  return std::move(r).value();
 }
 
 void mustOk(const common::Status& s, const char* what) {

@@ -1,6 +1,7 @@
 // Address parsing.
 #include "common/net.h"
 
+#include <cctype>
 #include <charconv>
 
 namespace skiff::common {
@@ -38,6 +39,21 @@ Result<HostPort> parseHostPort(std::string_view text) {
   }
   hp.port = static_cast<std::uint16_t>(port);
   return hp;
+}
+
+std::string urlEncode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
 }
 
 }  // namespace skiff::common

@@ -19,4 +19,7 @@ struct HostPort {
 // (ephemeral). InvalidArgument names the text on failure.
 Result<HostPort> parseHostPort(std::string_view text);
 
+// Percent-encodes everything but RFC 3986 unreserved characters (a query value, a path segment).
+std::string urlEncode(std::string_view s);
+
 }  // namespace skiff::common

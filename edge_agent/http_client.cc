@@ -446,19 +446,4 @@ Result<HttpResponse> httpPerform(const HttpRequest& req) {
   return resp;
 }
 
-std::string urlEncode(std::string_view s) {
-  static const char* kDigits = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char ch : s) {
-    if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
-      out += static_cast<char>(ch);
-    } else {
-      out += '%';
-      out += kDigits[ch >> 4];
-      out += kDigits[ch & 15];
-    }
-  }
-  return out;
-}
-
 }  // namespace skiff::edge_agent

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/net.h"
 #include "common/status.h"
 
 namespace skiff::edge_agent {
@@ -78,7 +79,6 @@ struct HttpResponse {
 //   ResourceExhausted a collected (non-streamed) body over 64 MiB.
 common::Result<HttpResponse> httpPerform(const HttpRequest& req);
 
-// Percent-encodes a query parameter value.
-std::string urlEncode(std::string_view s);
+using common::urlEncode;  // query values (common/net.h)
 
 }  // namespace skiff::edge_agent

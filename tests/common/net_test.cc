@@ -26,5 +26,14 @@ TEST(NetTest, RejectsBadAddresses) {
   }
 }
 
+TEST(NetTest, UrlEncodeKeepsOnlyUnreservedCharacters) {
+  EXPECT_EQ(urlEncode("aZ09-_.~"), "aZ09-_.~");
+  EXPECT_EQ(urlEncode("a b/c?d=e&f"), "a%20b%2Fc%3Fd%3De%26f");
+  EXPECT_EQ(urlEncode("{\"label\":[\"k=v\"]}"), "%7B%22label%22%3A%5B%22k%3Dv%22%5D%7D");
+  EXPECT_EQ(urlEncode("\xC3\xA9"), "%C3%A9");  // UTF-8 bytes, upper-case hex
+  EXPECT_EQ(urlEncode(std::string_view("\0x", 2)), "%00x");
+  EXPECT_EQ(urlEncode(""), "");
+}
+
 }  // namespace
 }  // namespace skiff::common

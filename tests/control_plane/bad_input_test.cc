@@ -8,6 +8,7 @@
 #include "common/base64.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/net.h"
 #include "common/store/sqlite_store.h"
 #include "tests/control_plane/control_plane_process.h"
 #include "tests/support/etcd.h"
@@ -17,26 +18,12 @@ namespace skiff::test {
 namespace {
 
 using common::Json;
+using common::urlEncode;
 using namespace std::chrono_literals;
 
 const char* const kCms = "/api/v1/namespaces/default/configmaps";
 const char* const kPods = "/api/v1/namespaces/default/pods";
 const char* const kDeploys = "/apis/apps/v1/namespaces/default/deployments";
-
-std::string urlEncode(const std::string& s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 Json pod(const std::string& name, const Json& spec) {
   return {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", {{"name", name}}}, {"spec", spec}};

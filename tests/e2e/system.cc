@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/fs.h"
+#include "common/net.h"
 #include "tests/support/http.h"
 
 #ifndef SKIFFCTL_BIN
@@ -20,23 +21,9 @@ namespace skiff::test {
 using common::Json;
 using common::Result;
 using common::Status;
+using common::urlEncode;
 
 namespace {
-
-std::string urlEncode(std::string_view s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 std::string tail(const std::string& s, std::size_t n) {
   return s.size() > n ? s.substr(s.size() - n) : s;

@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/net.h"
 #include "tests/support/http.h"
 
 namespace skiff::test {
@@ -16,23 +17,9 @@ namespace skiff::test {
 namespace tls = common::tls;
 namespace bus = common::bus;
 using common::Json;
+using common::urlEncode;
 
 namespace {
-
-std::string urlEncode(std::string_view s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 Json errorBody(const std::string& code, const std::string& message) {
   return {{"error", {{"code", code}, {"message", message}}}};
