@@ -45,6 +45,11 @@ std::vector<std::string> splitPath(std::string_view path) {
 bool truthy(const std::optional<std::string>& v) { return v && (*v == "true" || *v == "1"); }
 
 // A parsed resource request.
+// Pod subresources kubectl opens as interactive streams (exec, attach, port-forward).
+bool isStreamingSubresource(std::string_view s) {
+  return s == "exec" || s == "attach" || s == "portforward";
+}
+
 struct Route {
   const ResourceInfo* resource = nullptr;
   std::string ns;  // namespace from the URL ("" for cluster scope or all namespaces)
@@ -301,7 +306,8 @@ struct ApiServer::Impl {
     if (rest.size() == 3) {
       route.subresource = rest[2];
       if (!route.resource->hasSubresource(route.subresource) &&
-          !(route.resource->resource == "namespaces" && route.subresource == "finalize")) {
+          !(route.resource->resource == "namespaces" && route.subresource == "finalize") &&
+          !(route.resource->resource == "pods" && isStreamingSubresource(route.subresource))) {
         return notFoundPath("");
       }
     }
@@ -311,6 +317,7 @@ struct ApiServer::Impl {
   void dispatch(const Request& req, ResponseWriter& w, Route& route, const UserInfo& user) {
     const ResourceInfo& r = *route.resource;
     const std::string& m = req.method;
+    if (isStreamingSubresource(route.subresource)) return doUnsupportedStream(req, w, route, user);
     std::string verb;
     bool watch = route.legacyWatch || truthy(req.queryParam("watch"));
     if (m == "GET") {
@@ -528,6 +535,27 @@ struct ApiServer::Impl {
     auto obj = os.get(*route.resource, route.ns, route.name);
     if (!obj.isOk()) return sendStatusError(w, obj.status(), &route);
     sendJson(w, 200, scaleOf(*route.resource, *obj));
+  }
+
+  // pods/exec, attach and portforward: a device's containers are reached through the hub's MQTT
+  // RPC, which carries logs, restart and ping but no interactive streams. Answered as the API
+  // server answers (authorization, then the pod must exist) with a Status that kubectl prints,
+  // rather than a 404 that reads as a missing pod.
+  void doUnsupportedStream(const Request& req, ResponseWriter& w, const Route& route,
+                           const UserInfo& user) {
+    const ResourceInfo& r = *route.resource;
+    Attributes attrs{"create", r.group, r.resource, route.subresource, route.ns, route.name};
+    if (opts.requireAuth && !authorizeRequest(user, attrs, req)) {
+      return sendError(w, forbidden(user.name, "create", r.qualifiedResource(), route.ns));
+    }
+    auto pod = os.get(r, route.ns, route.name);
+    if (!pod.isOk()) return sendStatusError(w, pod.status(), &route);
+    sendError(w, badRequest("pods/" + route.subresource +
+                            " is not supported by Skiff: containers "
+                            "on edge devices are reached through the hub, which relays logs "
+                            "(kubectl logs) but no interactive streams; pod \"" +
+                            route.name + "\" runs on node \"" +
+                            pod->value("spec", Json::object()).value("nodeName", "") + "\""));
   }
 
   void doLogs(const Request& req, ResponseWriter& w, const Route& route) {

@@ -289,11 +289,17 @@ TEST_P(KubectlTest, GetPrintsTheColumnsOfARealCluster) {
 
   auto svc = parseKubectlTable(k({"get", "svc"}));
   EXPECT_EQ(svc.headerLine, "NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE");
-  ASSERT_EQ(svc.rows.size(), 1u);
+  ASSERT_EQ(svc.rows.size(), 2u);
+  // The API's own Service, as every cluster has it.
+  EXPECT_EQ(svc.rows[0]["NAME"], "kubernetes");
   EXPECT_EQ(svc.rows[0]["TYPE"], "ClusterIP");
-  EXPECT_TRUE(svc.rows[0]["CLUSTER-IP"].starts_with("10.43.")) << svc.rows[0]["CLUSTER-IP"];
-  EXPECT_EQ(svc.rows[0]["EXTERNAL-IP"], "<none>");
-  EXPECT_EQ(svc.rows[0]["PORT(S)"], "80/TCP");
+  EXPECT_EQ(svc.rows[0]["CLUSTER-IP"], "10.43.0.1");
+  EXPECT_EQ(svc.rows[0]["PORT(S)"], "443/TCP");
+  EXPECT_EQ(jsonpath("svc/kubernetes", ".spec.ports[0].targetPort"), std::to_string(cp_->port()));
+  EXPECT_EQ(svc.rows[1]["TYPE"], "ClusterIP");
+  EXPECT_TRUE(svc.rows[1]["CLUSTER-IP"].starts_with("10.43.")) << svc.rows[1]["CLUSTER-IP"];
+  EXPECT_EQ(svc.rows[1]["EXTERNAL-IP"], "<none>");
+  EXPECT_EQ(svc.rows[1]["PORT(S)"], "80/TCP");
 
   auto cm = parseKubectlTable(k({"get", "cm"}));
   EXPECT_EQ(cm.headerLine, "NAME DATA AGE");
@@ -381,7 +387,7 @@ TEST_P(KubectlTest, ApplyCreatesThenIsUnchangedThenPatchesOnce) {
   EXPECT_EQ(k({"delete", "-f", v1}),
             "deployment.apps \"web\" deleted\nservice \"web\" deleted\n"
             "configmap \"web-config\" deleted\n");
-  EXPECT_EQ(k({"get", "deploy,svc,cm"}), "No resources found in default namespace.\n");
+  EXPECT_EQ(k({"get", "deploy,svc,cm", "-o", "name"}), "service/kubernetes\n");
 }
 
 TEST_P(KubectlTest, ServicesGetUniqueClusterIPs) {
@@ -603,6 +609,24 @@ TEST_P(KubectlTest, DeletePodUnboundAtOnceBoundGracefully) {
   std::string forced = k({"delete", "pod", "bound", "--grace-period=0", "--force"});
   EXPECT_TRUE(contains(forced, "pod \"bound\" force deleted\n")) << forced;
   EXPECT_EQ(k({"get", "pods"}), "No resources found in default namespace.\n");
+}
+
+// kubectl exec reaches the API server (websocket, then SPDY) and gets a Status it prints: Skiff
+// relays logs from devices but no interactive streams. A missing pod is NotFound, as in
+// Kubernetes.
+TEST_P(KubectlTest, ExecIsRefusedWithAClearMessage) {
+  registerNode();
+  k({"apply", "-f", file("shell.yaml", podYaml("shell", "{app: sh}", "edge-1"))});
+  auto exec = kubectl_->run({"exec", "shell", "--", "ls"});
+  ASSERT_TRUE(exec.isOk()) << exec.status();
+  EXPECT_NE(exec->exitCode, 0);
+  EXPECT_TRUE(contains(exec->output, "pods/exec is not supported by Skiff")) << exec->output;
+  EXPECT_TRUE(contains(exec->output, "kubectl logs")) << exec->output;
+  auto missing = kubectl_->run({"exec", "nope", "--", "ls"});
+  ASSERT_TRUE(missing.isOk()) << missing.status();
+  EXPECT_NE(missing->exitCode, 0);
+  EXPECT_TRUE(contains(missing->output, "pods \"nope\" not found")) << missing->output;
+  EXPECT_EQ(jsonpath("pod/shell", ".metadata.name"), "shell") << "the pod is untouched";
 }
 
 TEST_P(KubectlTest, SelectorsAndPagination) {
