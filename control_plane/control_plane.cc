@@ -270,6 +270,7 @@ class ControlPlaneImpl final : public ControlPlane {
                        api->handle(req, w);
                      }));
     SKIFF_RETURN_IF_ERROR(writeKubeconfigs(listen.host));
+    SKIFF_RETURN_IF_ERROR(ensureKubernetesService(server_->port()));
     SKIFF_RETURN_IF_ERROR(startControlLoops(o, registry));
     common::log::info("control plane ready",
                       {{"address", listen.host + ":" + std::to_string(server_->port())},
@@ -291,6 +292,36 @@ class ControlPlaneImpl final : public ControlPlane {
       if (!r.isOk() && r.status().code() != common::StatusCode::kAlreadyExists) {
         return r.status().withContext("creating namespace " + std::string(name));
       }
+    }
+    return Status::ok();
+  }
+
+  // default/kubernetes, as kube-apiserver creates it: the API's ClusterIP Service (the first
+  // address of the service range, which the allocator never hands out) with port 443 → the
+  // port this server listens on. Created once; an existing one is left as it is.
+  Status ensureKubernetesService(int port) {
+    const auto* svc = apiserver::findResource("", "v1", "services");
+    common::Json obj = {
+        {"kind", "Service"},
+        {"apiVersion", "v1"},
+        {"metadata",
+         {{"name", "kubernetes"},
+          {"namespace", "default"},
+          {"labels", {{"component", "apiserver"}, {"provider", "kubernetes"}}}}},
+        {"spec",
+         {{"type", "ClusterIP"},
+          {"clusterIP", apiserver::kKubernetesServiceIP},
+          {"clusterIPs", {apiserver::kKubernetesServiceIP}},
+          {"ipFamilies", {"IPv4"}},
+          {"ipFamilyPolicy", "SingleStack"},
+          {"internalTrafficPolicy", "Cluster"},
+          {"sessionAffinity", "None"},
+          {"ports",
+           {{{"name", "https"}, {"port", 443}, {"protocol", "TCP"}, {"targetPort", port}}}}}},
+        {"status", {{"loadBalancer", common::Json::object()}}}};
+    auto r = objects_->create(*svc, obj);
+    if (!r.isOk() && r.status().code() != common::StatusCode::kAlreadyExists) {
+      return r.status().withContext("creating service default/kubernetes");
     }
     return Status::ok();
   }

@@ -19,6 +19,10 @@
 
 namespace skiff::control_plane::apiserver {
 
+// The default/kubernetes Service's cluster IP: the first address of the service range
+// (10.43.0.0/16), reserved (the allocator hands out offsets from 2).
+inline constexpr const char* kKubernetesServiceIP = "10.43.0.1";
+
 struct ApiServerOptions {
   // nullptr = no authentication (every request is admin). Only for in-process tests.
   std::shared_ptr<TokenAuthenticator> tokens;
