@@ -843,8 +843,19 @@ void Fleet::deploymentStatusLocked(const DeploymentState& dep, bool withDevices,
                                    v1::DeploymentStatus* st) const {
   const DeploymentRecord& r = dep.compiled->record;
   int applied = 0, running = 0, failed = 0, offline = 0;
+  // dep.targets and devices_ are both ordered by id. When the deployment targets a good part of
+  // the fleet, walk the two together: a lookup per target costs ~13 string comparisons at 5,000
+  // devices, and every ListDeployments / overview runs this under the fleet lock.
+  const bool walk = dep.targets.size() * 8 >= devices_.size();
+  auto next = devices_.begin();
   for (const auto& t : dep.targets) {
-    auto it = devices_.find(t);
+    auto it = devices_.end();
+    if (walk) {
+      while (next != devices_.end() && next->first < t) ++next;
+      if (next != devices_.end() && next->first == t) it = next;
+    } else {
+      it = devices_.find(t);
+    }
     if (it == devices_.end()) continue;
     const DeviceState& d = *it->second;
     std::int64_t required = 0;
@@ -854,7 +865,7 @@ void Fleet::deploymentStatusLocked(const DeploymentState& dep, bool withDevices,
     }
     std::int64_t appliedVersion = d.reported ? d.reported->appliedVersion : 0;
     bool isApplied = required > 0 && appliedVersion >= required;
-    Json statuses = Json::array();
+    Json statuses;  // per-device detail only when asked for (no allocation otherwise)
     std::vector<std::string> shadowed;
     bool allRunning = true;
     bool anyFailing = false;
@@ -862,7 +873,7 @@ void Fleet::deploymentStatusLocked(const DeploymentState& dep, bool withDevices,
       const auto& m = r.spec.modules[i];
       const auto* winner = d.content.moduleNamed(m.name);
       if (winner != nullptr && winner->deployment->id() != r.spec.id) {
-        shadowed.push_back(m.name);
+        if (withDevices) shadowed.push_back(m.name);
         continue;
       }
       const proto::ModuleStatus* found = nullptr;
@@ -881,7 +892,7 @@ void Fleet::deploymentStatusLocked(const DeploymentState& dep, bool withDevices,
     std::string error;
     if (d.reported && d.reported->desiredError) {
       const auto& e = *d.reported->desiredError;
-      error = e.reason + (e.message.empty() ? "" : ": " + e.message);
+      if (withDevices) error = e.reason + (e.message.empty() ? "" : ": " + e.message);
       if (e.version >= required || e.version == 0) anyFailing = true;
     }
     bool isRunning = d.online && isApplied && allRunning;
@@ -897,7 +908,7 @@ void Fleet::deploymentStatusLocked(const DeploymentState& dep, bool withDevices,
       dm->set_applied(isApplied);
       dm->set_desired_version(d.desiredVersion);
       dm->set_applied_version(appliedVersion);
-      dm->set_modules_json(common::dumpJson(statuses));
+      dm->set_modules_json(common::dumpJson(statuses.is_null() ? Json::array() : statuses));
       dm->set_error(error);
       for (auto& s : shadowed) dm->add_shadowed_modules(s);
     }
