@@ -782,6 +782,19 @@ struct ApiServer::Impl {
 
   static bool dryRun(const Request& req) { return req.queryParam("dryRun").has_value(); }
 
+  // os.guaranteedUpdate; with ?dryRun the object the update would write, computed from the
+  // current one and validated the same way, and nothing written.
+  common::Result<Json> updateObject(
+      const Request& req, const ResourceInfo& r, const Route& route,
+      const std::function<common::Result<std::optional<Json>>(const Json& current)>& mutate) {
+    if (!dryRun(req)) return os.guaranteedUpdate(r, route.ns, route.name, mutate);
+    SKIFF_ASSIGN_OR_RETURN(Json current, os.get(r, route.ns, route.name));
+    SKIFF_ASSIGN_OR_RETURN(std::optional<Json> next, mutate(current));
+    if (!next) return current;
+    (*next)["metadata"]["resourceVersion"] = current["metadata"].value("resourceVersion", "");
+    return std::move(*next);
+  }
+
   void doCreate(const Request& req, ResponseWriter& w, Route& route) {
     const ResourceInfo& r = *route.resource;
     auto body = readBody(req, w, route);
@@ -918,9 +931,8 @@ struct ApiServer::Impl {
       return sendStatusError(w, res.status(), &route);
     }
     Json obj = std::move(*res);
-    (void)req;
     // An object being deleted whose last finalizer was just removed goes away now.
-    if (!metaString(obj, "deletionTimestamp").empty() && finalizers(obj).empty() &&
+    if (!dryRun(req) && !metaString(obj, "deletionTimestamp").empty() && finalizers(obj).empty() &&
         !(r.resource == "pods" && r.group.empty() && podAwaitsKubelet(obj)) &&
         !(r.resource == "namespaces")) {
       auto removed = os.remove(r, route.ns, route.name, parseResourceVersion(obj));
@@ -950,14 +962,13 @@ struct ApiServer::Impl {
                                     "Invalid value: must be a decimal revision"}}));
     }
     ApiError err;
-    auto res = os.guaranteedUpdate(
-        r, route.ns, route.name, [&](const Json& current) -> common::Result<std::optional<Json>> {
-          if (expected != 0 && parseResourceVersion(current) != expected) {
-            return modifiedConflict(r, route.name);
-          }
-          return prepareUpdate(route, obj, current, &err);
-        });
-    if (dryRun(req) && res.isOk()) return sendJson(w, 200, *res);
+    auto res = updateObject(req, r, route,
+                            [&](const Json& current) -> common::Result<std::optional<Json>> {
+                              if (expected != 0 && parseResourceVersion(current) != expected) {
+                                return modifiedConflict(r, route.name);
+                              }
+                              return prepareUpdate(route, obj, current, &err);
+                            });
     finishWrite(req, w, route, std::move(res), err);
   }
 
@@ -965,8 +976,8 @@ struct ApiServer::Impl {
                    bool isPatch) {
     const ResourceInfo& r = *route.resource;
     ApiError err;
-    auto res = os.guaranteedUpdate(
-        r, route.ns, route.name, [&](const Json& current) -> common::Result<std::optional<Json>> {
+    auto res = updateObject(
+        req, r, route, [&](const Json& current) -> common::Result<std::optional<Json>> {
           Json s = scale;
           if (isPatch) {
             auto type = patchTypeFromContentType(req.header("content-type"));
@@ -1006,8 +1017,8 @@ struct ApiServer::Impl {
     if (!patch.isOk()) return sendError(w, fromStatus(patch.status()));
     if (route.subresource == "scale") return updateScale(req, w, route, *patch, true);
     ApiError err;
-    auto res = os.guaranteedUpdate(
-        r, route.ns, route.name, [&](const Json& current) -> common::Result<std::optional<Json>> {
+    auto res = updateObject(
+        req, r, route, [&](const Json& current) -> common::Result<std::optional<Json>> {
           auto patched = applyPatch(*type, current, *patch);
           if (!patched.isOk()) return patched.status();
           Json obj = std::move(*patched);
@@ -1026,7 +1037,6 @@ struct ApiServer::Impl {
           obj["apiVersion"] = r.apiVersion();
           return prepareUpdate(route, std::move(obj), current, &err);
         });
-    if (dryRun(req) && res.isOk()) return sendJson(w, 200, *res);
     finishWrite(req, w, route, std::move(res), err);
   }
 
@@ -1056,6 +1066,7 @@ struct ApiServer::Impl {
     std::string propagationPolicy;
     std::string preconditionUid;
     std::string preconditionRv;
+    bool dryRun = false;  // DeleteOptions.dryRun ["All"] (kubectl sends it in the body)
   };
 
   std::optional<DeleteOptions> readDeleteOptions(const Request& req, ResponseWriter& w) {
@@ -1080,6 +1091,22 @@ struct ApiServer::Impl {
       if (auto orphan = j->find("orphanDependents"); orphan != j->end() && orphan->is_boolean()) {
         if (o.propagationPolicy.empty()) {
           o.propagationPolicy = orphan->get<bool>() ? "Orphan" : "Background";
+        }
+      }
+      if (auto d = j->find("dryRun"); d != j->end() && !d->is_null()) {
+        if (!d->is_array()) {
+          sendError(w, badRequest("dryRun must be a list of strings"));
+          return std::nullopt;
+        }
+        for (const auto& v : *d) {
+          if (!v.is_string() || v.get<std::string>() != "All") {
+            sendError(
+                w, invalid("DeleteOptions", "", "",
+                           {{"dryRun", "FieldValueNotSupported",
+                             "Unsupported value: " + v.dump() + ": supported values: \"All\""}}));
+            return std::nullopt;
+          }
+          o.dryRun = true;
         }
       }
       if (auto pre = j->find("preconditions"); pre != j->end() && pre->is_object()) {
@@ -1196,7 +1223,7 @@ struct ApiServer::Impl {
     const ResourceInfo& r = *route.resource;
     auto o = readDeleteOptions(req, w);
     if (!o) return;
-    auto res = deleteObject(r, route.ns, route.name, *o, dryRun(req));
+    auto res = deleteObject(r, route.ns, route.name, *o, o->dryRun || dryRun(req));
     if (!res.isOk()) return sendStatusError(w, res.status(), &route);
     sendJson(w, 200, withType(r, std::move(*res)));
   }
@@ -1212,8 +1239,8 @@ struct ApiServer::Impl {
     Json items = Json::array();
     for (const auto& obj : list->items) {
       if (!filters->matches(obj)) continue;
-      auto res =
-          deleteObject(r, metaString(obj, "namespace"), metaString(obj, "name"), *o, dryRun(req));
+      auto res = deleteObject(r, metaString(obj, "namespace"), metaString(obj, "name"), *o,
+                              o->dryRun || dryRun(req));
       if (res.isOk()) items.push_back(withType(r, std::move(*res)));
     }
     sendJson(w, 200,
@@ -1257,8 +1284,8 @@ struct ApiServer::Impl {
                                   {{"target.name", "FieldValueRequired", "Required value"}}));
     }
     const ResourceInfo& r = *route.resource;
-    auto res = os.guaranteedUpdate(
-        r, route.ns, route.name, [&](const Json& current) -> common::Result<std::optional<Json>> {
+    auto res = updateObject(
+        req, r, route, [&](const Json& current) -> common::Result<std::optional<Json>> {
           std::string bound = current.value("spec", Json::object()).value("nodeName", "");
           if (!bound.empty()) {
             return common::conflict("Operation cannot be fulfilled on pods/binding \"" +

@@ -264,6 +264,16 @@ TEST_P(BadInputTest, StaleUpdatesAndDuplicatesAre409) {
   expectStatus(send("DELETE", std::string(kCms) + "/existing",
                     R"({"preconditions":{"resourceVersion":")" + rv + R"("}})"),
                409, "Conflict");
+  // DeleteOptions.dryRun: only ["All"]; a dry run deletes nothing.
+  std::string existing = std::string(kCms) + "/existing";
+  expectStatus(send("DELETE", existing, R"({"dryRun":["Sometimes"]})"), 422, "Invalid");
+  expectStatus(send("DELETE", existing, R"({"dryRun":"All"})"), 400, "BadRequest");
+  EXPECT_EQ(send("DELETE", existing, R"({"dryRun":["All"]})").status, 200);
+  EXPECT_EQ(send("DELETE", existing + "?dryRun=All").status, 200);
+  EXPECT_EQ(
+      send("PUT", existing + "?dryRun=All", R"({"metadata":{"name":"existing"},"data":{}})").status,
+      200);
+  EXPECT_EQ(snapshot(), before_) << "a dry run changed the stored state";
 }
 
 TEST_P(BadInputTest, MissingOrWrongCredentialsAndRoles) {

@@ -629,6 +629,45 @@ TEST_P(KubectlTest, ExecIsRefusedWithAClearMessage) {
   EXPECT_EQ(jsonpath("pod/shell", ".metadata.name"), "shell") << "the pod is untouched";
 }
 
+// Server-side dry runs (kubectl diff, --dry-run=server) answer with the object the write would
+// produce and store nothing: not the new spec, not a generation or resourceVersion bump.
+TEST_P(KubectlTest, ServerDryRunsChangeNothing) {
+  std::string v1 = file("app.yaml", appYaml("nginx:1.25"));
+  k({"apply", "-f", v1});
+  std::string rv = jsonpath("deploy/web", ".metadata.resourceVersion");
+  std::string gen = jsonpath("deploy/web", ".metadata.generation");
+  auto unchanged = [&] {
+    EXPECT_EQ(jsonpath("deploy/web", ".metadata.resourceVersion"), rv);
+    EXPECT_EQ(jsonpath("deploy/web", ".metadata.generation"), gen);
+    EXPECT_EQ(jsonpath("deploy/web", ".spec.replicas"), "2");
+    EXPECT_EQ(jsonpath("deploy/web", ".spec.template.spec.containers[0].image"), "nginx:1.25");
+  };
+
+  auto same = kubectl_->run({"diff", "-f", v1});
+  ASSERT_TRUE(same.isOk()) << same.status();
+  EXPECT_EQ(same->exitCode, 0) << same->output;
+  EXPECT_EQ(same->output, "");
+
+  std::string v2 = file("app2.yaml", appYaml("nginx:1.26"));
+  auto diff = kubectl_->run({"diff", "-f", v2});
+  ASSERT_TRUE(diff.isOk()) << diff.status();
+  EXPECT_EQ(diff->exitCode, 1) << diff->output;  // 1: differences found
+  EXPECT_TRUE(contains(diff->output, "+        image: nginx:1.26")) << diff->output;
+  unchanged();
+
+  EXPECT_TRUE(contains(k({"apply", "-f", v2, "--dry-run=server"}),
+                       "deployment.apps/web configured (server dry run)"));
+  EXPECT_TRUE(
+      contains(k({"scale", "deploy/web", "--replicas=5", "--dry-run=server"}), "(server dry run)"));
+  k({"patch", "deploy/web", "--dry-run=server", "-p", R"({"spec":{"replicas":7}})"});
+  EXPECT_TRUE(contains(k({"set", "image", "deploy/web", "web=nginx:1.27", "--dry-run=server"}),
+                       "(server dry run)"));
+  EXPECT_TRUE(contains(k({"delete", "deploy/web", "--dry-run=server"}), "(server dry run)"));
+  unchanged();
+  EXPECT_TRUE(contains(k({"delete", "cm", "--all", "--dry-run=server"}), "(server dry run)"));
+  EXPECT_EQ(jsonpath("cm/web-config", ".metadata.name"), "web-config");
+}
+
 TEST_P(KubectlTest, SelectorsAndPagination) {
   for (int i = 1; i <= 5; ++i) {
     k({"run", "p" + std::to_string(i), "--image=busybox:1.36",
