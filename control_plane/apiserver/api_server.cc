@@ -252,9 +252,82 @@ struct ApiServer::Impl {
       return sendError(w, notFoundPath(req.path));
     }
 
+    if (m == "POST" && seg.size() == 4 && seg[0] == "apis") {
+      if (seg[1] == "authorization.k8s.io" && seg[2] == "v1" &&
+          seg[3] == "selfsubjectaccessreviews") {
+        return doSelfSubjectAccessReview(req, w, user);
+      }
+      if (seg[1] == "authentication.k8s.io" && seg[2] == "v1" && seg[3] == "selfsubjectreviews") {
+        return sendJson(
+            w, 201,
+            {{"kind", "SelfSubjectReview"},
+             {"apiVersion", "authentication.k8s.io/v1"},
+             {"metadata", {{"creationTimestamp", nullptr}}},
+             {"status", {{"userInfo", {{"username", user.name}, {"groups", user.groups}}}}}});
+      }
+    }
+
     Route route;
     if (auto err = parseRoute(seg, route)) return sendError(w, *err);
     dispatch(req, w, route, user);
+  }
+
+  // POST authorization.k8s.io/v1 SelfSubjectAccessReview (kubectl auth can-i): the caller's own
+  // permission for resourceAttributes, decided by the same rules as its requests. Non-resource
+  // paths (/healthz, /version, discovery) are open to every authenticated user.
+  void doSelfSubjectAccessReview(const Request& req, ResponseWriter& w, const UserInfo& user) {
+    auto body = req.header("content-type").starts_with("application/vnd.kubernetes.protobuf")
+                    ? decodeProtobufObject(req.body)
+                    : common::parseJson(req.body);
+    if (!body.isOk() || !body->is_object()) {
+      return sendError(w, badRequest(body.isOk() ? "SelfSubjectAccessReview must be a JSON object"
+                                                 : body.status().message()));
+    }
+    Json spec = body->value("spec", Json::object());
+    if (!spec.is_object()) spec = Json::object();
+    const Json& ra = spec.value("resourceAttributes", Json());
+    const Json& nra = spec.value("nonResourceAttributes", Json());
+    if (ra.is_object() == nra.is_object()) {
+      return sendError(w, invalid("SelfSubjectAccessReview", "", "authorization.k8s.io",
+                                  {{"spec.resourceAttributes", "FieldValueRequired",
+                                    "Required value: exactly one of resourceAttributes or "
+                                    "nonResourceAttributes must be specified"}}));
+    }
+    bool allowed = false;
+    std::string reason;
+    if (nra.is_object()) {
+      allowed = user.inGroup("system:masters") || nra.value("verb", "") == "get";
+    } else {
+      auto str = [&](const char* k) {
+        return ra.contains(k) && ra[k].is_string() ? ra[k].get<std::string>() : std::string();
+      };
+      Attributes a{str("verb"),        str("group"),     str("resource"),
+                   str("subresource"), str("namespace"), str("name")};
+      if (a.resource == "*" || a.verb == "*") {
+        allowed = user.inGroup("system:masters");
+      } else {
+        std::optional<Json> obj;
+        if (a.resource == "pods" && a.group.empty() && !a.name.empty()) {
+          if (auto p = os.get(*findResource("", "v1", "pods"), a.ns, a.name); p.isOk()) obj = *p;
+        }
+        allowed = authorize(user, a, obj ? &*obj : nullptr);
+      }
+    }
+    if (allowed) reason = "allowed by the " + roleOf(user) + " role";
+    Json status = {{"allowed", allowed}};
+    if (!reason.empty()) status["reason"] = reason;
+    Json out = *body;
+    out["kind"] = "SelfSubjectAccessReview";
+    out["apiVersion"] = "authorization.k8s.io/v1";
+    out["metadata"] = {{"creationTimestamp", nullptr}};
+    out["status"] = std::move(status);
+    sendJson(w, 201, out);
+  }
+
+  static std::string roleOf(const UserInfo& user) {
+    if (user.inGroup("system:masters")) return "admin";
+    if (user.inGroup("system:nodes")) return "node";
+    return "read-only";
   }
 
   static bool acceptsAggregated(const Request& req) {

@@ -169,7 +169,30 @@ const MessageDesc kService{{{1, "metadata", K::kMessage, false, &kObjectMeta},
 
 // The top-level kinds kubectl's typed clients send as protobuf (create namespace|configmap|
 // secret|deployment|service).
+// authorization.k8s.io/v1 (kubectl auth can-i) and authentication.k8s.io/v1 (auth whoami).
+const MessageDesc kResourceAttributes{{{1, "namespace", K::kString},
+                                       {2, "verb", K::kString},
+                                       {3, "group", K::kString},
+                                       {4, "version", K::kString},
+                                       {5, "resource", K::kString},
+                                       {6, "subresource", K::kString},
+                                       {7, "name", K::kString}}};
+const MessageDesc kNonResourceAttributes{{{1, "path", K::kString}, {2, "verb", K::kString}}};
+const MessageDesc kSelfSubjectAccessReviewSpec{
+    {{1, "resourceAttributes", K::kMessage, false, &kResourceAttributes},
+     {2, "nonResourceAttributes", K::kMessage, false, &kNonResourceAttributes}}};
+const MessageDesc kSelfSubjectAccessReview{
+    {{1, "metadata", K::kMessage, false, &kObjectMeta},
+     {2, "spec", K::kMessage, false, &kSelfSubjectAccessReviewSpec}}};
+const MessageDesc kSelfSubjectReview{{{1, "metadata", K::kMessage, false, &kObjectMeta}}};
+
 const MessageDesc* messageFor(const std::string& apiVersion, const std::string& kind) {
+  if (apiVersion == "authorization.k8s.io/v1" && kind == "SelfSubjectAccessReview") {
+    return &kSelfSubjectAccessReview;
+  }
+  if (apiVersion == "authentication.k8s.io/v1" && kind == "SelfSubjectReview") {
+    return &kSelfSubjectReview;
+  }
   if (apiVersion == "v1" && kind == "Namespace") return &kNamespace;
   if (apiVersion == "v1" && kind == "ConfigMap") return &kConfigMap;
   if (apiVersion == "v1" && kind == "Secret") return &kSecret;
@@ -311,6 +334,10 @@ common::Result<Json> decodeMessage(const MessageDesc& desc, const std::string& b
 }  // namespace
 
 common::Result<Json> decodeProtobufBody(const ResourceInfo& r, std::string_view body) {
+  return decodeProtobufObject(body, &r);
+}
+
+common::Result<Json> decodeProtobufObject(std::string_view body, const ResourceInfo* r) {
   static constexpr std::string_view kMagic("k8s\0", 4);
   if (body.size() < kMagic.size() || body.substr(0, 4) != kMagic) {
     return common::invalidArgument("protobuf body without the k8s magic prefix");
@@ -341,10 +368,10 @@ common::Result<Json> decodeProtobufBody(const ResourceInfo& r, std::string_view 
   }
   if (!in.ConsumedEntireMessage()) return malformed();
   const MessageDesc* desc = messageFor(apiVersion, kind);
-  if (desc == nullptr || r.kind != kind || r.apiVersion() != apiVersion) {
+  if (desc == nullptr || (r != nullptr && (r->kind != kind || r->apiVersion() != apiVersion))) {
     return common::invalidArgument(
-        "protobuf request bodies are supported for Namespace, ConfigMap, Secret, Service and "
-        "Deployment only; send application/json");
+        "protobuf request bodies are supported for Namespace, ConfigMap, Secret, Service, "
+        "Deployment, SelfSubjectAccessReview and SelfSubjectReview only; send application/json");
   }
   SKIFF_ASSIGN_OR_RETURN(Json out, decodeMessage(*desc, raw, 0));
   out["kind"] = kind;

@@ -15,5 +15,9 @@
 namespace skiff::control_plane::apiserver {
 
 common::Result<common::Json> decodeProtobufBody(const ResourceInfo& r, std::string_view body);
+// Any kind above, plus the bodies of kubectl's self reviews (SelfSubjectAccessReview: spec's
+// resource/non-resource attributes; SelfSubjectReview); with `r`, the kind must be r's.
+common::Result<common::Json> decodeProtobufObject(std::string_view body,
+                                                  const ResourceInfo* r = nullptr);
 
 }  // namespace skiff::control_plane::apiserver

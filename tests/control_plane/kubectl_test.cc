@@ -668,6 +668,32 @@ TEST_P(KubectlTest, ServerDryRunsChangeNothing) {
   EXPECT_EQ(jsonpath("cm/web-config", ".metadata.name"), "web-config");
 }
 
+// kubectl auth can-i / whoami: SelfSubjectAccessReview and SelfSubjectReview answered by the
+// rules that guard the requests themselves.
+TEST_P(KubectlTest, AuthCanIAndWhoAmI) {
+  EXPECT_EQ(k({"auth", "can-i", "create", "pods"}), "yes\n");
+  EXPECT_EQ(k({"auth", "can-i", "delete", "nodes", "--all-namespaces"}), "yes\n");
+  EXPECT_EQ(k({"auth", "can-i", "get", "/healthz"}), "yes\n");
+  std::string me = k({"auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"});
+  EXPECT_FALSE(me.empty());
+  Kubectl reader(dir_->file("home-ro"), cp_->readOnlyKubeconfig());
+  auto no = reader.run({"auth", "can-i", "create", "pods"});
+  ASSERT_TRUE(no.isOk()) << no.status();
+  EXPECT_EQ(no->exitCode, 1);
+  EXPECT_EQ(no->output, "no\n");
+  EXPECT_EQ(*reader.ok({"auth", "can-i", "list", "deployments.apps"}), "yes\n");
+  auto who = reader.ok({"auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"});
+  ASSERT_TRUE(who.isOk()) << who.status();
+  EXPECT_NE(*who, me);
+  // A review names exactly one kind of attributes.
+  auto bad =
+      kubectl_->run({"create", "--raw", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                     "-f", file("ssar.json", R"({"spec":{}})")});
+  ASSERT_TRUE(bad.isOk());
+  EXPECT_NE(bad->exitCode, 0);
+  EXPECT_TRUE(contains(bad->output, "exactly one of resourceAttributes")) << bad->output;
+}
+
 TEST_P(KubectlTest, SelectorsAndPagination) {
   for (int i = 1; i <= 5; ++i) {
     k({"run", "p" + std::to_string(i), "--image=busybox:1.36",
