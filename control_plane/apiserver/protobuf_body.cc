@@ -162,6 +162,10 @@ const MessageDesc kSecret{{{1, "metadata", K::kMessage, false, &kObjectMeta},
                            {3, "type", K::kString},
                            {4, "stringData", K::kStringMap},
                            {5, "immutable", K::kBoolPtr}}};
+const MessageDesc kServiceAccount{
+    {{1, "metadata", K::kMessage, false, &kObjectMeta},
+     {3, "imagePullSecrets", K::kMessage, true, &kLocalObjectReference},
+     {4, "automountServiceAccountToken", K::kBoolPtr}}};
 const MessageDesc kDeployment{{{1, "metadata", K::kMessage, false, &kObjectMeta},
                                {2, "spec", K::kMessage, false, &kDeploymentSpec}}};
 const MessageDesc kService{{{1, "metadata", K::kMessage, false, &kObjectMeta},
@@ -196,6 +200,7 @@ const MessageDesc* messageFor(const std::string& apiVersion, const std::string& 
   if (apiVersion == "v1" && kind == "Namespace") return &kNamespace;
   if (apiVersion == "v1" && kind == "ConfigMap") return &kConfigMap;
   if (apiVersion == "v1" && kind == "Secret") return &kSecret;
+  if (apiVersion == "v1" && kind == "ServiceAccount") return &kServiceAccount;
   if (apiVersion == "v1" && kind == "Service") return &kService;
   if (apiVersion == "apps/v1" && kind == "Deployment") return &kDeployment;
   return nullptr;
@@ -370,7 +375,8 @@ common::Result<Json> decodeProtobufObject(std::string_view body, const ResourceI
   const MessageDesc* desc = messageFor(apiVersion, kind);
   if (desc == nullptr || (r != nullptr && (r->kind != kind || r->apiVersion() != apiVersion))) {
     return common::invalidArgument(
-        "protobuf request bodies are supported for Namespace, ConfigMap, Secret, Service, "
+        "protobuf request bodies are supported for Namespace, ConfigMap, Secret, "
+        "ServiceAccount, Service, "
         "Deployment, SelfSubjectAccessReview and SelfSubjectReview only; send application/json");
   }
   SKIFF_ASSIGN_OR_RETURN(Json out, decodeMessage(*desc, raw, 0));

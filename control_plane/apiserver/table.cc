@@ -543,6 +543,13 @@ Printer printerFor(const ResourceInfo& r) {
              [](const Json& o, TP) { return Json(static_cast<long long>(at(o, {"data"}).size())); },
              ageCell}};
   }
+  if (r.group.empty() && r.resource == "serviceaccounts") {
+    return {
+        {kName, {"Secrets", "string", "", 0, "Number of secrets"}, kAge},
+        {nameCell,
+         [](const Json& o, TP) { return Json(static_cast<long long>(at(o, {"secrets"}).size())); },
+         ageCell}};
+  }
   if (r.resource == "leases") {
     return {{kName, {"Holder", "string", "", 0, "The holder of the lease"}, kAge},
             {nameCell,

@@ -9,18 +9,15 @@ NamespaceController::NamespaceController(ApiClient& client, Informer& namespaces
     : Controller("namespace", 2), client_(client), namespaces_(namespaces) {}
 
 void NamespaceController::registerHandlers() {
-  auto enqueue = [this](const ObjectPtr& ns) {
-    if (!apiserver::metaString(*ns, "deletionTimestamp").empty()) {
-      queue().add(objectKeyOf(*ns));
-    }
-  };
+  auto enqueue = [this](const ObjectPtr& ns) { queue().add(objectKeyOf(*ns)); };
   namespaces_.addHandlers(
       {enqueue, [enqueue](const ObjectPtr&, const ObjectPtr& n) { enqueue(n); }, nullptr});
 }
 
 common::Status NamespaceController::reconcile(const std::string& key) {
   ObjectPtr ns = namespaces_.get(key);
-  if (!ns || apiserver::metaString(*ns, "deletionTimestamp").empty()) return common::Status::ok();
+  if (!ns) return common::Status::ok();
+  if (apiserver::metaString(*ns, "deletionTimestamp").empty()) return ensureDefaultAccount(key);
   std::size_t remaining = 0;
   for (const auto& r : apiserver::allResources()) {
     if (!r.namespaced) continue;
@@ -44,6 +41,25 @@ common::Status NamespaceController::reconcile(const std::string& key) {
     return common::internalError("finalizing namespace " + key + ": HTTP " + std::to_string(code));
   }
   return common::Status::ok();
+}
+
+// Every namespace has a "default" ServiceAccount (kube-controller-manager's serviceaccount
+// controller); Skiff issues no tokens for it, it is there for manifests and tools that name it.
+common::Status NamespaceController::ensureDefaultAccount(const std::string& ns) {
+  const auto* sa = apiserver::findResource("", "v1", "serviceaccounts");
+  auto got = client_.get(*sa, ns, "default");
+  if (got.isOk()) return common::Status::ok();
+  if (got.status().code() != common::StatusCode::kNotFound) return got.status();
+  Json body = {{"apiVersion", "v1"},
+               {"kind", "ServiceAccount"},
+               {"metadata", {{"name", "default"}, {"namespace", ns}}}};
+  auto created = client_.create(*sa, ns, body);
+  if (created.isOk() || created.status().code() == common::StatusCode::kAlreadyExists) {
+    return common::Status::ok();
+  }
+  // A namespace being deleted refuses new objects; its deletion will be seen next.
+  if (created.status().code() == common::StatusCode::kPermissionDenied) return common::Status::ok();
+  return created.status().withContext("creating serviceaccount " + ns + "/default");
 }
 
 }  // namespace skiff::control_plane::controllers

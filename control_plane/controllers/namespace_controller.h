@@ -1,7 +1,7 @@
-// Namespace controller: a namespace being deleted has its contents deleted (every namespaced
-// resource), then its "kubernetes" finalizer removed through namespaces/<name>/finalize, which
-// removes the namespace. Retries every second until the contents are gone (graceful pod
-// deletion may take a while).
+// Namespace controller: every namespace gets its "default" ServiceAccount; a namespace being
+// deleted has its contents deleted (every namespaced resource), then its "kubernetes" finalizer
+// removed through namespaces/<name>/finalize, which removes the namespace. Retries every second
+// until the contents are gone (graceful pod deletion may take a while).
 #pragma once
 
 #include "control_plane/controllers/api_client.h"
@@ -19,6 +19,7 @@ class NamespaceController final : public Controller {
   common::Status reconcile(const std::string& key) override;
 
  private:
+  common::Status ensureDefaultAccount(const std::string& ns);
   ApiClient& client_;
   Informer& namespaces_;
 };

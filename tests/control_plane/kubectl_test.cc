@@ -6,8 +6,9 @@
 // The control plane runs with --disable-scheduler --disable-controllers, so what is
 // compared is the API server's own behaviour: an unbound pod stays unbound, a Deployment gets no
 // ReplicaSet, and Events come only from the test. Admission-plugin and controller effects of a
-// real cluster (the kubernetes Service, kube-root-ca.crt ConfigMaps, serviceAccountName, the
-// unschedulable taint of cordon) are not expected here.
+// real cluster (kube-root-ca.crt ConfigMaps, serviceAccountName, default ServiceAccounts, the
+// unschedulable taint of cordon) are not expected here; the kubernetes Service is (the API
+// server creates it).
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -546,6 +547,16 @@ TEST_P(KubectlTest, CreateSubcommandsSendProtobuf) {
   EXPECT_NE(dup->exitCode, 0);
   EXPECT_EQ(dup->output,
             "Error from server (AlreadyExists): namespaces \"team-a\" already exists\n");
+
+  // No controllers here: ServiceAccounts print as kubectl expects and come from protobuf.
+  out = k({"create", "serviceaccount", "robot", "-n", "team-a", "-v=8"});
+  EXPECT_TRUE(contains(out, "serviceaccount/robot created")) << out;
+  EXPECT_TRUE(std::regex_search(out, protobufBody)) << out;
+  auto sas = parseKubectlTable(k({"get", "sa", "-n", "team-a"}));
+  EXPECT_EQ(sas.headerLine, "NAME SECRETS AGE");
+  ASSERT_EQ(sas.rows.size(), 1u);
+  EXPECT_EQ(sas.rows[0]["NAME"], "robot");
+  EXPECT_EQ(sas.rows[0]["SECRETS"], "0");
 
   out = k({"create", "configmap", "settings", "-n", "team-a", "--from-literal=mode=edge",
            "--from-literal=level=3", "-v=8"});

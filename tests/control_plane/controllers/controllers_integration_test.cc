@@ -373,6 +373,14 @@ TEST_F(ControllersIntegrationTest, NamespaceDeletionRemovesContentsThenNamespace
   SKIFF_ASSERT_OK(kubectl_->ok({"-n", "doomed", "create", "configmap", "a", "--from-literal=k=v"}));
   SKIFF_ASSERT_OK(kubectl_->ok({"-n", "doomed", "create", "configmap", "b", "--from-literal=k=v"}));
   ASSERT_GE(count({"-n", "doomed", "get", "configmaps"}), 2u);
+  // Every namespace gets its "default" ServiceAccount (and default has one too).
+  EXPECT_TRUE(waitFor(
+      [&] {
+        auto r = kubectl_->run({"-n", "doomed", "get", "serviceaccount", "default"});
+        return r.isOk() && r->exitCode == 0;
+      },
+      10s));
+  EXPECT_TRUE(kubectl_->ok({"get", "sa", "default", "-o", "name"}).isOk());
   SKIFF_ASSERT_OK(kubectl_->ok({"delete", "namespace", "doomed", "--wait=false"}));
   EXPECT_TRUE(waitFor(
       [&] {
@@ -382,6 +390,7 @@ TEST_F(ControllersIntegrationTest, NamespaceDeletionRemovesContentsThenNamespace
       20s))
       << kubectl_->ok({"get", "namespace", "doomed", "-o", "yaml"}).valueOr("");
   EXPECT_EQ(count({"-n", "doomed", "get", "configmaps"}), 0u);
+  EXPECT_EQ(count({"-n", "doomed", "get", "serviceaccounts"}), 0u);
 }
 
 // DaemonSet: one pod per matching node; labeling a node adds its pod, unlabeling removes it
