@@ -364,8 +364,9 @@ class ControlPlaneImpl final : public ControlPlane {
           std::map<std::string, controllers::Informer*>{
               {"ReplicaSet", &rs}, {"Deployment", &deps}, {"DaemonSet", &ds}},
           std::vector<controllers::Informer*>{&pods, &rs}));
-      controllers_.push_back(
-          std::make_unique<controllers::NamespaceController>(*client_, informer("", "namespaces")));
+      SKIFF_ASSIGN_OR_RETURN(std::string caPem, common::readFile(files_.caCert));
+      controllers_.push_back(std::make_unique<controllers::NamespaceController>(
+          *client_, informer("", "namespaces"), std::move(caPem)));
       controllers_.push_back(std::make_unique<controllers::NodeLifecycleController>(
           *client_, informer("", "nodes"), informer("coordination.k8s.io", "leases"), pods,
           *events_, clock,

@@ -5,8 +5,11 @@
 
 namespace skiff::control_plane::controllers {
 
-NamespaceController::NamespaceController(ApiClient& client, Informer& namespaces)
-    : Controller("namespace", 2), client_(client), namespaces_(namespaces) {}
+NamespaceController::NamespaceController(ApiClient& client, Informer& namespaces, std::string caPem)
+    : Controller("namespace", 2),
+      client_(client),
+      namespaces_(namespaces),
+      caPem_(std::move(caPem)) {}
 
 void NamespaceController::registerHandlers() {
   auto enqueue = [this](const ObjectPtr& ns) { queue().add(objectKeyOf(*ns)); };
@@ -17,7 +20,10 @@ void NamespaceController::registerHandlers() {
 common::Status NamespaceController::reconcile(const std::string& key) {
   ObjectPtr ns = namespaces_.get(key);
   if (!ns) return common::Status::ok();
-  if (apiserver::metaString(*ns, "deletionTimestamp").empty()) return ensureDefaultAccount(key);
+  if (apiserver::metaString(*ns, "deletionTimestamp").empty()) {
+    SKIFF_RETURN_IF_ERROR(ensureDefaultAccount(key));
+    return ensureRootCa(key);
+  }
   std::size_t remaining = 0;
   for (const auto& r : apiserver::allResources()) {
     if (!r.namespaced) continue;
@@ -60,6 +66,42 @@ common::Status NamespaceController::ensureDefaultAccount(const std::string& ns) 
   // A namespace being deleted refuses new objects; its deletion will be seen next.
   if (created.status().code() == common::StatusCode::kPermissionDenied) return common::Status::ok();
   return created.status().withContext("creating serviceaccount " + ns + "/default");
+}
+
+common::Status NamespaceController::ensureRootCa(const std::string& ns) {
+  if (caPem_.empty()) return common::Status::ok();
+  const auto* cm = apiserver::findResource("", "v1", "configmaps");
+  auto got = client_.get(*cm, ns, "kube-root-ca.crt");
+  common::Result<Json> written = Json();
+  if (got.isOk()) {
+    if (got->value("data", Json::object()).value("ca.crt", "") == caPem_) {
+      return common::Status::ok();
+    }
+    Json next = *got;
+    next["data"] = {{"ca.crt", caPem_}};
+    written = client_.update(*cm, next);
+  } else if (got.status().code() == common::StatusCode::kNotFound) {
+    Json body = {{"apiVersion", "v1"},
+                 {"kind", "ConfigMap"},
+                 {"metadata",
+                  {{"name", "kube-root-ca.crt"},
+                   {"namespace", ns},
+                   {"annotations",
+                    {{"kubernetes.io/description",
+                      "Contains a CA bundle that can be used to verify the kube-apiserver when "
+                      "using internal endpoints such as the internal service IP or "
+                      "kubernetes.default.svc. No other usage is guaranteed across "
+                      "distributions of Kubernetes clusters."}}}}},
+                 {"data", {{"ca.crt", caPem_}}}};
+    written = client_.create(*cm, ns, body);
+  } else {
+    return got.status();
+  }
+  if (written.isOk() || written.status().code() == common::StatusCode::kAlreadyExists ||
+      written.status().code() == common::StatusCode::kPermissionDenied) {
+    return common::Status::ok();
+  }
+  return written.status().withContext("writing configmap " + ns + "/kube-root-ca.crt");
 }
 
 }  // namespace skiff::control_plane::controllers

@@ -1,7 +1,9 @@
-// Namespace controller: every namespace gets its "default" ServiceAccount; a namespace being
-// deleted has its contents deleted (every namespaced resource), then its "kubernetes" finalizer
-// removed through namespaces/<name>/finalize, which removes the namespace. Retries every second
-// until the contents are gone (graceful pod deletion may take a while).
+// Namespace controller: every namespace gets its "default" ServiceAccount and the
+// kube-root-ca.crt ConfigMap (the cluster CA, as kube-controller-manager's root-CA publisher
+// writes it, kept current); a namespace being deleted has its contents deleted (every namespaced
+// resource), then its "kubernetes" finalizer removed through namespaces/<name>/finalize, which
+// removes the namespace. Retries every second until the contents are gone (graceful pod deletion
+// may take a while).
 #pragma once
 
 #include "control_plane/controllers/api_client.h"
@@ -12,7 +14,7 @@ namespace skiff::control_plane::controllers {
 
 class NamespaceController final : public Controller {
  public:
-  NamespaceController(ApiClient& client, Informer& namespaces);
+  NamespaceController(ApiClient& client, Informer& namespaces, std::string caPem);
   void registerHandlers() override;
 
  protected:
@@ -20,8 +22,10 @@ class NamespaceController final : public Controller {
 
  private:
   common::Status ensureDefaultAccount(const std::string& ns);
+  common::Status ensureRootCa(const std::string& ns);
   ApiClient& client_;
   Informer& namespaces_;
+  std::string caPem_;
 };
 
 }  // namespace skiff::control_plane::controllers

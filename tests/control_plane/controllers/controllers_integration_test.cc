@@ -381,6 +381,15 @@ TEST_F(ControllersIntegrationTest, NamespaceDeletionRemovesContentsThenNamespace
       },
       10s));
   EXPECT_TRUE(kubectl_->ok({"get", "sa", "default", "-o", "name"}).isOk());
+  // … and the cluster CA as kube-root-ca.crt.
+  EXPECT_TRUE(waitFor(
+      [&] {
+        auto r = kubectl_->run({"-n", "doomed", "get", "configmap", "kube-root-ca.crt", "-o",
+                                "jsonpath={.data.ca\\.crt}"});
+        auto ca = common::readFile(cp_->caFile());
+        return r.isOk() && r->exitCode == 0 && ca.isOk() && r->output == *ca;
+      },
+      10s));
   SKIFF_ASSERT_OK(kubectl_->ok({"delete", "namespace", "doomed", "--wait=false"}));
   EXPECT_TRUE(waitFor(
       [&] {
