@@ -2,9 +2,12 @@
 #include "tests/support/podman.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -18,6 +21,22 @@ using common::Result;
 using common::Status;
 
 namespace {
+
+// PIDs of conmon processes whose command line mentions `dir` (the fixture's storage).
+std::vector<pid_t> conmonsUnder(const std::string& dir) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline = common::readFile(e.path().string() + "/cmdline").valueOr("");
+    std::string argv0 = cmdline.substr(0, cmdline.find('\0'));
+    if (argv0.substr(argv0.find_last_of('/') + 1) != "conmon") continue;
+    if (cmdline.find(dir) == std::string::npos) continue;
+    out.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return out;
+}
 
 // Mount points under dir (from /proc/self/mountinfo), deepest first. Field 5 is the mount point,
 // with spaces etc. octal-escaped; our temp paths have none.
@@ -143,8 +162,13 @@ void PodmanFixture::stop() {
               << (rm.isOk() ? rm->output : rm.status().toString()) << "\n";
   }
   proc_.reset();
+  // Exec sessions (exec probes, `podman exec`) run under conmon processes of their own, detached
+  // from the service; after their container is gone they would linger for minutes.
+  for (pid_t pid : conmonsUnder(dir_.path())) ::kill(pid, SIGKILL);
   unmountLeftovers();
 }
+
+std::vector<pid_t> PodmanFixture::leftoverConmons() const { return conmonsUnder(dir_.path()); }
 
 void PodmanFixture::unmountLeftovers() {
   for (const auto& m : mountsUnder(dir_.path())) {

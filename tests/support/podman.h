@@ -5,6 +5,8 @@
 // env() lets tests drive the `podman` CLI against the same storage (e.g. benchmarks vs podman run).
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <map>
 #include <memory>
@@ -46,6 +48,8 @@ class PodmanFixture {
   void stop();
   const std::string& dir() const { return dir_.path(); }
   std::string logContents() const;
+  // conmon processes still referring to this instance's storage (none after stop()).
+  std::vector<pid_t> leftoverConmons() const;
 
  private:
   explicit PodmanFixture(TempDir dir) : dir_(std::move(dir)) {}

@@ -115,7 +115,12 @@ TEST(PodmanFixtureTest, StopRemovesRunningContainers) {
   pid_t pid = std::stoi(inspect.output);
   ASSERT_GT(pid, 0);
   EXPECT_EQ(::kill(pid, 0), 0);
+  // An exec session has a conmon of its own, outside the service's process tree.
+  SKIFF_ASSERT_OK_AND_ASSIGN(auto exec, podman->podman({"exec", "-d", id, "sleep", "300"}));
+  ASSERT_EQ(exec.exitCode, 0) << exec.output;
+  EXPECT_FALSE(podman->leftoverConmons().empty());
   podman->stop();
+  EXPECT_TRUE(podman->leftoverConmons().empty()) << "exec-session conmon processes outlived stop()";
   // The container process is gone (a zombie awaiting PID 1's reaping counts as gone).
   auto gone = [pid] {
     std::string stat = common::readFile("/proc/" + std::to_string(pid) + "/stat").valueOr("");
