@@ -17,28 +17,6 @@ using namespace std::chrono_literals;
 
 constexpr auto kWait = std::chrono::seconds(90);
 
-std::string pod(const std::string& name, const std::string& image, const std::string& script) {
-  return R"y(apiVersion: v1
-kind: Pod
-metadata:
-  name: )y" +
-         name +
-         R"y(
-spec:
-  terminationGracePeriodSeconds: 1
-  tolerations:
-  - {key: virtual-kubelet.io/provider, operator: Exists, effect: NoSchedule}
-  containers:
-  - name: main
-    image: )y" +
-         image +
-         R"y(
-    command: ["sh", "-c", ")y" +
-         script +
-         R"y("]
-)y";
-}
-
 std::map<std::string, std::string> row(System& sys, const std::string& name) {
   for (const auto& r : sys.podRows()) {
     if (r.at("NAME") == name) return r;
@@ -63,11 +41,12 @@ TEST(E2eFailures, CrashLoopAndImagePullErrorsShowInKubectl) {
 
   std::string image = sys->registry().imageRef("latest");
   SKIFF_ASSERT_OK(sys->kubectl().ok(
-      {"apply", "-f", sys->file("crash.yaml", pod("crasher", image, "echo crashing; exit 3"))}));
+      {"apply", "-f",
+       sys->file("crash.yaml", edgePodYaml("crasher", image, "echo crashing; exit 3"))}));
   SKIFF_ASSERT_OK(sys->kubectl().ok(
       {"apply", "-f",
        sys->file("missing.yaml",
-                 pod("missing", sys->registry().imageRef("no-such-tag"), "sleep 3600"))}));
+                 edgePodYaml("missing", sys->registry().imageRef("no-such-tag"), "sleep 3600"))}));
 
   // kubectl get pods: CrashLoopBackOff with a rising RESTARTS column.
   std::map<std::string, std::string> r;

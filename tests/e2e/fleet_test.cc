@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <regex>
 #include <set>
 #include <thread>
 
@@ -51,16 +50,6 @@ spec:
         env:
         - {name: GREETING, value: hello}
 )y";
-}
-
-int lastTick(const std::string& text) {
-  static const std::regex kTick("tick ([0-9]+)");
-  int last = -1;
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), kTick);
-       it != std::sregex_iterator(); ++it) {
-    last = std::stoi((*it)[1].str());
-  }
-  return last;
 }
 
 const Json* containerStatus(const Json& pod, const std::string& name) {
@@ -204,22 +193,7 @@ TEST(E2eFleet, DeploymentRunsOnMatchingAgentWithRealStatusLogsUpdateAndDelete) {
   // 5. A bare Pod whose image is updated: the same hub deployment is updated in place and the
   // agent replaces the container (new spec hash).
   auto barePod = [&](const std::string& image) {
-    return R"y(apiVersion: v1
-kind: Pod
-metadata:
-  name: solo
-spec:
-  terminationGracePeriodSeconds: 1
-  nodeSelector: {device.skiff.io/site: a}
-  tolerations:
-  - {key: virtual-kubelet.io/provider, operator: Exists, effect: NoSchedule}
-  containers:
-  - name: main
-    image: )y" +
-           image +
-           R"y(
-    command: ["sleep", "3600"]
-)y";
+    return edgePodYaml("solo", image, "sleep 3600", {{"device.skiff.io/site", "a"}});
   };
   std::string soloPath = sys->file("solo.yaml", barePod(v1));
   SKIFF_ASSERT_OK(sys->kubectl().ok({"apply", "-f", soloPath}));
@@ -287,21 +261,10 @@ TEST(E2eFleet, PodOnEveryMatchingDeviceAggregatesTheirStatus) {
   SKIFF_ASSERT_OK(sys->startVirtualNode(false));
   ASSERT_TRUE(eventually([&] { return sys->nodeReady("skiff-fleet"); }, kWait))
       << sys->diagnostics();
-  std::string manifest = sys->file("multi.yaml", R"y(apiVersion: v1
-kind: Pod
-metadata:
-  name: multi
-spec:
-  terminationGracePeriodSeconds: 1
-  nodeSelector: {device.skiff.io/site: a}
-  tolerations:
-  - {key: virtual-kubelet.io/provider, operator: Exists, effect: NoSchedule}
-  containers:
-  - name: main
-    image: )y" + sys->registry().imageRef("latest") +
-                                                     R"y(
-    command: ["sh", "-c", "echo host $(hostname); sleep 3600"]
-)y");
+  std::string manifest =
+      sys->file("multi.yaml",
+                edgePodYaml("multi", sys->registry().imageRef("latest"),
+                            "echo host $(hostname); sleep 3600", {{"device.skiff.io/site", "a"}}));
   SKIFF_ASSERT_OK(sys->kubectl().ok({"apply", "-f", manifest}));
   auto summary = [&] {
     auto p = sys->getJson({"pod", "multi"});

@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <regex>
 #include <thread>
 
 #include "common/fs.h"
@@ -20,17 +19,6 @@ namespace {
 
 using common::Json;
 using namespace std::chrono_literals;
-
-// "tick N" lines, N of the last one (-1 if none).
-int lastTick(const std::string& text) {
-  static const std::regex kTick("tick ([0-9]+)");
-  int last = -1;
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), kTick);
-       it != std::sregex_iterator(); ++it) {
-    last = std::stoi((*it)[1].str());
-  }
-  return last;
-}
 
 // Broker log lines "New client connected from ... as <clientId> (... u'<user>')".
 int connectionsAs(const std::string& brokerLog, const std::string& clientId,

@@ -35,6 +35,34 @@ bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds tim
   return waitUntil(pred, timeout, "condition", std::chrono::milliseconds(100)).isOk();
 }
 
+std::string edgePodYaml(const std::string& name, const std::string& image,
+                        const std::string& script,
+                        const std::map<std::string, std::string>& nodeSelector) {
+  std::string yaml = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name +
+                     "\nspec:\n  terminationGracePeriodSeconds: 1\n";
+  if (!nodeSelector.empty()) {
+    yaml += "  nodeSelector:\n";
+    for (const auto& [k, v] : nodeSelector) yaml += "    " + k + ": " + v + "\n";
+  }
+  return yaml +
+         "  tolerations:\n"
+         "  - {key: virtual-kubelet.io/provider, operator: Exists, effect: NoSchedule}\n"
+         "  containers:\n"
+         "  - name: main\n"
+         "    image: " +
+         image + "\n    command: [\"sh\", \"-c\", \"" + script + "\"]\n";
+}
+
+int lastTick(const std::string& text) {
+  static const std::regex kTick("tick ([0-9]+)");
+  int last = -1;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), kTick);
+       it != std::sregex_iterator(); ++it) {
+    last = std::stoi((*it)[1].str());
+  }
+  return last;
+}
+
 Result<std::unique_ptr<System>> System::create(SystemOptions opts) {
   SKIFF_ASSIGN_OR_RETURN(TempDir dir, TempDir::create(opts.name));
   std::unique_ptr<System> sys(new System(std::move(opts), std::move(dir)));

@@ -136,4 +136,14 @@ class System {
 bool eventually(const std::function<bool()>& pred,
                 std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+// A bare Pod for the virtual node: the provider's toleration, a 1 s grace period and one
+// container "main" running `sh -c <script>`; nodeSelector keys as given (e.g.
+// device.skiff.io/site). `script` must not contain double quotes.
+std::string edgePodYaml(const std::string& name, const std::string& image,
+                        const std::string& script,
+                        const std::map<std::string, std::string>& nodeSelector = {});
+
+// N of the last "tick N" line in text (-1 if none): the sample workloads count their output.
+int lastTick(const std::string& text);
+
 }  // namespace skiff::test
