@@ -324,12 +324,6 @@ struct ApiServer::Impl {
     sendJson(w, 201, out);
   }
 
-  static std::string roleOf(const UserInfo& user) {
-    if (user.inGroup("system:masters")) return "admin";
-    if (user.inGroup("system:nodes")) return "node";
-    return "read-only";
-  }
-
   static bool acceptsAggregated(const Request& req) {
     return req.header("accept").find("apidiscovery.k8s.io") != std::string::npos;
   }

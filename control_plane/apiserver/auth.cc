@@ -98,9 +98,17 @@ namespace {
 bool isRead(const std::string& verb) { return verb == "get" || verb == "list" || verb == "watch"; }
 }  // namespace
 
+std::string roleOf(const UserInfo& user) {
+  if (user.inGroup("system:masters")) return "admin";
+  if (user.inGroup("system:nodes") && user.name.starts_with("system:node:")) return "node";
+  if (user.inGroup("skiff:read-only") || user.inGroup("system:read-only")) return "read-only";
+  return "";
+}
+
 bool authorize(const UserInfo& user, const Attributes& a, const common::Json* object) {
-  if (user.inGroup("system:masters")) return true;
-  if (user.inGroup("system:nodes") && user.name.starts_with("system:node:")) {
+  const std::string role = roleOf(user);
+  if (role == "admin") return true;
+  if (role == "node") {
     std::string node = user.name.substr(12);
     if (a.group.empty() && a.resource == "nodes") {
       if (isRead(a.verb)) return true;
@@ -128,7 +136,7 @@ bool authorize(const UserInfo& user, const Attributes& a, const common::Json* ob
     }
     return false;
   }
-  if (user.inGroup("skiff:read-only") || user.inGroup("system:read-only")) {
+  if (role == "read-only") {
     return isRead(a.verb) && !(a.group.empty() && a.resource == "secrets");
   }
   return false;

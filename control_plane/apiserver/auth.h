@@ -48,6 +48,9 @@ struct Attributes {
   std::string name;
 };
 
+// The role authorize() applies to user: "admin", "node", "read-only", or "" (everything denied).
+std::string roleOf(const UserInfo& user);
+
 // True if user may perform the request. For the node role, `object` (the stored object, when
 // known) lets the check see spec.nodeName of pods.
 bool authorize(const UserInfo& user, const Attributes& a, const common::Json* object);

@@ -49,59 +49,60 @@ common::Status NamespaceController::reconcile(const std::string& key) {
   return common::Status::ok();
 }
 
-// Every namespace has a "default" ServiceAccount (kube-controller-manager's serviceaccount
-// controller); Skiff issues no tokens for it, it is there for manifests and tools that name it.
-common::Status NamespaceController::ensureDefaultAccount(const std::string& ns) {
-  const auto* sa = apiserver::findResource("", "v1", "serviceaccounts");
-  auto got = client_.get(*sa, ns, "default");
-  if (got.isOk()) return common::Status::ok();
-  if (got.status().code() != common::StatusCode::kNotFound) return got.status();
-  Json body = {{"apiVersion", "v1"},
-               {"kind", "ServiceAccount"},
-               {"metadata", {{"name", "default"}, {"namespace", ns}}}};
-  auto created = client_.create(*sa, ns, body);
-  if (created.isOk() || created.status().code() == common::StatusCode::kAlreadyExists) {
-    return common::Status::ok();
-  }
-  // A namespace being deleted refuses new objects; its deletion will be seen next.
-  if (created.status().code() == common::StatusCode::kPermissionDenied) return common::Status::ok();
-  return created.status().withContext("creating serviceaccount " + ns + "/default");
-}
-
-common::Status NamespaceController::ensureRootCa(const std::string& ns) {
-  if (caPem_.empty()) return common::Status::ok();
-  const auto* cm = apiserver::findResource("", "v1", "configmaps");
-  auto got = client_.get(*cm, ns, "kube-root-ca.crt");
+common::Status NamespaceController::ensureObject(const apiserver::ResourceInfo& r,
+                                                 const std::string& ns, const Json& desired,
+                                                 const char* ownedField) {
+  const std::string name = apiserver::metaString(desired, "name");
+  auto got = client_.get(r, ns, name);
   common::Result<Json> written = Json();
   if (got.isOk()) {
-    if (got->value("data", Json::object()).value("ca.crt", "") == caPem_) {
+    if (ownedField == nullptr ||
+        got->value(ownedField, Json()) == desired.value(ownedField, Json())) {
       return common::Status::ok();
     }
     Json next = *got;
-    next["data"] = {{"ca.crt", caPem_}};
-    written = client_.update(*cm, next);
+    next[ownedField] = desired[ownedField];
+    written = client_.update(r, next);
   } else if (got.status().code() == common::StatusCode::kNotFound) {
-    Json body = {{"apiVersion", "v1"},
-                 {"kind", "ConfigMap"},
-                 {"metadata",
-                  {{"name", "kube-root-ca.crt"},
-                   {"namespace", ns},
-                   {"annotations",
-                    {{"kubernetes.io/description",
-                      "Contains a CA bundle that can be used to verify the kube-apiserver when "
-                      "using internal endpoints such as the internal service IP or "
-                      "kubernetes.default.svc. No other usage is guaranteed across "
-                      "distributions of Kubernetes clusters."}}}}},
-                 {"data", {{"ca.crt", caPem_}}}};
-    written = client_.create(*cm, ns, body);
+    written = client_.create(r, ns, desired);
   } else {
     return got.status();
   }
+  // AlreadyExists: a concurrent writer won. PermissionDenied: the namespace is being deleted and
+  // refuses new objects; its deletion is seen next.
   if (written.isOk() || written.status().code() == common::StatusCode::kAlreadyExists ||
       written.status().code() == common::StatusCode::kPermissionDenied) {
     return common::Status::ok();
   }
-  return written.status().withContext("writing configmap " + ns + "/kube-root-ca.crt");
+  return written.status().withContext("writing " + r.resource + " " + ns + "/" + name);
+}
+
+// Every namespace has a "default" ServiceAccount (kube-controller-manager's serviceaccount
+// controller); Skiff issues no tokens for it, it is there for manifests and tools that name it.
+common::Status NamespaceController::ensureDefaultAccount(const std::string& ns) {
+  return ensureObject(*apiserver::findResource("", "v1", "serviceaccounts"), ns,
+                      {{"apiVersion", "v1"},
+                       {"kind", "ServiceAccount"},
+                       {"metadata", {{"name", "default"}, {"namespace", ns}}}},
+                      nullptr);
+}
+
+common::Status NamespaceController::ensureRootCa(const std::string& ns) {
+  if (caPem_.empty()) return common::Status::ok();
+  return ensureObject(
+      *apiserver::findResource("", "v1", "configmaps"), ns,
+      {{"apiVersion", "v1"},
+       {"kind", "ConfigMap"},
+       {"metadata",
+        {{"name", "kube-root-ca.crt"},
+         {"namespace", ns},
+         {"annotations",
+          {{"kubernetes.io/description",
+            "Contains a CA bundle that can be used to verify the kube-apiserver when using "
+            "internal endpoints such as the internal service IP or kubernetes.default.svc. No "
+            "other usage is guaranteed across distributions of Kubernetes clusters."}}}}},
+       {"data", {{"ca.crt", caPem_}}}},
+      "data");
 }
 
 }  // namespace skiff::control_plane::controllers

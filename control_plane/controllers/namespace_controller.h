@@ -21,6 +21,10 @@ class NamespaceController final : public Controller {
   common::Status reconcile(const std::string& key) override;
 
  private:
+  // Creates `desired` in ns unless it exists; an existing one gets desired's `ownedField`
+  // (nullptr: left as it is).
+  common::Status ensureObject(const apiserver::ResourceInfo& r, const std::string& ns,
+                              const Json& desired, const char* ownedField);
   common::Status ensureDefaultAccount(const std::string& ns);
   common::Status ensureRootCa(const std::string& ns);
   ApiClient& client_;
