@@ -16,6 +16,7 @@
 #include <stop_token>
 #include <string>
 
+#include "common/protocol/protocol.h"
 #include "common/status.h"
 #include "edge_agent/reconciler.h"
 
@@ -26,8 +27,8 @@ struct AgentConfig {
   std::string engineSocket;
   std::string mqttUrl;  // overrides the enrolled URL when set
   std::string agentVersion;
-  std::chrono::milliseconds heartbeatInterval{30000};
-  std::chrono::milliseconds metricsInterval{15000};
+  std::chrono::milliseconds heartbeatInterval{common::protocol::kDefaultHeartbeatInterval};
+  std::chrono::milliseconds metricsInterval{common::protocol::kDefaultMetricsInterval};
   std::chrono::milliseconds renewCheckInterval{3600000};
   std::chrono::milliseconds reportDebounce{100};
   ReconcilerOptions reconciler;  // agentId/stateDir are filled from the identity

@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/flags.h"
+#include "common/protocol/protocol.h"
 #include "common/status.h"
 
 namespace skiff::edge_agent {
@@ -23,8 +24,8 @@ struct Options {
   std::string stateDir = "/var/lib/skiff-agent";
   std::string engineSocket = "/run/docker.sock";
   std::string mqttUrl;  // overrides the URL received at enrollment
-  std::chrono::milliseconds heartbeatInterval{30000};
-  std::chrono::milliseconds metricsInterval{15000};
+  std::chrono::milliseconds heartbeatInterval{common::protocol::kDefaultHeartbeatInterval};
+  std::chrono::milliseconds metricsInterval{common::protocol::kDefaultMetricsInterval};
   std::chrono::milliseconds syncInterval{2000};
   std::chrono::milliseconds renewCheckInterval{3600000};
   std::chrono::milliseconds crashLoopBackoff{10000};

@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/flags.h"
+#include "common/protocol/protocol.h"
 #include "common/status.h"
 
 namespace skiff::hub {
@@ -30,7 +31,7 @@ struct Options {
   std::chrono::milliseconds deviceCertValidity{std::chrono::hours(24 * 90)};
   std::chrono::milliseconds enrollmentTokenTtl{std::chrono::hours(1)};
   std::chrono::milliseconds rpcTimeout{std::chrono::seconds(10)};
-  std::chrono::milliseconds metricsResolution{std::chrono::seconds(30)};
+  std::chrono::milliseconds metricsResolution{common::protocol::kDefaultMetricsInterval};
   int publishWindow = 256;
   // `init` only.
   std::string mqttListen = "127.0.0.1:8883";

@@ -24,6 +24,12 @@ namespace skiff::common::protocol {
 inline constexpr int kSchema = 1;
 // Largest payload either side accepts on any topic (a desired document with shipped files).
 inline constexpr std::size_t kMaxPayloadBytes = 1024 * 1024;
+// An agent's default rhythm while nothing changes: metrics as often as the hub keeps history
+// samples (more often would be parsed and thrown away), and the unchanged report — a safety net
+// next to QoS 1 and the persistent session, not the liveness signal (presence and its Last Will
+// are) — every other metrics period. 5,000 such devices send the hub ~250 messages/s.
+inline constexpr std::chrono::seconds kDefaultMetricsInterval{30};
+inline constexpr std::chrono::seconds kDefaultHeartbeatInterval{60};
 
 // ---- Topics ---------------------------------------------------------------------------------
 

@@ -87,7 +87,7 @@ struct FleetOptions {
   const common::Clock* clock = &common::SystemClock::instance();
   common::tls::PrivateKey signingKey;
   std::shared_ptr<prometheus::Registry> metrics;  // optional
-  std::chrono::seconds metricsResolution{30};
+  std::chrono::seconds metricsResolution{common::protocol::kDefaultMetricsInterval};
   std::chrono::seconds metricsWindow{3600};
   std::size_t maxEvents = 1000;
   std::chrono::milliseconds lastSeenFlushInterval{60000};
