@@ -1,11 +1,13 @@
 // Reader implementation (see reader.h).
 #include "common/protocol/reader.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace skiff::common::protocol::detail {
 
 Reader::Reader(const Json& j, std::string path) : j_(j), path_(std::move(path)) {
+  if (j_.is_object()) seen_.reserve(j_.size());  // one allocation, not one per doubling
   if (!j_.is_object()) {
     status_ = invalidArgument(path_ + ": expected object, got " + std::string(jsonTypeName(j_)));
   }
@@ -30,9 +32,9 @@ bool Reader::has(std::string_view key) const {
 }
 
 const Json* Reader::member(std::string_view key, bool required) {
-  seen_.emplace(key);
   if (!status_.isOk() || !j_.is_object()) return nullptr;
   auto it = j_.find(key);
+  if (it != j_.end()) seen_.push_back(&*it);
   if (it == j_.end() || it->is_null()) {
     if (required) fail(key, "required value");
     return nullptr;
@@ -158,9 +160,9 @@ const Json* Reader::array(std::string_view key, bool required, std::size_t maxIt
 
 Status Reader::finish() {
   if (!status_.isOk() || !j_.is_object()) return status_;
-  for (const auto& [k, v] : j_.items()) {
-    if (!seen_.contains(k)) {
-      return invalidArgument(pathOf(k) + ": unknown field");
+  for (auto it = j_.begin(); it != j_.end(); ++it) {
+    if (std::find(seen_.begin(), seen_.end(), &*it) == seen_.end()) {
+      return invalidArgument(pathOf(it.key()) + ": unknown field");
     }
   }
   return Status::ok();

@@ -5,7 +5,6 @@
 
 #include <cstdint>
 #include <limits>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,7 +42,9 @@ class Reader {
   const Json* member(std::string_view key, bool required);
   const Json& j_;
   std::string path_;
-  std::set<std::string, std::less<>> seen_;
+  // Members read so far (by address in j_), for finish()'s unknown-field check; a handful per
+  // object, so a vector beats a set of key copies.
+  std::vector<const Json*> seen_;
   Status status_;
 };
 

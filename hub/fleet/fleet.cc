@@ -7,6 +7,7 @@
 #include <prometheus/registry.h>
 
 #include <algorithm>
+#include <array>
 
 #include "common/log.h"
 
@@ -110,8 +111,15 @@ struct Fleet::Metrics {
   prometheus::Gauge* deployments = nullptr;
   prometheus::Gauge* pendingWrites = nullptr;
 
-  void accept(const char* channel) {
-    if (accepted) accepted->Add({{"channel", channel}}).Increment();
+  // The channels' counters, made once: Family::Add builds a label map per call, and accept()
+  // runs for every device message.
+  std::array<std::pair<std::string_view, prometheus::Counter*>, 3> acceptedBy{};
+
+  void accept(std::string_view channel) {
+    for (const auto& [name, counter] : acceptedBy) {
+      if (name == channel && counter != nullptr) return counter->Increment();
+    }
+    if (accepted) accepted->Add({{"channel", std::string(channel)}}).Increment();
   }
   void reject(const char* channel, RejectReason r) {
     static const char* kNames[] = {"malformed", "oversized", "unknown_device", "device_mismatch"};
@@ -128,6 +136,10 @@ Fleet::Fleet(FleetOptions options) : opts_(std::move(options)), metrics_(new Met
                               .Name("skiff_hub_mqtt_messages_total")
                               .Help("Device messages accepted, by channel")
                               .Register(reg);
+    std::size_t i = 0;
+    for (const char* channel : {"reported", "presence", "metrics"}) {
+      metrics_->acceptedBy[i++] = {channel, &metrics_->accepted->Add({{"channel", channel}})};
+    }
     metrics_->rejected = &prometheus::BuildCounter()
                               .Name("skiff_hub_mqtt_rejected_total")
                               .Help(
@@ -196,6 +208,7 @@ Status Fleet::loadAll() {
     if (!rec.isOk()) return common::internalError(kv.key + ": " + rec.status().message());
     auto d = std::make_unique<DeviceState>();
     d->record = std::move(*rec);
+    byId_[d->record.id] = d.get();
     devices_.emplace(d->record.id, std::move(d));
   }
   SKIFF_ASSIGN_OR_RETURN(auto deps, store.list(keys::kDeployments));
@@ -222,6 +235,7 @@ Status Fleet::loadAll() {
     if (!t.isOk()) return common::internalError(kv.key + ": " + t.status().message());
     DeviceState& d = *it->second;
     d.online = t->online;
+    if (d.online) ++onlineCount_;
     d.presenceAtMs = t->presenceAtMs;
     d.lastSeenMs = t->lastSeenMs;
     if (!t->reportedJson.empty()) {
@@ -451,6 +465,7 @@ Result<v1::Device> Fleet::createDevice(const std::string& id, const Labels& labe
     auto d = std::make_unique<DeviceState>();
     d->record = rec;
     DeviceState& ref = *d;
+    byId_[ref.record.id] = &ref;
     devices_.emplace(id, std::move(d));
     indexDevice(ref);
     rematchDevice(ref);
@@ -549,12 +564,14 @@ Status Fleet::deleteDevice(const std::string& id) {
     auto it = devices_.find(id);
     if (it != devices_.end()) {
       DeviceState& d = *it->second;
+      if (d.online) --onlineCount_;
       unindexDevice(d);
       for (const auto& m : d.matches) {
         auto dep = deployments_.find(m);
         if (dep != deployments_.end()) dep->second->targets.erase(id);
         feed_.notify(ChangeKind::kDeployment, m);
       }
+      byId_.erase(d.record.id);
       devices_.erase(it);
     }
     dirty_.erase(id);
@@ -580,8 +597,8 @@ bool Fleet::deviceExists(const std::string& id) const {
 
 bool Fleet::deviceOnline(const std::string& id) const {
   std::lock_guard lock(mu_);
-  auto it = devices_.find(id);
-  return it != devices_.end() && it->second->online;
+  auto it = byId_.find(id);
+  return it != byId_.end() && it->second->online;
 }
 
 Status Fleet::recordCertificate(const std::string& id, const std::string& serial,
@@ -1091,14 +1108,14 @@ std::optional<IngestError> Fleet::reject(const char* channel, IngestError e) {
 
 Fleet::DeviceState* Fleet::ingestTarget(const char* channel, const std::string& deviceId,
                                         std::optional<IngestError>& err) {
-  auto it = devices_.find(deviceId);
-  if (it == devices_.end()) {
+  auto it = byId_.find(deviceId);
+  if (it == byId_.end()) {
     err = reject(channel, {RejectReason::kUnknownDevice,
                            common::notFound("device \"" + deviceId + "\" is not registered")});
     return nullptr;
   }
   metrics_->accept(channel);
-  return it->second.get();
+  return it->second;
 }
 
 std::optional<IngestError> Fleet::ingestReported(const std::string& deviceId,
@@ -1123,7 +1140,7 @@ std::optional<IngestError> Fleet::ingestReported(const std::string& deviceId,
   d.lastSeenMs = nowMs;
   dirtyLastSeenShards_.insert(shardOf(deviceId));
   bool changed = !d.reported || !sameMaterial(*d.reported, *rep);
-  d.reportedJson = std::string(payload);
+  d.reportedJson.assign(payload);
   if (!changed) {
     d.reported = std::move(parsed);
     notifyHeartbeat(d);
@@ -1189,6 +1206,7 @@ std::optional<IngestError> Fleet::ingestPresence(const std::string& deviceId,
   }
   if (d.online == p->online) return std::nullopt;
   d.online = p->online;
+  onlineCount_ += d.online ? 1 : -1;
   d.presenceAtMs = nowMs;
   addEvent(p->online ? "Normal" : "Warning", p->online ? "DeviceOnline" : "DeviceOffline",
            "device " + deviceId + (p->online ? " is online" : " went offline") +
@@ -1212,7 +1230,7 @@ std::optional<IngestError> Fleet::ingestMetrics(const std::string& deviceId,
   DeviceState* target = ingestTarget("metrics", deviceId, err);
   if (target == nullptr) return err;
   DeviceState& d = *target;
-  d.metricsJson = std::string(payload);
+  d.metricsJson.assign(payload);
   if (!d.history) {
     d.history = std::make_unique<MetricsHistory>(opts_.metricsResolution, opts_.metricsWindow);
   }
@@ -1227,8 +1245,8 @@ void Fleet::onPublished(const DesiredDoc& doc) {
   if (doc.clear) return;
   if (metrics_->published) metrics_->published->Increment();
   std::lock_guard lock(mu_);
-  auto it = devices_.find(doc.deviceId);
-  if (it == devices_.end()) return;
+  auto it = byId_.find(doc.deviceId);
+  if (it == byId_.end()) return;
   DeviceState& d = *it->second;
   if (doc.version <= d.publishedVersion) return;
   d.publishedVersion = doc.version;
@@ -1419,10 +1437,8 @@ void Fleet::flushLoop() {
       lastFlush = Clock::now();
     }
     if (metrics_->devices) {
-      int online = 0;
-      for (const auto& [id, d] : devices_) online += d->online ? 1 : 0;
       metrics_->devices->Set(static_cast<double>(devices_.size()));
-      metrics_->online->Set(online);
+      metrics_->online->Set(onlineCount_);
       metrics_->deployments->Set(static_cast<double>(deployments_.size()));
       metrics_->pendingWrites->Set(static_cast<double>(writer_->queued()));
     }

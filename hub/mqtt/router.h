@@ -4,14 +4,13 @@
 // logged here at a bounded rate.
 //
 // Threading: onMessage() runs on the bus callback thread and only queues; one ingest thread
-// parses and applies messages in arrival order. The bus thread stays free for the publisher's
-// PUBACKs, so a fan-out's acknowledgements are not stuck behind thousands of reports. The queue
-// is bounded (messages beyond it are dropped and counted).
+// parses and applies messages in arrival order, in batches gathered for up to 10 ms. The bus thread
+// stays free for the publisher's PUBACKs, so a fan-out's acknowledgements are not stuck behind
+// thousands of reports. The queue is bounded (messages beyond it are dropped and counted).
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -54,7 +53,7 @@ class Router {
   int suppressed_ = 0;
   std::mutex qmu_;
   std::condition_variable qcv_;
-  std::deque<common::bus::Message> queue_;
+  std::vector<common::bus::Message> queue_;
   std::size_t busy_ = 0;
   bool stopping_ = false;
   std::thread thread_;
