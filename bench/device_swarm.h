@@ -87,10 +87,12 @@ class DeviceSwarm {
   explicit DeviceSwarm(SwarmOptions opts);
   void loop();
   void publishAll(Dev& d, const std::vector<test::OutMessage>& msgs);
+  void markDirty(Dev& d);
   static void onMessage(mosquitto* m, void* user, const void* msg);
 
   SwarmOptions opts_;
   std::vector<std::unique_ptr<Dev>> devs_;
+  std::vector<Dev*> dirty_;  // loop thread only (and start(), before it runs)
   int epoll_ = -1;
   std::atomic<bool> raw_{false};
   std::atomic<bool> stop_{false};

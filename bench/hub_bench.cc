@@ -3,19 +3,26 @@
 //              skiff-hub and Mosquitto, until the hub counts all N applied; then, hub stopped,
 //              the raw broker round trip of the same payload size to the same N devices (each
 //              answers with the same report). Target: hub ≤ 1.5× raw.
-//  idle:       hub RSS and CPU with N connected devices heart-beating like agents (a report every
-//              30 s, metrics every 15 s). Targets ≤ 100 MB, ≤ 2 % of a core.
+//  idle:       hub RSS and CPU with N connected devices heart-beating like agents with their
+//              default intervals (protocol.h: metrics every 30 s, an unchanged report every
+//              60 s). Targets ≤ 100 MB, ≤ 2 % of a core.
 //  recompute:  the Fleet in-process on a SQLite store with 10,000 devices and 20 deployments:
 //              one device relabeled, and a change that re-targets all 10,000. Target ≤ 200 ms.
+//  ingest:     the Fleet in-process: CPU per device message (metrics, unchanged report) as the
+//              ingest thread applies them, the part of idle CPU that is the hub's own code.
 //
-//   hub_bench [--fanout 1000,5000] [--idle-devices 5000] [--idle-seconds 30] [--recompute 10000]
+//   hub_bench [--fanout 1000,5000] [--idle-devices 5000] [--idle-seconds 60] [--recompute 10000]
+//             [--ingest 200000]
 #include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -30,6 +37,7 @@
 #include "common/tls.h"
 #include "hub/fleet/fleet.h"
 #include "tests/support/hub.h"
+#include "tests/support/sim_agent.h"
 
 using namespace skiff;
 using bench::must;
@@ -220,9 +228,12 @@ FanoutResult fanout(int n, int idleDevices, int idleSeconds) {
   }
 
   if (idleDevices == n && idleSeconds > 0) {
-    std::printf("\n== idle: %d connected devices, a report every 30 s and metrics every 15 s ==\n",
-                n);
-    swarm->setHeartbeat(30s, 15s);
+    auto report = common::protocol::kDefaultHeartbeatInterval;
+    auto metrics = common::protocol::kDefaultMetricsInterval;
+    std::printf(
+        "\n== idle: %d connected devices, a report every %lld s and metrics every %lld s ==\n", n,
+        static_cast<long long>(report.count()), static_cast<long long>(metrics.count()));
+    swarm->setHeartbeat(report, metrics);
     std::this_thread::sleep_for(5s);
     pid_t pid = hub->hubPid();
     ProcStat a = procStat(pid);
@@ -256,6 +267,97 @@ class CountingSink final : public hub::fleet::DesiredSink {
   void submit(hub::fleet::DesiredDoc) override { ++count; }
   std::atomic<int> count{0};
 };
+
+// Keeps each device's latest signed document, for simulated agents to apply.
+class KeepingSink final : public hub::fleet::DesiredSink {
+ public:
+  void submit(hub::fleet::DesiredDoc doc) override {
+    std::lock_guard lock(mu);
+    docs[doc.deviceId] = std::move(doc.payload);
+  }
+  std::mutex mu;
+  std::map<std::string, std::string> docs;
+};
+
+double threadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// CPU per ingested message: `messages` metrics documents and unchanged reports (2:1, as agents
+// send them) from 5,000 devices running one module, applied like the ingest thread does.
+void ingest(int messages) {
+  constexpr int kDevices = 5000;
+  std::printf("\n== ingest: %d device messages, %d devices, in-process fleet (SQLite) ==\n",
+              messages, kDevices);
+  auto dir = must(test::TempDir::create("ingest"), "dir");
+  common::store::SqliteStoreOptions so;
+  so.path = dir.file("store.db");
+  auto store = must(common::store::SqliteStore::open(so), "store");
+  hub::fleet::FleetOptions fo;
+  fo.store = store.get();
+  auto key = must(common::tls::PrivateKey::generate(common::tls::KeyType::kEd25519), "key");
+  std::string publicPem = must(key.publicKeyPem(), "public key");
+  fo.signingKey = std::move(key);
+  auto fleet = must(hub::fleet::Fleet::load(std::move(fo)), "fleet");
+  KeepingSink sink;
+  fleet->start(sink);
+  std::vector<std::unique_ptr<test::SimAgent>> agents;
+  for (int i = 0; i < kDevices; ++i) {
+    char id[32];
+    std::snprintf(id, sizeof id, "sim-%05d", i);
+    must(fleet->createDevice(id, {{"fleet", "bench"}}), "create");
+    agents.push_back(std::make_unique<test::SimAgent>(id, publicPem));
+  }
+  hub::DeploymentInput in;
+  in.id = "web";
+  in.targetSelector = "fleet=bench";
+  in.modulesJson = R"([{"name":"web","image":"registry.example.com/web:1.4"}])";
+  must(fleet->applyDeployment(in), "apply");
+  fleet->waitIdle(120s);
+  for (auto& a : agents) {
+    std::string doc;
+    {
+      std::lock_guard lock(sink.mu);
+      doc = sink.docs[a->deviceId()];
+    }
+    a->onMessage(common::protocol::topicFor(a->deviceId(), common::protocol::Channel::kDesired),
+                 doc, "");
+    for (const auto& m : a->hello()) {
+      if (m.topic.ends_with("/reported")) fleet->ingestReported(a->deviceId(), m.payload);
+      if (m.topic.ends_with("/presence")) fleet->ingestPresence(a->deviceId(), m.payload);
+    }
+  }
+  struct Item {
+    const std::string* device;
+    bool report;
+    std::string payload;
+  };
+  std::vector<Item> items;
+  items.reserve(static_cast<std::size_t>(messages));
+  for (int i = 0; i < messages; ++i) {
+    auto& a = *agents[static_cast<std::size_t>(i) % agents.size()];
+    bool report = i % 3 == 2;
+    items.push_back({&a.deviceId(), report, report ? a.report().payload : a.metrics().payload});
+  }
+  double cpu[2] = {0, 0};
+  int count[2] = {0, 0};
+  std::size_t bytes[2] = {0, 0};
+  for (const auto& it : items) {
+    double t0 = threadCpuSeconds();
+    auto err = it.report ? fleet->ingestReported(*it.device, it.payload)
+                         : fleet->ingestMetrics(*it.device, it.payload);
+    cpu[it.report] += threadCpuSeconds() - t0;
+    if (err) must(common::Result<int>(err->status), "ingest");
+    ++count[it.report];
+    bytes[it.report] = it.payload.size();
+  }
+  std::printf(
+      "metrics: %.1f us CPU per message (%zu bytes); unchanged report: %.1f us (%zu bytes)\n",
+      1e6 * cpu[0] / count[0], bytes[0], 1e6 * cpu[1] / count[1], bytes[1]);
+  fleet->stop();
+}
 
 void recompute(int n) {
   std::printf("\n== recompute: %d devices, 20 deployments, in-process fleet (SQLite) ==\n", n);
@@ -332,8 +434,9 @@ int main(int argc, char** argv) {
   common::log::configure(common::log::Level::kWarn, common::log::Format::kText, "hub_bench");
   std::vector<int> fanouts = {1000, 5000};
   int idleDevices = 5000;
-  int idleSeconds = 30;
+  int idleSeconds = 60;  // one heartbeat period
   int recomputeDevices = 10000;
+  int ingestMessages = 200000;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     std::string v = argv[i + 1];
@@ -350,6 +453,8 @@ int main(int argc, char** argv) {
       idleSeconds = std::stoi(v);
     } else if (a == "--recompute") {
       recomputeDevices = std::stoi(v);
+    } else if (a == "--ingest") {
+      ingestMessages = std::stoi(v);
     } else {
       std::fprintf(stderr, "unknown flag %s\n", a.c_str());
       return 2;
@@ -361,5 +466,6 @@ int main(int argc, char** argv) {
   setrlimit(RLIMIT_NOFILE, &rl);
   for (int n : fanouts) fanout(n, idleDevices, idleSeconds);
   if (recomputeDevices > 0) recompute(recomputeDevices);
+  if (ingestMessages > 0) ingest(ingestMessages);
   return 0;
 }
