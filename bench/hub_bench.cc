@@ -279,6 +279,29 @@ class KeepingSink final : public hub::fleet::DesiredSink {
   std::map<std::string, std::string> docs;
 };
 
+// A Fleet on a fresh SQLite store with a new Ed25519 signing key, started with `sink` (the
+// recompute and ingest measurements).
+struct InProcessFleet {
+  test::TempDir dir;
+  std::unique_ptr<common::store::SqliteStore> store;
+  std::string signingPublicKeyPem;
+  std::unique_ptr<hub::fleet::Fleet> fleet;
+};
+
+InProcessFleet startInProcessFleet(const char* name, hub::fleet::DesiredSink& sink) {
+  InProcessFleet f{must(test::TempDir::create(name), "dir"), nullptr, "", nullptr};
+  common::store::SqliteStoreOptions so;
+  so.path = f.dir.file("store.db");
+  f.store = must(common::store::SqliteStore::open(so), "store");
+  hub::fleet::FleetOptions fo;
+  fo.store = f.store.get();
+  fo.signingKey = must(common::tls::PrivateKey::generate(common::tls::KeyType::kEd25519), "key");
+  f.signingPublicKeyPem = must(fo.signingKey.publicKeyPem(), "public key");
+  f.fleet = must(hub::fleet::Fleet::load(std::move(fo)), "fleet");
+  f.fleet->start(sink);
+  return f;
+}
+
 double threadCpuSeconds() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -291,18 +314,10 @@ void ingest(int messages) {
   constexpr int kDevices = 5000;
   std::printf("\n== ingest: %d device messages, %d devices, in-process fleet (SQLite) ==\n",
               messages, kDevices);
-  auto dir = must(test::TempDir::create("ingest"), "dir");
-  common::store::SqliteStoreOptions so;
-  so.path = dir.file("store.db");
-  auto store = must(common::store::SqliteStore::open(so), "store");
-  hub::fleet::FleetOptions fo;
-  fo.store = store.get();
-  auto key = must(common::tls::PrivateKey::generate(common::tls::KeyType::kEd25519), "key");
-  std::string publicPem = must(key.publicKeyPem(), "public key");
-  fo.signingKey = std::move(key);
-  auto fleet = must(hub::fleet::Fleet::load(std::move(fo)), "fleet");
   KeepingSink sink;
-  fleet->start(sink);
+  InProcessFleet f = startInProcessFleet("ingest", sink);
+  auto& fleet = f.fleet;
+  const std::string& publicPem = f.signingPublicKeyPem;
   std::vector<std::unique_ptr<test::SimAgent>> agents;
   for (int i = 0; i < kDevices; ++i) {
     char id[32];
@@ -361,16 +376,9 @@ void ingest(int messages) {
 
 void recompute(int n) {
   std::printf("\n== recompute: %d devices, 20 deployments, in-process fleet (SQLite) ==\n", n);
-  auto dir = must(test::TempDir::create("recompute"), "dir");
-  common::store::SqliteStoreOptions so;
-  so.path = dir.file("store.db");
-  auto store = must(common::store::SqliteStore::open(so), "store");
-  hub::fleet::FleetOptions fo;
-  fo.store = store.get();
-  fo.signingKey = must(common::tls::PrivateKey::generate(common::tls::KeyType::kEd25519), "key");
-  auto fleet = must(hub::fleet::Fleet::load(std::move(fo)), "fleet");
   CountingSink sink;
-  fleet->start(sink);
+  InProcessFleet f = startInProcessFleet("recompute", sink);
+  auto& fleet = f.fleet;
   auto t = SteadyClock::now();
   for (int i = 0; i < n; ++i) {
     char id[32];

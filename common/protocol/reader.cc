@@ -7,8 +7,9 @@
 namespace skiff::common::protocol::detail {
 
 Reader::Reader(const Json& j, std::string path) : j_(j), path_(std::move(path)) {
-  if (j_.is_object()) seen_.reserve(j_.size());  // one allocation, not one per doubling
-  if (!j_.is_object()) {
+  if (j_.is_object()) {
+    seen_.reserve(j_.size());  // one allocation, not one per doubling
+  } else {
     status_ = invalidArgument(path_ + ": expected object, got " + std::string(jsonTypeName(j_)));
   }
 }
