@@ -170,6 +170,10 @@ TEST_F(HubFleetTest, OfflineDevicesAreCountedFromTheirLastWill) {
   ASSERT_TRUE(waitReported("o1"));
   ASSERT_TRUE(apply(*hub_, deployment("app", "role=edge", {{"app", "busybox"}})).ok());
   ASSERT_TRUE(waitRuns(d1, "app"));
+  // The hub has the device's report of it before the device goes (a report still in flight
+  // when the bus stops may be dropped with the connection).
+  ASSERT_TRUE(
+      waitUntil([&] { return getDeployment(*hub_, "app").status().applied() == 1; }, 10s).isOk());
   // The device vanishes: its connection goes and the broker publishes its Last Will. The
   // hub's identity publishes that same retained "offline" here (a clean stop sends none).
   d1.bus().stop();  // clean disconnect: no will
