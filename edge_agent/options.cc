@@ -18,8 +18,10 @@ void addOptions(CLI::App& app, Options& o) {
       ->capture_default_str();
   app.add_option("--mqtt-url", o.mqttUrl,
                  "MQTT broker URL (mqtts://host:port); default: the one received at enrollment");
-  common::addDurationOption(app, "--heartbeat-interval", o.heartbeatInterval,
-                            "How often the reported state is sent without changes");
+  common::addDurationOption(
+      app, "--heartbeat-interval", o.heartbeatInterval,
+      "How often the reported state is sent again without changes (a safety net; "
+      "liveness is presence and its Last Will)");
   common::addDurationOption(app, "--metrics-interval", o.metricsInterval,
                             "How often metrics are sent");
   common::addDurationOption(app, "--sync-interval", o.syncInterval,
