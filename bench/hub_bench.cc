@@ -76,6 +76,26 @@ ProcStat procStat(pid_t pid) {
   return s;
 }
 
+// CPU seconds of the three processes a rollout runs on: the hub, the broker and this one (the
+// simulator, plus the raw publisher or the status polling).
+struct RolloutCpu {
+  double hub = 0, broker = 0, self = 0;
+};
+
+RolloutCpu rolloutCpu(test::HubFixture& hub, bool withHub) {
+  RolloutCpu c;
+  if (withHub) c.hub = procStat(hub.hubPid()).cpuSeconds;
+  c.broker = procStat(hub.brokerPid()).cpuSeconds;
+  c.self = procStat(getpid()).cpuSeconds;
+  return c;
+}
+
+void printRolloutCpu(const RolloutCpu& a, const RolloutCpu& b, bool withHub) {
+  std::printf("  CPU during it:");
+  if (withHub) std::printf(" hub %.2f s,", b.hub - a.hub);
+  std::printf(" broker %.2f s, simulator %.2f s\n", b.broker - a.broker, b.self - a.self);
+}
+
 void mustOk(const common::Status& s, const char* what) {
   if (!s.isOk()) {
     std::fprintf(stderr, "%s: %s\n", what, s.toString().c_str());
@@ -120,8 +140,13 @@ struct FanoutResult {
 
 // Raw broker round trip: publish `n` retained QoS 1 messages of `bytes` to every device's
 // desired topic (window 256, like the hub) and wait until every device answered with a report.
-double rawRoundTrip(test::HubFixture& hub, bench::DeviceSwarm& swarm,
-                    const std::vector<bench::SwarmDevice>& devices, std::size_t bytes) {
+struct RawResult {
+  double seconds = 0;
+  RolloutCpu before, after;
+};
+
+RawResult rawRoundTrip(test::HubFixture& hub, bench::DeviceSwarm& swarm,
+                       const std::vector<bench::SwarmDevice>& devices, std::size_t bytes) {
   common::bus::BusOptions o;
   o.url = hub.mqttUrl();
   o.clientId = "raw-bench";
@@ -142,6 +167,7 @@ double rawRoundTrip(test::HubFixture& hub, bench::DeviceSwarm& swarm,
   replies = 0;
   std::string payload(bytes, 'x');
   std::atomic<int> inflight{0};
+  RolloutCpu cpu0 = rolloutCpu(hub, false);
   auto t0 = SteadyClock::now();
   for (const auto& d : devices) {
     while (inflight.load() >= 256) std::this_thread::sleep_for(50us);
@@ -155,9 +181,10 @@ double rawRoundTrip(test::HubFixture& hub, bench::DeviceSwarm& swarm,
     std::this_thread::sleep_for(2ms);
   }
   double secs = secondsSince(t0);
+  RolloutCpu cpu1 = rolloutCpu(hub, false);
   swarm.setRaw(false);
   bus->stop();
-  return secs;
+  return {secs, cpu0, cpu1};
 }
 
 FanoutResult fanout(int n, int idleDevices, int idleSeconds) {
@@ -202,6 +229,7 @@ FanoutResult fanout(int n, int idleDevices, int idleSeconds) {
     v1::Deployment out;
     std::uint64_t desired0 = swarm->desiredReceived();
     double reconcile0 = hub->metric("skiff_hub_reconcile_duration_seconds_sum");
+    RolloutCpu cpu0 = rolloutCpu(*hub, true);
     auto t0 = SteadyClock::now();
     auto s = stub->ApplyDeployment(hub->context().get(), req, &out);
     if (!s.ok()) {
@@ -217,12 +245,14 @@ FanoutResult fanout(int n, int idleDevices, int idleSeconds) {
       std::this_thread::sleep_for(20ms);  // polling must not compete with the hub much
     }
     double secs = secondsSince(t0);
+    RolloutCpu cpu1 = rolloutCpu(*hub, true);
     std::printf(
         "hub (%s): applied on %d/%d devices in %.3f s; documents at the devices after "
         "%.3f s; reconciler %.3f s; signed document %zu bytes\n",
         verify ? "agents verify signatures" : "hub only", appliedOf(*hub, *stub, "fan"), n, secs,
         tDesired, hub->metric("skiff_hub_reconcile_duration_seconds_sum") - reconcile0,
         swarm->lastDesiredBytes());
+    printRolloutCpu(cpu0, cpu1, true);
     if (!verify) r.hubSeconds = secs;
     if (verify) r.verifySeconds = secs;
     r.payloadBytes = swarm->lastDesiredBytes();
@@ -250,9 +280,11 @@ FanoutResult fanout(int n, int idleDevices, int idleSeconds) {
   }
 
   hub->stopHub();  // the raw run must not be ingested by the hub
-  r.rawSeconds = rawRoundTrip(*hub, *swarm, devices, r.payloadBytes);
+  RawResult raw = rawRoundTrip(*hub, *swarm, devices, r.payloadBytes);
+  r.rawSeconds = raw.seconds;
   std::printf("raw broker: %d retained QoS 1 messages of %zu bytes, each answered, in %.3f s\n", n,
               r.payloadBytes, r.rawSeconds);
+  printRolloutCpu(raw.before, raw.after, false);
   double ratio = r.hubSeconds / r.rawSeconds;
   std::printf(
       "ratio hub/raw = %.2fx (target <= 1.5x: %s); with the simulator verifying every "

@@ -321,7 +321,7 @@ struct SqliteStore::Shared {
 };
 
 struct SqliteStore::WriteRequest {
-  enum class Op { kCreate, kUpdate, kRemove, kCompact };
+  enum class Op { kCreate, kUpdate, kPut, kRemove, kCompact };  // kPut: create or replace
   Op op = Op::kCreate;
   std::string key;
   std::string value;
@@ -595,6 +595,39 @@ Result<std::int64_t> SqliteStore::update(std::string_view key, std::string_view 
   return kv.modRevision;
 }
 
+std::vector<Status> SqliteStore::putMany(const std::vector<Put>& writes) {
+  std::vector<Status> out(writes.size());
+  std::vector<std::pair<std::size_t, std::future<Result<KeyValue>>>> pending;
+  pending.reserve(writes.size());
+  {
+    std::lock_guard lock(queueMu_);
+    for (std::size_t i = 0; i < writes.size(); ++i) {
+      const Put& w = writes[i];
+      if (Status v = validateWrite(w.key, w.value.value_or("")); !v.isOk()) {
+        out[i] = v;
+        continue;
+      }
+      if (stopping_) {
+        out[i] = unavailable("sqlite store is closing");
+        continue;
+      }
+      auto req = std::make_unique<WriteRequest>();
+      req->op = w.value ? WriteRequest::Op::kPut : WriteRequest::Op::kRemove;
+      req->key = w.key;
+      if (w.value) req->value = *w.value;
+      pending.emplace_back(i, req->done.get_future());
+      queue_.push_back(std::move(req));
+    }
+  }
+  queueCv_.notify_one();
+  for (auto& [i, done] : pending) {
+    Result<KeyValue> r = done.get();
+    bool absentDelete = !writes[i].value && !r.isOk() && r.status().code() == StatusCode::kNotFound;
+    out[i] = r.isOk() || absentDelete ? Status::ok() : r.status();
+  }
+  return out;
+}
+
 Result<KeyValue> SqliteStore::remove(std::string_view key, std::int64_t expectedModRevision) {
   SKIFF_RETURN_IF_ERROR(validateWrite(key, {}));
   auto req = std::make_unique<WriteRequest>();
@@ -725,6 +758,10 @@ Result<WatchEvent> planWrite(const SqliteStore::WriteRequest& req,
   if (req.op == Op::kCreate) {
     if (current) return alreadyExists("key " + req.key + " already exists");
     ev.kv = KeyValue{req.key, req.value, revision, revision};
+    return ev;
+  }
+  if (req.op == Op::kPut) {
+    ev.kv = KeyValue{req.key, req.value, current ? current->createRevision : revision, revision};
     return ev;
   }
   if (!current) return notFound("key " + req.key + " not found");

@@ -70,6 +70,9 @@ class SqliteStore final : public Store, public Compactor {
   Result<std::int64_t> update(std::string_view key, std::string_view value,
                               std::int64_t expectedModRevision) override;
   Result<KeyValue> remove(std::string_view key, std::int64_t expectedModRevision) override;
+  // Queues all writes at once, so the writer commits them in as few transactions as its batch
+  // size allows.
+  std::vector<Status> putMany(const std::vector<Put>& writes) override;
   Result<std::unique_ptr<Watch>> watch(std::string_view prefix, std::int64_t fromRevision) override;
   Result<std::int64_t> currentRevision() override;
 

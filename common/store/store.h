@@ -94,6 +94,35 @@ class Store {
 
   // Current revision (the last committed write). Cheap.
   virtual Result<std::int64_t> currentRevision() = 0;
+
+  // An unconditional write for putMany: the value to store, or nullopt to delete the key.
+  struct Put {
+    std::string key;
+    std::optional<std::string> value;
+  };
+  // Applies unconditional writes — a put creates or replaces the key, a delete of an absent key
+  // is no error — and returns one status per write, in order. Each write stands alone (no
+  // atomicity across them); a store may commit them together, which is the point: write-behind
+  // of many keys costs one commit, not one per key. The default makes one call per write.
+  virtual std::vector<Status> putMany(const std::vector<Put>& writes) {
+    std::vector<Status> out;
+    out.reserve(writes.size());
+    for (const auto& w : writes) out.push_back(putOne(w));
+    return out;
+  }
+
+ private:
+  Status putOne(const Put& w) {
+    if (!w.value) {
+      auto r = remove(w.key, 0);
+      return r.isOk() || r.status().code() == StatusCode::kNotFound ? Status::ok() : r.status();
+    }
+    auto r = update(w.key, *w.value, 0);
+    if (r.isOk() || r.status().code() != StatusCode::kNotFound) return r.status();
+    auto c = create(w.key, *w.value);
+    if (c.isOk() || c.status().code() != StatusCode::kAlreadyExists) return c.status();
+    return update(w.key, *w.value, 0).status();  // created meanwhile by another writer
+  }
 };
 
 // Optional capability of a Store (query it with dynamic_cast): discarding old history so the

@@ -82,67 +82,65 @@ std::uint64_t StoreWriter::failures() const {
   return failures_;
 }
 
-common::Status StoreWriter::write(const std::string& key, const std::optional<std::string>& value) {
-  if (!value) {
-    auto r = store_.remove(key, 0);
-    if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) return r.status();
-    return common::Status::ok();
-  }
-  auto r = store_.update(key, *value, 0);
-  if (r.isOk()) return common::Status::ok();
-  if (r.status().code() != common::StatusCode::kNotFound) return r.status();
-  auto c = store_.create(key, *value);
-  if (c.isOk()) return common::Status::ok();
-  if (c.status().code() == common::StatusCode::kAlreadyExists) {
-    return store_.update(key, *value, 0).status();
-  }
-  return c.status();
-}
-
 void StoreWriter::loop() {
+  // Up to this many keys go to the store in one putMany (one SQLite commit, not one per key).
+  constexpr std::size_t kBatch = 128;
+  using Put = common::store::Store::Put;
   std::unique_lock lock(mu_);
   int backoffMs = 0;
+  std::vector<Put> batch;
+  std::vector<std::uint64_t> seqs;
   while (true) {
-    // The first queued key nobody is writing now (a key in flight waits for its writer).
-    auto pick = order_.end();
-    for (auto it = order_.begin(); it != order_.end(); ++it) {
-      if (!busy_.contains(*it)) {
-        pick = it;
-        break;
+    // The first queued keys nobody is writing now (a key in flight waits for its writer).
+    batch.clear();
+    seqs.clear();
+    for (auto it = order_.begin(); it != order_.end() && batch.size() < kBatch;) {
+      if (busy_.contains(*it)) {
+        ++it;
+        continue;
       }
+      std::string key = std::move(*it);
+      it = order_.erase(it);
+      auto vit = values_.find(key);
+      batch.push_back(Put{key, std::move(vit->second)});
+      values_.erase(vit);
+      auto sit = seqOf_.find(key);
+      seqs.push_back(sit->second);
+      seqOf_.erase(sit);
+      busy_.insert(std::move(key));
     }
-    if (pick == order_.end()) {
+    if (batch.empty()) {
       if (stopping_) return;
       cv_.wait(lock);
       continue;
     }
-    std::string key = *pick;
-    order_.erase(pick);
-    auto vit = values_.find(key);
-    std::optional<std::string> value = std::move(vit->second);
-    values_.erase(vit);
-    std::uint64_t seq = seqOf_[key];
-    seqOf_.erase(key);
-    busy_.insert(key);
+    if (!order_.empty()) cv_.notify_one();  // more for another writer
     lock.unlock();
-    common::Status s = write(key, value);
+    std::vector<common::Status> results = store_.putMany(batch);
     lock.lock();
-    busy_.erase(key);
-    if (s.isOk()) {
-      backoffMs = 0;
-      outstanding_.erase(seq);
-    } else {
+    bool failed = false;
+    for (std::size_t i = batch.size(); i-- > 0;) {  // backwards: requeued keys keep their order
+      Put& w = batch[i];
+      busy_.erase(w.key);
+      const common::Status& s = results[i];
+      if (s.isOk()) {
+        outstanding_.erase(seqs[i]);
+        continue;
+      }
+      failed = true;
       ++failures_;
       common::log::warn("store write-behind failed; retrying",
-                        {{"key", key}, {"error", s.toString()}});
+                        {{"key", w.key}, {"error", s.toString()}});
       // Requeue unless a newer value arrived meanwhile.
-      if (!seqOf_.contains(key)) {
-        values_.emplace(key, std::move(value));
-        seqOf_.emplace(key, seq);
-        order_.push_front(key);
+      if (!seqOf_.contains(w.key)) {
+        values_.emplace(w.key, std::move(w.value));
+        seqOf_.emplace(w.key, seqs[i]);
+        order_.push_front(w.key);
       } else {
-        outstanding_.erase(seq);
+        outstanding_.erase(seqs[i]);
       }
+    }
+    if (failed) {
       if (stopping_) {
         outstanding_.clear();
         doneCv_.notify_all();
@@ -150,6 +148,8 @@ void StoreWriter::loop() {
       }
       backoffMs = std::min(5000, backoffMs == 0 ? 50 : backoffMs * 2);
       cv_.wait_for(lock, std::chrono::milliseconds(backoffMs));
+    } else {
+      backoffMs = 0;
     }
     doneCv_.notify_all();
     cv_.notify_one();

@@ -1,9 +1,10 @@
 // Write-behind for state that may lag the in-memory truth by a moment (published desired
 // records, twins, last-seen shards): put()/remove() return at once; a small pool of threads
-// writes to the Store concurrently (the SQLite store commits concurrent writes in one
-// transaction, etcd pipelines them). Writes to one key are coalesced (only the newest value is
-// written) and never reordered. flush() waits until everything queued so far is durable.
-// Thread-safe. A failed write is retried with backoff until stop().
+// writes to the Store concurrently, each up to 128 keys per Store::putMany (the SQLite store
+// commits them in one transaction; etcd takes them one by one, the threads pipelining them). Writes
+// to one key are coalesced (only the newest value is written) and never reordered. flush() waits
+// until everything queued so far is durable. Thread-safe. A failed write is retried with backoff
+// until stop().
 #pragma once
 
 #include <chrono>
@@ -38,7 +39,6 @@ class StoreWriter {
 
  private:
   void loop();
-  common::Status write(const std::string& key, const std::optional<std::string>& value);
 
   common::store::Store& store_;
   mutable std::mutex mu_;

@@ -638,7 +638,16 @@ Result<ListResult> EtcdStore::list(std::string_view prefix, const ListOptions& o
   return out;
 }
 
+namespace {
+// Writes need a key: the empty one would address the store's prefix itself (the SQLite store
+// refuses it the same way).
+Status checkKey(std::string_view key) {
+  return key.empty() ? invalidArgument("key is empty") : Status::ok();
+}
+}  // namespace
+
 Result<std::int64_t> EtcdStore::create(std::string_view key, std::string_view value) {
+  SKIFF_RETURN_IF_ERROR(checkKey(key));
   const std::string k = impl_->full(key);
   pb::TxnRequest req;
   auto* cmp = req.add_compare();
@@ -658,6 +667,7 @@ Result<std::int64_t> EtcdStore::create(std::string_view key, std::string_view va
 Result<std::int64_t> EtcdStore::update(std::string_view key, std::string_view value,
                                        std::int64_t expectedModRevision) {
   if (expectedModRevision < 0) return invalidArgument("update: negative expectedModRevision");
+  SKIFF_RETURN_IF_ERROR(checkKey(key));
   const std::string k = impl_->full(key);
   pb::TxnRequest req;
   Impl::guard(req, k, expectedModRevision);
@@ -672,6 +682,7 @@ Result<std::int64_t> EtcdStore::update(std::string_view key, std::string_view va
 
 Result<KeyValue> EtcdStore::remove(std::string_view key, std::int64_t expectedModRevision) {
   if (expectedModRevision < 0) return invalidArgument("remove: negative expectedModRevision");
+  SKIFF_RETURN_IF_ERROR(checkKey(key));
   const std::string k = impl_->full(key);
   pb::TxnRequest req;
   Impl::guard(req, k, expectedModRevision);

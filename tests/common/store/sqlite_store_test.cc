@@ -139,6 +139,20 @@ TEST_F(SqliteStoreTest, SequentialWritesCommitOneTransactionEach) {
   EXPECT_EQ(store->stats().transactions, 10u);
 }
 
+TEST_F(SqliteStoreTest, PutManyCommitsItsWritesTogether) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  std::vector<Store::Put> puts;
+  for (int i = 0; i < 100; ++i) puts.push_back({"/m/" + std::to_string(i), "v"});
+  for (const Status& s : store->putMany(puts)) SKIFF_EXPECT_OK(s);
+  EXPECT_EQ(store->stats().writes, 100u);
+  EXPECT_LE(store->stats().transactions, 2u) << "one commit per write";
+  for (auto& p : puts) p.value.reset();
+  for (const Status& s : store->putMany(puts)) SKIFF_EXPECT_OK(s);
+  SKIFF_ASSERT_OK_AND_ASSIGN(ListResult left, store->list("/m/"));
+  EXPECT_TRUE(left.items.empty());
+}
+
 TEST_F(SqliteStoreTest, GroupCommitBatchesConcurrentWriters) {
   auto store = open();
   ASSERT_NE(store, nullptr);

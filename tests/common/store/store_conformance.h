@@ -259,6 +259,39 @@ TYPED_TEST_P(StoreConformanceTest, RevisionsAdvanceOncePerSuccessfulWrite) {
   EXPECT_EQ(std::set<std::int64_t>(seen.begin(), seen.end()).size(), seen.size());
 }
 
+TYPED_TEST_P(StoreConformanceTest, PutManyCreatesReplacesAndDeletesEachWriteOnItsOwn) {
+  SKIFF_ASSERT_OK_AND_ASSIGN(std::int64_t kept, this->store_->create("/p/keep", "old"));
+  SKIFF_ASSERT_OK(this->store_->create("/p/del", "x"));
+  std::int64_t before = this->revision();
+  SKIFF_ASSERT_OK_AND_ASSIGN(auto watch, this->store_->watch("/p/", before));
+  using Put = Store::Put;
+  std::vector<Status> results = this->store_->putMany(
+      {Put{"/p/keep", "new"}, Put{"/p/fresh", "f"}, Put{"/p/absent", std::nullopt},
+       Put{"/p/del", std::nullopt}, Put{"", "bad"}});
+  ASSERT_EQ(results.size(), 5u);
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(results[i].isOk()) << i << ": " << results[i];
+  EXPECT_EQ(results[4].code(), StatusCode::kInvalidArgument) << results[4];
+
+  SKIFF_ASSERT_OK_AND_ASSIGN(KeyValue keep, this->store_->get("/p/keep"));
+  EXPECT_EQ(keep.value, "new");
+  EXPECT_EQ(keep.createRevision, kept) << "a put replaces, it does not re-create";
+  SKIFF_ASSERT_OK_AND_ASSIGN(KeyValue fresh, this->store_->get("/p/fresh"));
+  EXPECT_EQ(fresh.value, "f");
+  EXPECT_EQ(fresh.createRevision, fresh.modRevision);
+  EXPECT_EQ(this->store_->get("/p/del").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(this->store_->get("/p/absent").status().code(), StatusCode::kNotFound);
+  // Three writes, three revisions, observed in order; the absent key's delete wrote nothing.
+  this->expectCurrent(before + 3);
+  auto events = this->collect(*watch, 3);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].kv.key, "/p/keep");
+  EXPECT_EQ(events[1].kv.key, "/p/fresh");
+  EXPECT_EQ(events[2].kv.key, "/p/del");
+  EXPECT_EQ(events[2].type, WatchEvent::Type::kDelete);
+  SKIFF_ASSERT_OK_AND_ASSIGN(auto extra, watch->next(100ms));
+  EXPECT_FALSE(extra.has_value()) << "unexpected event for " << extra->kv.key;
+}
+
 // ---- list ----
 
 TYPED_TEST_P(StoreConformanceTest, ListPrefixIsExactOnBytes) {
@@ -803,7 +836,8 @@ REGISTER_TYPED_TEST_SUITE_P(
     StoreConformanceTest, CreateThenGetReturnsValueAndRevisions, CreateOfExistingKeyIsAlreadyExists,
     MissingKeyIsNotFound, UpdateComparesModRevision,
     RemoveComparesModRevisionAndReturnsDeletedValue, RevisionsAdvanceOncePerSuccessfulWrite,
-    ListPrefixIsExactOnBytes, ListIsSortedAndReportsRevision, ListPaginatesAtAFixedRevision,
+    PutManyCreatesReplacesAndDeletesEachWriteOnItsOwn, ListPrefixIsExactOnBytes,
+    ListIsSortedAndReportsRevision, ListPaginatesAtAFixedRevision,
     ListAtOlderRevisionShowsPastState, ListAtFutureRevisionIsInvalidArgument,
     WatchFromZeroDeliversOnlyLaterChanges, WatchFromPastRevisionReplaysInOrder,
     WatchFiltersByPrefix, WatchNextTimesOutWithNullopt, WatchCanBeDestroyedWhileWritesContinue,
