@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
+#include <unordered_set>
 
 #include "common/log.h"
 
@@ -90,7 +92,26 @@ struct Fleet::DeviceState {
 struct Fleet::DeploymentState {
   DeploymentPtr compiled;
   std::set<std::string> targets;
+  // The status counts, kept per targeted device: a device's contribution (Outcome bits) is
+  // recounted only when something it depends on changed (markStatusStale), so a status query
+  // costs O(changed devices), not O(targets) — clients poll and watch it during rollouts. Built
+  // by the first query (recountAll); guarded by mu_, mutable because queries are const.
+  mutable std::unordered_map<std::string, std::uint8_t> contrib;
+  mutable std::unordered_set<std::string> stale;
+  mutable bool recountAll = true;
+  mutable std::array<int, 4> counts{};  // applied, running, failed, offline
 };
+
+namespace {
+// A device's outcome for one deployment, as bits (index = bit in DeploymentState::counts).
+enum Outcome : std::uint8_t { kApplied = 1, kRunning = 2, kFailed = 4, kOffline = 8 };
+
+void addOutcome(std::array<int, 4>& counts, std::uint8_t bits, int sign) {
+  for (int i = 0; i < 4; ++i) {
+    if ((bits & (1 << i)) != 0) counts[static_cast<std::size_t>(i)] += sign;
+  }
+}
+}  // namespace
 
 bool Fleet::isDegraded(const DeviceState& d) {
   if (!d.online) return false;
@@ -379,13 +400,14 @@ void Fleet::unindexDevice(DeviceState& d) { index_.remove(d.record.id, d.indexed
 void Fleet::rematchDevice(DeviceState& d) {
   for (auto& [id, dep] : deployments_) {
     bool match = dep->compiled->selector.matches(d.indexedLabels);
+    bool changed =
+        match ? dep->targets.insert(d.record.id).second : dep->targets.erase(d.record.id) > 0;
     if (match) {
       d.matches.insert(id);
-      dep->targets.insert(d.record.id);
     } else {
       d.matches.erase(id);
-      dep->targets.erase(d.record.id);
     }
+    if (changed && !dep->recountAll) dep->stale.insert(d.record.id);
   }
 }
 
@@ -568,7 +590,10 @@ Status Fleet::deleteDevice(const std::string& id) {
       unindexDevice(d);
       for (const auto& m : d.matches) {
         auto dep = deployments_.find(m);
-        if (dep != deployments_.end()) dep->second->targets.erase(id);
+        if (dep != deployments_.end()) {
+          dep->second->targets.erase(id);
+          if (!dep->second->recountAll) dep->second->stale.insert(id);
+        }
         feed_.notify(ChangeKind::kDeployment, m);
       }
       byId_.erase(d.record.id);
@@ -704,6 +729,7 @@ Result<v1::Deployment> Fleet::applyDeployment(const DeploymentInput& input) {
   DeploymentState& st = *slot;
   std::set<std::string> old = std::move(st.targets);
   st.compiled = compiled;
+  st.recountAll = true;  // a new spec or generation changes every target's outcome
   st.targets.clear();
   for (const auto& t : targetsOf(st)) st.targets.insert(t);
   for (const auto& t : old) {
@@ -856,13 +882,69 @@ v1::Deployment Fleet::deploymentViewLocked(const DeploymentState& dep, bool with
   return v;
 }
 
-void Fleet::deploymentStatusLocked(const DeploymentState& dep, bool withDevices,
-                                   v1::DeploymentStatus* st) const {
+std::uint8_t Fleet::deviceOutcome(const DeploymentState& dep, const DeviceState& d,
+                                  v1::DeviceModules* detail) const {
   const DeploymentRecord& r = dep.compiled->record;
-  int applied = 0, running = 0, failed = 0, offline = 0;
+  std::int64_t required = 0;
+  if (auto dv = d.depVersions.find(r.spec.id);
+      dv != d.depVersions.end() && dv->second.generation == r.generation) {
+    required = dv->second.version;
+  }
+  std::int64_t appliedVersion = d.reported ? d.reported->appliedVersion : 0;
+  bool isApplied = required > 0 && appliedVersion >= required;
+  Json statuses;  // per-device detail only when asked for (no allocation otherwise)
+  std::vector<std::string> shadowed;
+  bool allRunning = true;
+  bool anyFailing = false;
+  for (std::size_t i = 0; i < r.spec.modules.size(); ++i) {
+    const auto& m = r.spec.modules[i];
+    const auto* winner = d.content.moduleNamed(m.name);
+    if (winner != nullptr && winner->deployment->id() != r.spec.id) {
+      if (detail != nullptr) shadowed.push_back(m.name);
+      continue;
+    }
+    const proto::ModuleStatus* found = nullptr;
+    if (d.reported) {
+      for (const auto& s : d.reported->modules) {
+        if (s.name == m.name && s.deploymentId == r.spec.id) found = &s;
+      }
+    }
+    if (found != nullptr && detail != nullptr) statuses.push_back(proto::toJson(*found));
+    bool current = found != nullptr && found->specHash == dep.compiled->specHashes[i];
+    if (!current || found->state != proto::ModuleState::kRunning || !found->ready) {
+      allRunning = false;
+    }
+    if (current && isFailing(*found)) anyFailing = true;
+  }
+  std::string error;
+  if (d.reported && d.reported->desiredError) {
+    const auto& e = *d.reported->desiredError;
+    if (detail != nullptr) error = e.reason + (e.message.empty() ? "" : ": " + e.message);
+    if (e.version >= required || e.version == 0) anyFailing = true;
+  }
+  std::uint8_t bits = 0;
+  if (isApplied) bits |= kApplied;
+  if (d.online && isApplied && allRunning) bits |= kRunning;
+  if (d.online && anyFailing) bits |= kFailed;
+  if (!d.online) bits |= kOffline;
+  if (detail != nullptr) {
+    detail->set_device_id(d.record.id);
+    detail->set_online(d.online);
+    detail->set_applied(isApplied);
+    detail->set_desired_version(d.desiredVersion);
+    detail->set_applied_version(appliedVersion);
+    detail->set_modules_json(common::dumpJson(statuses.is_null() ? Json::array() : statuses));
+    detail->set_error(error);
+    for (auto& s : shadowed) detail->add_shadowed_modules(s);
+  }
+  return bits;
+}
+
+template <typename F>
+void Fleet::forEachTarget(const DeploymentState& dep, F&& fn) const {
   // dep.targets and devices_ are both ordered by id. When the deployment targets a good part of
   // the fleet, walk the two together: a lookup per target costs ~13 string comparisons at 5,000
-  // devices, and every ListDeployments / overview runs this under the fleet lock.
+  // devices.
   const bool walk = dep.targets.size() * 8 >= devices_.size();
   auto next = devices_.begin();
   for (const auto& t : dep.targets) {
@@ -873,68 +955,74 @@ void Fleet::deploymentStatusLocked(const DeploymentState& dep, bool withDevices,
     } else {
       it = devices_.find(t);
     }
-    if (it == devices_.end()) continue;
-    const DeviceState& d = *it->second;
-    std::int64_t required = 0;
-    if (auto dv = d.depVersions.find(r.spec.id);
-        dv != d.depVersions.end() && dv->second.generation == r.generation) {
-      required = dv->second.version;
-    }
-    std::int64_t appliedVersion = d.reported ? d.reported->appliedVersion : 0;
-    bool isApplied = required > 0 && appliedVersion >= required;
-    Json statuses;  // per-device detail only when asked for (no allocation otherwise)
-    std::vector<std::string> shadowed;
-    bool allRunning = true;
-    bool anyFailing = false;
-    for (std::size_t i = 0; i < r.spec.modules.size(); ++i) {
-      const auto& m = r.spec.modules[i];
-      const auto* winner = d.content.moduleNamed(m.name);
-      if (winner != nullptr && winner->deployment->id() != r.spec.id) {
-        if (withDevices) shadowed.push_back(m.name);
-        continue;
-      }
-      const proto::ModuleStatus* found = nullptr;
-      if (d.reported) {
-        for (const auto& s : d.reported->modules) {
-          if (s.name == m.name && s.deploymentId == r.spec.id) found = &s;
-        }
-      }
-      if (found != nullptr && withDevices) statuses.push_back(proto::toJson(*found));
-      bool current = found != nullptr && found->specHash == dep.compiled->specHashes[i];
-      if (!current || found->state != proto::ModuleState::kRunning || !found->ready) {
-        allRunning = false;
-      }
-      if (current && isFailing(*found)) anyFailing = true;
-    }
-    std::string error;
-    if (d.reported && d.reported->desiredError) {
-      const auto& e = *d.reported->desiredError;
-      if (withDevices) error = e.reason + (e.message.empty() ? "" : ": " + e.message);
-      if (e.version >= required || e.version == 0) anyFailing = true;
-    }
-    bool isRunning = d.online && isApplied && allRunning;
-    bool isFailed = d.online && anyFailing;
-    if (isApplied) ++applied;
-    if (isRunning) ++running;
-    if (isFailed) ++failed;
-    if (!d.online) ++offline;
-    if (withDevices) {
-      v1::DeviceModules* dm = st->add_devices();
-      dm->set_device_id(d.record.id);
-      dm->set_online(d.online);
-      dm->set_applied(isApplied);
-      dm->set_desired_version(d.desiredVersion);
-      dm->set_applied_version(appliedVersion);
-      dm->set_modules_json(common::dumpJson(statuses.is_null() ? Json::array() : statuses));
-      dm->set_error(error);
-      for (auto& s : shadowed) dm->add_shadowed_modules(s);
+    if (it != devices_.end()) fn(*it->second);
+  }
+}
+
+void Fleet::markStatusStale(const DeviceState& d) {
+  for (const auto& m : d.matches) {
+    auto dep = deployments_.find(m);
+    if (dep != deployments_.end() && !dep->second->recountAll) {
+      dep->second->stale.insert(d.record.id);
     }
   }
+}
+
+void Fleet::refreshCounts(const DeploymentState& dep) const {
+  if (dep.recountAll) {
+    dep.contrib.clear();
+    dep.stale.clear();
+    dep.counts = {};
+    dep.contrib.reserve(dep.targets.size());
+    forEachTarget(dep, [&](const DeviceState& d) {
+      std::uint8_t bits = deviceOutcome(dep, d, nullptr);
+      dep.contrib.emplace(d.record.id, bits);
+      addOutcome(dep.counts, bits, 1);
+    });
+    dep.recountAll = false;
+    return;
+  }
+  for (const auto& id : dep.stale) {
+    if (auto c = dep.contrib.find(id); c != dep.contrib.end()) {
+      addOutcome(dep.counts, c->second, -1);
+      dep.contrib.erase(c);
+    }
+    if (!dep.targets.contains(id)) continue;
+    auto it = byId_.find(id);
+    if (it == byId_.end()) continue;
+    std::uint8_t bits = deviceOutcome(dep, *it->second, nullptr);
+    dep.contrib.emplace(id, bits);
+    addOutcome(dep.counts, bits, 1);
+  }
+  dep.stale.clear();
+}
+
+void Fleet::deploymentStatusLocked(const DeploymentState& dep, bool withDevices,
+                                   v1::DeploymentStatus* st) const {
+  std::array<int, 4> counts{};
+  if (withDevices) {
+    forEachTarget(dep, [&](const DeviceState& d) {
+      addOutcome(counts, deviceOutcome(dep, d, st->add_devices()), 1);
+    });
+  } else {
+    refreshCounts(dep);
+    counts = dep.counts;
+#ifndef NDEBUG
+    std::array<int, 4> full{};
+    forEachTarget(
+        dep, [&](const DeviceState& d) { addOutcome(full, deviceOutcome(dep, d, nullptr), 1); });
+    if (full != counts) {
+      common::log::error("deployment status counts drifted from a full count",
+                         {{"deployment", dep.compiled->id()}});
+      std::abort();
+    }
+#endif
+  }
   st->set_targeted(static_cast<int>(dep.targets.size()));
-  st->set_applied(applied);
-  st->set_running(running);
-  st->set_failed(failed);
-  st->set_offline(offline);
+  st->set_applied(counts[0]);
+  st->set_running(counts[1]);
+  st->set_failed(counts[2]);
+  st->set_offline(counts[3]);
 }
 
 v1::FleetStatus Fleet::fleetStatus() const {
@@ -1182,6 +1270,7 @@ std::optional<IngestError> Fleet::ingestReported(const std::string& deviceId,
     }
   }
   d.failing = std::move(failing);
+  markStatusStale(d);
   writeTwin(d);
   notifyDevice(d, true);
   return std::nullopt;
@@ -1208,6 +1297,7 @@ std::optional<IngestError> Fleet::ingestPresence(const std::string& deviceId,
   d.online = p->online;
   onlineCount_ += d.online ? 1 : -1;
   d.presenceAtMs = nowMs;
+  markStatusStale(d);
   addEvent(p->online ? "Normal" : "Warning", p->online ? "DeviceOnline" : "DeviceOffline",
            "device " + deviceId + (p->online ? " is online" : " went offline") +
                (p->agentVersion.empty() ? "" : " (agent " + p->agentVersion + ")"),
@@ -1341,6 +1431,7 @@ void Fleet::reconcileBatch(std::vector<std::string> ids) {
           }
         }
         d.content = std::move(content);
+        markStatusStale(d);  // depVersions may move without the content changing
         if (changed) notifyDevice(d, true);
       }
     }

@@ -204,6 +204,14 @@ class Fleet {
   v1::Deployment deploymentViewLocked(const DeploymentState& dep, bool withDevices) const;
   void deploymentStatusLocked(const DeploymentState& dep, bool withDevices,
                               v1::DeploymentStatus* st) const;
+  // One device's outcome for a deployment (Outcome bits); fills detail when given.
+  std::uint8_t deviceOutcome(const DeploymentState& dep, const DeviceState& d,
+                             v1::DeviceModules* detail) const;
+  template <typename F>
+  void forEachTarget(const DeploymentState& dep, F&& fn) const;
+  // The device's outcome may have changed for every deployment it matches: recount it there.
+  void markStatusStale(const DeviceState& d);
+  void refreshCounts(const DeploymentState& dep) const;
   // Online, and its last report refuses the desired document or has a failing or unhealthy
   // module (docs/hub-api.md "degraded").
   static bool isDegraded(const DeviceState& d);
