@@ -293,7 +293,17 @@ TEST_F(HubFleetTest, BadInputIsRefusedCountedAndChangesNothing) {
     return hub_->metric("skiff_hub_mqtt_rejected_total{channel=\"" + channel + "\",reason=\"" +
                         reason + "\"}");
   };
-  ASSERT_TRUE(waitUntil([&] { return metric("reported", "malformed") >= 4; }, 10s).isOk())
+  // Every refusal counted (the 1.1 MB one travels longer than the others), then exactly once.
+  ASSERT_TRUE(waitUntil(
+                  [&] {
+                    return metric("reported", "malformed") >= 4 &&
+                           metric("reported", "oversized") >= 1 &&
+                           metric("reported", "device_mismatch") >= 1 &&
+                           metric("metrics", "malformed") >= 1 &&
+                           metric("presence", "malformed") >= 1;
+                  },
+                  10s)
+                  .isOk())
       << hub_->metrics().valueOr("");
   EXPECT_EQ(metric("reported", "malformed"), 4);
   EXPECT_EQ(metric("reported", "oversized"), 1);
