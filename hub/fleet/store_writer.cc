@@ -27,7 +27,7 @@ void StoreWriter::put(const std::string& key, std::string value) {
   }
   outstanding_.insert(seq);
   (void)inserted;
-  cv_.notify_one();
+  if (order_.size() == 1) cv_.notify_one();  // a writer takes it, and more with it
 }
 
 void StoreWriter::remove(const std::string& key) {
@@ -44,7 +44,7 @@ void StoreWriter::remove(const std::string& key) {
     order_.push_back(key);
   }
   outstanding_.insert(seq);
-  cv_.notify_one();
+  if (order_.size() == 1) cv_.notify_one();
 }
 
 bool StoreWriter::flush(std::chrono::milliseconds timeout) {
@@ -85,12 +85,18 @@ std::uint64_t StoreWriter::failures() const {
 void StoreWriter::loop() {
   // Up to this many keys go to the store in one putMany (one SQLite commit, not one per key).
   constexpr std::size_t kBatch = 128;
+  constexpr std::chrono::milliseconds kGather{5};
   using Put = common::store::Store::Put;
   std::unique_lock lock(mu_);
   int backoffMs = 0;
   std::vector<Put> batch;
   std::vector<std::uint64_t> seqs;
   while (true) {
+    // Writes trickle in one by one (a PUBACK, a report): gather for a moment, so one commit
+    // carries many of them instead of a writer waking per key.
+    if (!stopping_ && !order_.empty() && order_.size() < kBatch) {
+      cv_.wait_for(lock, kGather, [this] { return stopping_ || order_.size() >= kBatch; });
+    }
     // The first queued keys nobody is writing now (a key in flight waits for its writer).
     batch.clear();
     seqs.clear();
