@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <array>
 #include <cstdlib>
-#include <unordered_set>
 
 #include "common/log.h"
 
@@ -93,12 +92,24 @@ struct Fleet::DeploymentState {
   DeploymentPtr compiled;
   std::set<std::string> targets;
   // The status counts, kept per targeted device: a device's contribution (Outcome bits) is
-  // recounted only when something it depends on changed (markStatusStale), so a status query
-  // costs O(changed devices), not O(targets) — clients poll and watch it during rollouts. Built
-  // by the first query (recountAll); guarded by mu_, mutable because queries are const.
-  mutable std::unordered_map<std::string, std::uint8_t> contrib;
-  mutable std::unordered_set<std::string> stale;
+  // recounted only when something it depends on changed (markStale), so a status query costs
+  // O(changed devices), not O(targets) — clients poll and watch it during rollouts. Built by the
+  // first query (recountAll); guarded by mu_, mutable because queries are const. Devices are
+  // named by address (no string copies on the ingest path): deleting a device recounts all.
+  mutable std::unordered_map<const DeviceState*, std::uint8_t> contrib;
+  mutable std::vector<const DeviceState*> stale;  // may repeat; recounting twice is harmless
   mutable bool recountAll = true;
+
+  void markStale(const DeviceState* d) const {
+    if (recountAll) return;
+    // Nobody asked for a while: a full recount is cheaper than an ever longer list.
+    if (stale.size() >= targets.size() + 64) {
+      recountAll = true;
+      stale.clear();
+      return;
+    }
+    stale.push_back(d);
+  }
   mutable std::array<int, 4> counts{};  // applied, running, failed, offline
 };
 
@@ -407,7 +418,7 @@ void Fleet::rematchDevice(DeviceState& d) {
     } else {
       d.matches.erase(id);
     }
-    if (changed && !dep->recountAll) dep->stale.insert(d.record.id);
+    if (changed) dep->markStale(&d);
   }
 }
 
@@ -590,11 +601,13 @@ Status Fleet::deleteDevice(const std::string& id) {
       unindexDevice(d);
       for (const auto& m : d.matches) {
         auto dep = deployments_.find(m);
-        if (dep != deployments_.end()) {
-          dep->second->targets.erase(id);
-          if (!dep->second->recountAll) dep->second->stale.insert(id);
-        }
+        if (dep != deployments_.end()) dep->second->targets.erase(id);
         feed_.notify(ChangeKind::kDeployment, m);
+      }
+      // Kept counts may name the device by address in any deployment (also one it left).
+      for (auto& [depId, dep] : deployments_) {
+        dep->recountAll = true;
+        dep->stale.clear();
       }
       byId_.erase(d.record.id);
       devices_.erase(it);
@@ -962,9 +975,7 @@ void Fleet::forEachTarget(const DeploymentState& dep, F&& fn) const {
 void Fleet::markStatusStale(const DeviceState& d) {
   for (const auto& m : d.matches) {
     auto dep = deployments_.find(m);
-    if (dep != deployments_.end() && !dep->second->recountAll) {
-      dep->second->stale.insert(d.record.id);
-    }
+    if (dep != deployments_.end()) dep->second->markStale(&d);
   }
 }
 
@@ -976,22 +987,20 @@ void Fleet::refreshCounts(const DeploymentState& dep) const {
     dep.contrib.reserve(dep.targets.size());
     forEachTarget(dep, [&](const DeviceState& d) {
       std::uint8_t bits = deviceOutcome(dep, d, nullptr);
-      dep.contrib.emplace(d.record.id, bits);
+      dep.contrib.emplace(&d, bits);
       addOutcome(dep.counts, bits, 1);
     });
     dep.recountAll = false;
     return;
   }
-  for (const auto& id : dep.stale) {
-    if (auto c = dep.contrib.find(id); c != dep.contrib.end()) {
+  for (const DeviceState* d : dep.stale) {
+    if (auto c = dep.contrib.find(d); c != dep.contrib.end()) {
       addOutcome(dep.counts, c->second, -1);
       dep.contrib.erase(c);
     }
-    if (!dep.targets.contains(id)) continue;
-    auto it = byId_.find(id);
-    if (it == byId_.end()) continue;
-    std::uint8_t bits = deviceOutcome(dep, *it->second, nullptr);
-    dep.contrib.emplace(id, bits);
+    if (!dep.targets.contains(d->record.id)) continue;
+    std::uint8_t bits = deviceOutcome(dep, *d, nullptr);
+    dep.contrib.emplace(d, bits);
     addOutcome(dep.counts, bits, 1);
   }
   dep.stale.clear();
@@ -1410,7 +1419,12 @@ void Fleet::reconcileBatch(std::vector<std::string> ids) {
         DeviceState& d = *it->second;
         std::vector<DeploymentPtr> matching;
         matching.reserve(d.matches.size());
-        for (const auto& m : d.matches) matching.push_back(deployments_.at(m)->compiled);
+        for (const auto& m : d.matches) {
+          const DeploymentState& dep = *deployments_.at(m);
+          matching.push_back(dep.compiled);
+          // depVersions and content may move below: recount the device at the next query.
+          dep.markStale(&d);
+        }
         DesiredContent content = composeDesired(matching);
         bool changed = content.hash != d.desiredHash;
         bool silent = d.desiredVersion == 0 && content.modules.empty() &&
@@ -1431,7 +1445,6 @@ void Fleet::reconcileBatch(std::vector<std::string> ids) {
           }
         }
         d.content = std::move(content);
-        markStatusStale(d);  // depVersions may move without the content changing
         if (changed) notifyDevice(d, true);
       }
     }
