@@ -101,9 +101,10 @@ class Store {
     std::optional<std::string> value;
   };
   // Applies unconditional writes — a put creates or replaces the key, a delete of an absent key
-  // is no error — and returns one status per write, in order. Each write stands alone (no
-  // atomicity across them); a store may commit them together, which is the point: write-behind
-  // of many keys costs one commit, not one per key. The default makes one call per write.
+  // is no error — in order, and returns one status per write. Callers may not rely on atomicity
+  // across them; a store may commit several together (then they may share one revision), which
+  // is the point: write-behind of many keys costs one commit, not one per key. The default makes
+  // one call per write.
   virtual std::vector<Status> putMany(const std::vector<Put>& writes) {
     std::vector<Status> out;
     out.reserve(writes.size());

@@ -701,6 +701,50 @@ Result<KeyValue> EtcdStore::remove(std::string_view key, std::int64_t expectedMo
   return out;
 }
 
+std::vector<Status> EtcdStore::putMany(const std::vector<Put>& writes) {
+  // etcd's defaults: --max-txn-ops 128, --max-request-bytes 1.5 MiB.
+  constexpr int kMaxTxnOps = 128;
+  constexpr std::size_t kMaxTxnBytes = 1024 * 1024;
+  std::set<std::string_view> keys;
+  for (const auto& w : writes) {
+    if (!keys.insert(w.key).second) return Store::putMany(writes);
+  }
+  std::vector<Status> out(writes.size());
+  pb::TxnRequest req;
+  std::vector<std::size_t> in;  // indexes of the writes in req
+  std::size_t bytes = 0;
+  auto commit = [&] {
+    if (in.empty()) return;
+    pb::TxnResponse resp;
+    Status s = impl_->txn(req, &resp, "putMany");
+    for (std::size_t i : in) out[i] = s;
+    req.Clear();
+    in.clear();
+    bytes = 0;
+  };
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    const Put& w = writes[i];
+    if (Status k = checkKey(w.key); !k.isOk()) {
+      out[i] = k;
+      continue;
+    }
+    std::size_t size = w.key.size() + (w.value ? w.value->size() : 0);
+    if (req.success_size() == kMaxTxnOps || (!in.empty() && bytes + size > kMaxTxnBytes)) commit();
+    auto* op = req.add_success();
+    if (w.value) {
+      auto* put = op->mutable_request_put();
+      put->set_key(impl_->full(w.key));
+      put->set_value(*w.value);
+    } else {
+      op->mutable_request_delete_range()->set_key(impl_->full(w.key));
+    }
+    in.push_back(i);
+    bytes += size;
+  }
+  commit();
+  return out;
+}
+
 Result<std::unique_ptr<Watch>> EtcdStore::watch(std::string_view prefix,
                                                 std::int64_t fromRevision) {
   if (fromRevision < 0) return invalidArgument("watch: negative fromRevision");

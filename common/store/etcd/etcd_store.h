@@ -93,6 +93,10 @@ class EtcdStore final : public Store, public Compactor {
   Result<std::int64_t> update(std::string_view key, std::string_view value,
                               std::int64_t expectedModRevision) override;
   Result<KeyValue> remove(std::string_view key, std::int64_t expectedModRevision) override;
+  // One etcd transaction per up to 128 writes (etcd's default --max-txn-ops); all of one
+  // transaction succeed or fail together and share a revision. Writes naming a key twice go one
+  // by one (etcd refuses duplicate keys in a transaction).
+  std::vector<Status> putMany(const std::vector<Put>& writes) override;
   Result<std::unique_ptr<Watch>> watch(std::string_view prefix, std::int64_t fromRevision) override;
   Result<std::int64_t> currentRevision() override;
 

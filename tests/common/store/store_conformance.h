@@ -280,8 +280,13 @@ TYPED_TEST_P(StoreConformanceTest, PutManyCreatesReplacesAndDeletesEachWriteOnIt
   EXPECT_EQ(fresh.createRevision, fresh.modRevision);
   EXPECT_EQ(this->store_->get("/p/del").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(this->store_->get("/p/absent").status().code(), StatusCode::kNotFound);
-  // Three writes, three revisions, observed in order; the absent key's delete wrote nothing.
-  this->expectCurrent(before + 3);
+  // Three writes observed in order (a store committing them together gives them one revision);
+  // the absent key's delete wrote nothing.
+  SKIFF_ASSERT_OK_AND_ASSIGN(std::int64_t after, this->store_->currentRevision());
+  EXPECT_GT(after, before);
+  if (TestFixture::kDense) {
+    EXPECT_LE(after, before + 3);
+  }
   auto events = this->collect(*watch, 3);
   ASSERT_EQ(events.size(), 3u);
   EXPECT_EQ(events[0].kv.key, "/p/keep");
@@ -290,6 +295,21 @@ TYPED_TEST_P(StoreConformanceTest, PutManyCreatesReplacesAndDeletesEachWriteOnIt
   EXPECT_EQ(events[2].type, WatchEvent::Type::kDelete);
   SKIFF_ASSERT_OK_AND_ASSIGN(auto extra, watch->next(100ms));
   EXPECT_FALSE(extra.has_value()) << "unexpected event for " << extra->kv.key;
+}
+
+TYPED_TEST_P(StoreConformanceTest, PutManyTakesLargeBatchesAndRepeatedKeysInOrder) {
+  using Put = Store::Put;
+  std::vector<Put> puts;
+  for (int i = 0; i < 300; ++i) puts.push_back({"/pm/" + std::to_string(1000 + i), "v"});
+  for (const Status& s : this->store_->putMany(puts)) SKIFF_EXPECT_OK(s);
+  SKIFF_ASSERT_OK_AND_ASSIGN(ListResult all, this->store_->list("/pm/"));
+  EXPECT_EQ(all.items.size(), 300u);
+  // The same key twice: the later write wins.
+  for (const Status& s : this->store_->putMany({Put{"/pm/x", "1"}, Put{"/pm/x", "2"}})) {
+    SKIFF_EXPECT_OK(s);
+  }
+  SKIFF_ASSERT_OK_AND_ASSIGN(KeyValue x, this->store_->get("/pm/x"));
+  EXPECT_EQ(x.value, "2");
 }
 
 // ---- list ----
@@ -836,7 +856,8 @@ REGISTER_TYPED_TEST_SUITE_P(
     StoreConformanceTest, CreateThenGetReturnsValueAndRevisions, CreateOfExistingKeyIsAlreadyExists,
     MissingKeyIsNotFound, UpdateComparesModRevision,
     RemoveComparesModRevisionAndReturnsDeletedValue, RevisionsAdvanceOncePerSuccessfulWrite,
-    PutManyCreatesReplacesAndDeletesEachWriteOnItsOwn, ListPrefixIsExactOnBytes,
+    PutManyCreatesReplacesAndDeletesEachWriteOnItsOwn,
+    PutManyTakesLargeBatchesAndRepeatedKeysInOrder, ListPrefixIsExactOnBytes,
     ListIsSortedAndReportsRevision, ListPaginatesAtAFixedRevision,
     ListAtOlderRevisionShowsPastState, ListAtFutureRevisionIsInvalidArgument,
     WatchFromZeroDeliversOnlyLaterChanges, WatchFromPastRevisionReplaysInOrder,
