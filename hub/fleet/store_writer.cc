@@ -124,7 +124,7 @@ void StoreWriter::loop() {
     lock.unlock();
     std::vector<common::Status> results = store_.putMany(batch);
     lock.lock();
-    bool failed = false;
+    std::int64_t failed = 0;
     for (std::size_t i = batch.size(); i-- > 0;) {  // backwards: requeued keys keep their order
       Put& w = batch[i];
       busy_.erase(w.key);
@@ -133,10 +133,11 @@ void StoreWriter::loop() {
         outstanding_.erase(seqs[i]);
         continue;
       }
-      failed = true;
+      if (failed++ == 0) {  // one line per batch (a store outage fails them all alike)
+        common::log::warn("store write-behind failed; retrying",
+                          {{"key", w.key}, {"error", s.toString()}});
+      }
       ++failures_;
-      common::log::warn("store write-behind failed; retrying",
-                        {{"key", w.key}, {"error", s.toString()}});
       // Requeue unless a newer value arrived meanwhile.
       if (!seqOf_.contains(w.key)) {
         values_.emplace(w.key, std::move(w.value));
@@ -146,7 +147,11 @@ void StoreWriter::loop() {
         outstanding_.erase(seqs[i]);
       }
     }
-    if (failed) {
+    if (failed > 0) {
+      if (failed > 1) {
+        common::log::warn("store write-behind: more writes of the batch failed",
+                          {{"count", failed - 1}});
+      }
       if (stopping_) {
         outstanding_.clear();
         doneCv_.notify_all();
