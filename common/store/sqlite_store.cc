@@ -603,7 +603,8 @@ std::vector<Status> SqliteStore::putMany(const std::vector<Put>& writes) {
     std::lock_guard lock(queueMu_);
     for (std::size_t i = 0; i < writes.size(); ++i) {
       const Put& w = writes[i];
-      if (Status v = validateWrite(w.key, w.value.value_or("")); !v.isOk()) {
+      std::string_view value = w.value ? std::string_view(*w.value) : std::string_view();
+      if (Status v = validateWrite(w.key, value); !v.isOk()) {
         out[i] = v;
         continue;
       }
