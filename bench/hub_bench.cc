@@ -23,7 +23,6 @@
 #include <ctime>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -34,10 +33,10 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/protocol/protocol.h"
-#include "common/store/sqlite_store.h"
 #include "common/tls.h"
 #include "hub/fleet/fleet.h"
 #include "tests/support/hub.h"
+#include "tests/support/in_process_fleet.h"
 #include "tests/support/sim_agent.h"
 
 using namespace skiff;
@@ -301,40 +300,6 @@ class CountingSink final : public hub::fleet::DesiredSink {
   std::atomic<int> count{0};
 };
 
-// Keeps each device's latest signed document, for simulated agents to apply.
-class KeepingSink final : public hub::fleet::DesiredSink {
- public:
-  void submit(hub::fleet::DesiredDoc doc) override {
-    std::lock_guard lock(mu);
-    docs[doc.deviceId] = std::move(doc.payload);
-  }
-  std::mutex mu;
-  std::map<std::string, std::string> docs;
-};
-
-// A Fleet on a fresh SQLite store with a new Ed25519 signing key, started with `sink` (the
-// recompute and ingest measurements).
-struct InProcessFleet {
-  test::TempDir dir;
-  std::unique_ptr<common::store::SqliteStore> store;
-  std::string signingPublicKeyPem;
-  std::unique_ptr<hub::fleet::Fleet> fleet;
-};
-
-InProcessFleet startInProcessFleet(const char* name, hub::fleet::DesiredSink& sink) {
-  InProcessFleet f{must(test::TempDir::create(name), "dir"), nullptr, "", nullptr};
-  common::store::SqliteStoreOptions so;
-  so.path = f.dir.file("store.db");
-  f.store = must(common::store::SqliteStore::open(so), "store");
-  hub::fleet::FleetOptions fo;
-  fo.store = f.store.get();
-  fo.signingKey = must(common::tls::PrivateKey::generate(common::tls::KeyType::kEd25519), "key");
-  f.signingPublicKeyPem = must(fo.signingKey.publicKeyPem(), "public key");
-  f.fleet = must(hub::fleet::Fleet::load(std::move(fo)), "fleet");
-  f.fleet->start(sink);
-  return f;
-}
-
 double threadCpuSeconds() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -347,8 +312,8 @@ void ingest(int messages) {
   constexpr int kDevices = 5000;
   std::printf("\n== ingest: %d device messages, %d devices, in-process fleet (SQLite) ==\n",
               messages, kDevices);
-  KeepingSink sink;
-  InProcessFleet f = startInProcessFleet("ingest", sink);
+  test::KeepingSink sink;
+  test::InProcessFleet f = must(test::startInProcessFleet("ingest", sink), "in-process fleet");
   auto& fleet = f.fleet;
   const std::string& publicPem = f.signingPublicKeyPem;
   std::vector<std::unique_ptr<test::SimAgent>> agents;
@@ -365,11 +330,7 @@ void ingest(int messages) {
   must(fleet->applyDeployment(in), "apply");
   fleet->waitIdle(120s);
   for (auto& a : agents) {
-    std::string doc;
-    {
-      std::lock_guard lock(sink.mu);
-      doc = sink.docs[a->deviceId()];
-    }
+    std::string doc = sink.take(a->deviceId());
     a->onMessage(common::protocol::topicFor(a->deviceId(), common::protocol::Channel::kDesired),
                  doc, "");
     for (const auto& m : a->hello()) {
@@ -410,7 +371,7 @@ void ingest(int messages) {
 void recompute(int n) {
   std::printf("\n== recompute: %d devices, 20 deployments, in-process fleet (SQLite) ==\n", n);
   CountingSink sink;
-  InProcessFleet f = startInProcessFleet("recompute", sink);
+  test::InProcessFleet f = must(test::startInProcessFleet("recompute", sink), "in-process fleet");
   auto& fleet = f.fleet;
   auto t = SteadyClock::now();
   for (int i = 0; i < n; ++i) {

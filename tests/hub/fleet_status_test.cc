@@ -6,17 +6,15 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
+#include <optional>
 #include <ostream>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "common/protocol/protocol.h"
-#include "common/store/sqlite_store.h"
-#include "common/tls.h"
 #include "hub/fleet/fleet.h"
-#include "tests/support/process.h"
+#include "tests/support/in_process_fleet.h"
 #include "tests/support/sim_agent.h"
 #include "tests/support/status_assert.h"
 
@@ -25,27 +23,6 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace proto = common::protocol;
-
-// Keeps each device's latest document, for the simulated agents to apply.
-class KeepingSink final : public DesiredSink {
- public:
-  void submit(DesiredDoc doc) override {
-    std::lock_guard lock(mu_);
-    docs_[doc.deviceId] = std::move(doc.payload);
-  }
-  std::string take(const std::string& id) {
-    std::lock_guard lock(mu_);
-    auto it = docs_.find(id);
-    if (it == docs_.end()) return "";
-    std::string doc = std::move(it->second);
-    docs_.erase(it);
-    return doc;
-  }
-
- private:
-  std::mutex mu_;
-  std::map<std::string, std::string> docs_;
-};
 
 struct Counts {
   int targeted, applied, running, failed, offline;
@@ -64,27 +41,15 @@ Counts countsOf(const v1::DeploymentStatus& s) {
 class FleetStatusTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto dir = test::TempDir::create("fleet-status");
-    ASSERT_TRUE(dir.isOk()) << dir.status();
-    dir_ = std::make_unique<test::TempDir>(std::move(*dir));
-    common::store::SqliteStoreOptions so;
-    so.path = dir_->file("store.db");
-    SKIFF_ASSERT_OK_AND_ASSIGN(store_, common::store::SqliteStore::open(so));
-    FleetOptions fo;
-    fo.store = store_.get();
-    SKIFF_ASSERT_OK_AND_ASSIGN(fo.signingKey,
-                               common::tls::PrivateKey::generate(common::tls::KeyType::kEd25519));
-    SKIFF_ASSERT_OK_AND_ASSIGN(publicPem_, fo.signingKey.publicKeyPem());
-    SKIFF_ASSERT_OK_AND_ASSIGN(fleet_, Fleet::load(std::move(fo)));
-    fleet_->start(sink_);
+    SKIFF_ASSERT_OK_AND_ASSIGN(f_, test::startInProcessFleet("fleet-status", sink_));
   }
   void TearDown() override {
-    if (fleet_) fleet_->stop();
+    if (f_) f_->fleet->stop();
   }
 
   void device(const std::string& id, const Labels& labels) {
-    SKIFF_ASSERT_OK(fleet_->createDevice(id, labels));
-    agents_[id] = std::make_unique<test::SimAgent>(id, publicPem_);
+    SKIFF_ASSERT_OK(f_->fleet->createDevice(id, labels));
+    agents_[id] = std::make_unique<test::SimAgent>(id, f_->signingPublicKeyPem);
     ingest(agents_[id]->hello());
   }
   void ingest(const std::vector<test::OutMessage>& out) {
@@ -92,14 +57,14 @@ class FleetStatusTest : public ::testing::Test {
       auto t = proto::parseDeviceTopic(m.topic);
       ASSERT_TRUE(t.has_value()) << m.topic;
       std::optional<IngestError> err;
-      if (t->rest == "reported") err = fleet_->ingestReported(t->deviceId, m.payload);
-      if (t->rest == "presence") err = fleet_->ingestPresence(t->deviceId, m.payload);
+      if (t->rest == "reported") err = f_->fleet->ingestReported(t->deviceId, m.payload);
+      if (t->rest == "presence") err = f_->fleet->ingestPresence(t->deviceId, m.payload);
       ASSERT_FALSE(err.has_value()) << err->status;
     }
   }
   // Lets the reconciler finish and every online agent apply its newest document and report.
   void deliver() {
-    ASSERT_TRUE(fleet_->waitIdle(20s));
+    ASSERT_TRUE(f_->fleet->waitIdle(20s));
     for (auto& [id, agent] : agents_) {
       std::string doc = sink_.take(id);
       if (doc.empty() || offline_.contains(id)) continue;
@@ -108,12 +73,12 @@ class FleetStatusTest : public ::testing::Test {
   }
   // Counts of `id` from the kept counts, after checking them against a full count.
   Counts counts(const std::string& id) {
-    auto listed = fleet_->listDeployments("");
+    auto listed = f_->fleet->listDeployments("");
     EXPECT_TRUE(listed.isOk()) << listed.status();
     if (!listed.isOk()) return {};
     const auto& list = *listed;
     for (const auto& d : list) {
-      auto full = fleet_->getDeployment(d.id());
+      auto full = f_->fleet->getDeployment(d.id());
       EXPECT_TRUE(full.isOk()) << full.status();
       EXPECT_EQ(countsOf(d.status()), countsOf(full->status())) << "deployment " << d.id();
     }
@@ -130,14 +95,11 @@ class FleetStatusTest : public ::testing::Test {
     in.targetSelector = selector;
     in.modulesJson = modules;
     in.priority = priority;
-    SKIFF_ASSERT_OK(fleet_->applyDeployment(in));
+    SKIFF_ASSERT_OK(f_->fleet->applyDeployment(in));
   }
 
-  std::unique_ptr<test::TempDir> dir_;
-  std::unique_ptr<common::store::SqliteStore> store_;
-  std::string publicPem_;
-  KeepingSink sink_;
-  std::unique_ptr<Fleet> fleet_;
+  test::KeepingSink sink_;
+  std::optional<test::InProcessFleet> f_;  // after sink_: the fleet goes before the sink
   std::map<std::string, std::unique_ptr<test::SimAgent>> agents_;
   std::set<std::string> offline_;
 };
@@ -174,7 +136,7 @@ TEST_F(FleetStatusTest, KeptCountsFollowEveryChangeLikeAFullCount) {
   EXPECT_EQ(counts("hot"), (Counts{3, 3, 2, 0, 1}));
 
   // Relabeling moves d2 out of hot (and its web back to base's image).
-  SKIFF_ASSERT_OK(fleet_->updateDeviceLabels("d2", {{"role", "edge"}, {"site", "b"}}));
+  SKIFF_ASSERT_OK(f_->fleet->updateDeviceLabels("d2", {{"role", "edge"}, {"site", "b"}}));
   EXPECT_EQ(counts("hot").targeted, 2);
   deliver();
   EXPECT_EQ(counts("hot"), (Counts{2, 2, 1, 0, 1}));
@@ -191,10 +153,10 @@ TEST_F(FleetStatusTest, KeptCountsFollowEveryChangeLikeAFullCount) {
   EXPECT_EQ(counts("base").offline, 0);
 
   // Device and deployment deletion.
-  SKIFF_ASSERT_OK(fleet_->deleteDevice("d5"));
+  SKIFF_ASSERT_OK(f_->fleet->deleteDevice("d5"));
   agents_.erase("d5");
   EXPECT_EQ(counts("base").targeted, 5);
-  SKIFF_ASSERT_OK(fleet_->deleteDeployment("hot"));
+  SKIFF_ASSERT_OK(f_->fleet->deleteDeployment("hot"));
   deliver();
   EXPECT_EQ(counts("base").targeted, 5);
   EXPECT_EQ(counts("base").running, counts("base").applied);
