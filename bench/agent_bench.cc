@@ -1,7 +1,8 @@
 // skiff-agent benchmark (docs/benchmarks.md "Agent (issue #7)"). The real skiff-agent binary
 // with production intervals against real peers started in the same run: Mosquitto (TLS + ACL),
 // docker-registry with busybox, Podman's Docker API, and the test hub double publishing signed
-// documents. Prints:
+// documents. Every "module" is a pod of one container (its sandbox: an infra container too).
+// Prints:
 //   - RSS and CPU of the idle agent, with 0 and with 10 running modules;
 //   - desired document published → container running (seen through the engine), vs
 //     `podman run -d` of the same image in the same run (ratio target ≤ 1.2);
@@ -171,27 +172,28 @@ int run(int argc, char** argv) {
   std::this_thread::sleep_for(5s);
   Idle idle0 = measureIdle(agent.pid(), idleSeconds);
   std::printf(
-      "idle, 0 modules:   RSS %.1f MB (PSS %.1f MB, private anonymous %.1f MB), CPU %.3f %% "
+      "idle, 0 pods:      RSS %.1f MB (PSS %.1f MB, private anonymous %.1f MB), CPU %.3f %% "
       "of a core over %d s\n",
       idle0.rssKb / 1024.0, idle0.pssKb / 1024.0, idle0.anonKb / 1024.0, idle0.cpuPercent,
       idleSeconds);
   std::printf("  floor: `skiff-agent --version` (libraries loaded, nothing running): RSS %.1f MB\n",
               versionRssKb(test::AgentProcess::hostBinary()) / 1024.0);
 
-  std::vector<protocol::ModuleSpec> ten;
+  std::vector<protocol::PodSpec> ten;
   for (int i = 0; i < 10; ++i) {
-    ten.push_back(test::busyboxModule(registry, "idle/m" + std::to_string(i), {"sleep 36000"}));
+    ten.push_back(
+        test::busyboxModule(registry, "idle-m" + std::to_string(i) + "/app", {"sleep 36000"}));
   }
   std::int64_t version = 1;
   if (!hub.publishDesired(test::desiredDoc(device, version, ten)).isOk()) return 1;
-  if (!waitRunningCount(podman, device, "idle/", 10, 300s)) {
+  if (!waitRunningCount(podman, device, "idle-", 10, 300s)) {
     std::cerr << "10 modules did not start\n";
     return 1;
   }
   std::this_thread::sleep_for(5s);
   Idle idle10 = measureIdle(agent.pid(), idleSeconds);
   std::printf(
-      "idle, 10 modules:  RSS %.1f MB (PSS %.1f MB, private anonymous %.1f MB), CPU %.3f %% "
+      "idle, 10 pods:     RSS %.1f MB (PSS %.1f MB, private anonymous %.1f MB), CPU %.3f %% "
       "of a core over %d s\n\n",
       idle10.rssKb / 1024.0, idle10.pssKb / 1024.0, idle10.anonKb / 1024.0, idle10.cpuPercent,
       idleSeconds);
@@ -202,11 +204,12 @@ int run(int argc, char** argv) {
   std::vector<double> podmanBridgeLat;
   for (int i = 0; i < samples; ++i) {
     auto mods = ten;
-    mods.push_back(test::busyboxModule(registry, "lat/s" + std::to_string(i), {"sleep 36000"}));
+    mods.push_back(
+        test::busyboxModule(registry, "lat-s" + std::to_string(i) + "/app", {"sleep 36000"}));
     auto doc = test::desiredDoc(device, ++version, mods);
     auto t0 = Clock::now();
     if (!hub.publishDesired(doc).isOk()) return 1;
-    if (!waitRunningCount(podman, device, "lat/s" + std::to_string(i), 1, 120s)) return 1;
+    if (!waitRunningCount(podman, device, "lat-s" + std::to_string(i) + "/", 1, 120s)) return 1;
     agentLat.push_back(seconds(Clock::now() - t0));
 
     // The engine's compat API puts containers on its default bridge network (like Docker);
@@ -237,13 +240,14 @@ int run(int argc, char** argv) {
   std::printf("  ratio agent / podman run (host):   %.2f\n\n", a50 / ph50);
 
   // 50 modules at once.
-  std::vector<protocol::ModuleSpec> many = ten;
+  std::vector<protocol::PodSpec> many = ten;
   for (int i = 0; i < manyModules; ++i) {
-    many.push_back(test::busyboxModule(registry, "many/m" + std::to_string(i), {"sleep 36000"}));
+    many.push_back(
+        test::busyboxModule(registry, "many-m" + std::to_string(i) + "/app", {"sleep 36000"}));
   }
   auto t0 = Clock::now();
   if (!hub.publishDesired(test::desiredDoc(device, ++version, many)).isOk()) return 1;
-  if (!waitRunningCount(podman, device, "many/", manyModules, 900s)) {
+  if (!waitRunningCount(podman, device, "many-", manyModules, 900s)) {
     std::cerr << manyModules << " modules did not start\n";
     return 1;
   }
@@ -255,13 +259,12 @@ int run(int argc, char** argv) {
     if (!r.isOk() || r->exitCode != 0) return 1;
   }
   double seq = seconds(Clock::now() - s0);
-  std::printf("reconcile of %d modules: published -> all running %.2f s (%.1f modules/s)\n",
-              manyModules, all, manyModules / all);
+  std::printf("reconcile of %d pods: published -> all running %.2f s (%.1f pods/s)\n", manyModules,
+              all, manyModules / all);
   std::printf("  %d sequential podman run -d --network bridge: %.2f s (ratio %.2f)\n", manyModules,
               seq, all / seq);
   Idle idleMany = measureIdle(agent.pid(), std::max(5, idleSeconds / 3));
-  std::printf("  agent RSS with %d modules: %.1f MB\n\n", manyModules + 10,
-              idleMany.rssKb / 1024.0);
+  std::printf("  agent RSS with %d pods: %.1f MB\n\n", manyModules + 10, idleMany.rssKb / 1024.0);
 
   std::string arm = std::string(SKIFF_AGENT_ARM64_BIN) + ".stripped";
   auto armBin = common::readFile(arm);
@@ -272,7 +275,7 @@ int run(int argc, char** argv) {
   } else {
     std::printf("stripped arm64 binary: not built (cross/build-agent.sh aarch64)\n");
   }
-  std::printf("\ntargets: RSS <= 10 MB idle: 0 modules %s, 10 modules %s; CPU <= 0.5 %%: %s\n",
+  std::printf("\ntargets: RSS <= 10 MB idle: 0 pods %s, 10 pods %s; CPU <= 0.5 %%: %s\n",
               check(idle0.rssKb <= 10 * 1024).c_str(), check(idle10.rssKb <= 10 * 1024).c_str(),
               check(idle10.cpuPercent <= 0.5).c_str());
   agent.stop();

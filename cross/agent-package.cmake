@@ -1,6 +1,7 @@
 # CPack .deb of skiff-agent (included by edge_agent/CMakeLists.txt in the SKIFF_BUILD_AGENT_ONLY
 # tree; `cross/build-agent.sh <arch> --package` runs cpack). Contents:
 #   /usr/bin/skiff-agent                        stripped binary
+#   /usr/lib/skiff-agent/skiff-pause            static pod infra program (edge_agent/pause/pause.cc)
 #   /lib/systemd/system/skiff-agent.service     deploy/systemd/skiff-agent.service
 #   /etc/skiff-agent/config.toml                default configuration (a conffile)
 #   /usr/share/doc/skiff-agent/README.Debian    enroll instructions

@@ -115,11 +115,22 @@ stop_all() {
   stop_pid virtual-node
   if [[ -e "$STATE/engine" && "$(cat "$STATE/engine")" == podman ]]; then
     # The podman CLI works on the private storage with or without the service.
-    (podman_env; podman rm -af -t 2 >/dev/null 2>&1) && echo "removed the quickstart's containers"
+    # The pods' containers first, then their infra containers (whose namespaces they join).
+    (
+      podman_env
+      ids=$(podman ps -aq --filter label=io.skiff.module 2>/dev/null || true)
+      [[ -z "$ids" ]] || podman rm -f -t 2 $ids >/dev/null 2>&1
+      podman rm -af -t 2 >/dev/null 2>&1
+    ) && echo "removed the quickstart's containers"
   elif [[ -e "$STATE/engine" && "$(cat "$STATE/engine")" == docker ]]; then
-    local ids
-    ids=$(docker ps -aq --filter "label=io.skiff.agent=$DEVICE" 2>/dev/null || true)
-    [[ -z "$ids" ]] || { docker rm -f $ids >/dev/null && echo "removed the quickstart's containers"; }
+    # The pods' containers first, then their infra containers (whose namespaces they join).
+    local ids filter
+    for filter in "label=io.skiff.module" "label=io.skiff.agent=$DEVICE"; do
+      ids=$(docker ps -aq --filter "label=io.skiff.agent=$DEVICE" --filter "$filter" \
+        2>/dev/null || true)
+      [[ -z "$ids" ]] || docker rm -f $ids >/dev/null
+    done
+    echo "removed the quickstart's containers"
   fi
   for name in podman hub mosquitto registry control-plane; do stop_pid "$name"; done
   # Mounts Podman leaves when it was killed (container shm): unmount them so --reset can delete.
@@ -142,7 +153,8 @@ echo "Skiff quickstart: state in $STATE, logs in $LOGS"
 if [[ "${SKIFF_QUICKSTART_NO_DEPS:-0}" != 1 ]]; then
   step "install dependencies" deploy/install-deps.sh
 fi
-TARGETS=(skiff-control-plane skiff-hub skiffctl skiff-virtual-node skiff-agent skiff_dashboard)
+TARGETS=(skiff-control-plane skiff-hub skiffctl skiff-virtual-node skiff-agent skiff-pause
+  skiff_dashboard)
 if [[ "${SKIFF_QUICKSTART_NO_BUILD:-0}" != 1 ]]; then
   configure() {
     # Keep an existing configuration (the test build uses the same directory).
@@ -159,7 +171,7 @@ HUB_BIN="$BUILD/hub/skiff-hub"
 CTL_BIN="$BUILD/hub/ctl/skiffctl"
 VN_BIN="$BUILD/virtual_node/skiff-virtual-node"
 AGENT_BIN="$BUILD/edge_agent/skiff-agent"
-for b in "$CP_BIN" "$HUB_BIN" "$CTL_BIN" "$VN_BIN" "$AGENT_BIN"; do
+for b in "$CP_BIN" "$HUB_BIN" "$CTL_BIN" "$VN_BIN" "$AGENT_BIN" "$BUILD/edge_agent/skiff-pause"; do
   [[ -x "$b" ]] || { echo "missing $b (build it or unset SKIFF_QUICKSTART_NO_BUILD)" >&2; exit 1; }
 done
 

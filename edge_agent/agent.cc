@@ -1,13 +1,18 @@
 // The running agent (see agent.h).
 #include "edge_agent/agent.h"
 
+#include <malloc.h>
+
 #include <condition_variable>
 #include <mutex>
+#include <optional>
+#include <thread>
 
 #include "common/bus/message_bus.h"
 #include "common/clock.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/token_bucket.h"
 #include "edge_agent/desired_store.h"
 #include "edge_agent/engine/docker_engine.h"
 #include "edge_agent/enrollment.h"
@@ -33,7 +38,7 @@ class Agent {
         identity_(std::move(identity)),
         engine_(engine::DockerEngineOptions{config_.engineSocket}),
         store_(config_.stateDir, identity_.deviceId, identity_.hubSigningKeyPem),
-        reconciler_(reconcilerOptions(), engine_, engine_, [this] { markDirty(); }),
+        reconciler_(reconcilerOptions(), engine_, engine_, engine_, [this] { markDirty(); }),
         cpu_(std::string("/")) {}
 
   Status run(std::stop_token stop);
@@ -43,6 +48,7 @@ class Agent {
     ReconcilerOptions o = config_.reconciler;
     o.agentId = identity_.deviceId;
     o.stateDir = config_.stateDir;
+    if (o.hostIP.empty()) o.hostIP = primaryAddress();
     return o;
   }
   Status connect();
@@ -58,7 +64,10 @@ class Agent {
   }
   void publishPresence();
   bool publishReport(bool force);
-  void publishMetrics();
+  // Collects metrics every metricsInterval on its own thread (engine stats calls are slow and
+  // must not hold reports back); the loop publishes them.
+  void metricsLoop(std::stop_token stop);
+  protocol::Metrics collectMetrics();
   void refreshFacts();
   void checkRenewal();
 
@@ -81,11 +90,15 @@ class Agent {
   std::int64_t seq_ = 0;
   protocol::Reported lastReported_;
   bool reportedOnce_ = false;
-  Clock::time_point lastReportAt_{};  // loop thread only
+  // Report rate limit (loop thread only): 10 reports at once (a pod's start makes about 6),
+  // then one per reportDebounce.
+  common::TokenBucket reportBudget_{10, config_.reportDebounce};
   std::optional<protocol::DesiredError> bootError_;
   protocol::DeviceFacts facts_;
   Clock::time_point factsRefreshedAt_{};
+  // Metrics thread only.
   std::map<std::string, std::pair<std::uint64_t, std::chrono::system_clock::time_point>> cpuLast_;
+  std::optional<protocol::Metrics> pendingMetrics_;  // under mu_: collected, to publish
 };
 
 Status Agent::connect() {
@@ -161,7 +174,7 @@ void Agent::onMessage(const bus::Message& m) {
       break;
     case DesiredDecision::Kind::kAccepted:
       common::log::info("accepted desired state",
-                        {{"version", d.document.version}, {"modules", d.document.modules.size()}});
+                        {{"version", d.document.version}, {"pods", d.document.pods.size()}});
       {
         std::lock_guard lock(mu_);
         bootError_.reset();
@@ -216,7 +229,9 @@ bool Agent::publishReport(bool force) {
     std::lock_guard lock(mu_);
     r.desiredError = bootError_;
   }
-  r.modules = reconciler_.statuses();
+  auto statuses = reconciler_.statuses();
+  r.pods = std::move(statuses.pods);
+  r.modules = std::move(statuses.modules);
   r.facts = facts_;
   if (!force && reportedOnce_ && r == lastReported_) return true;
   protocol::Reported out = r;
@@ -232,11 +247,30 @@ bool Agent::publishReport(bool force) {
   }
   lastReported_ = r;
   reportedOnce_ = true;
-  lastReportAt_ = Clock::now();
+  reportBudget_.take();
   return true;
 }
 
-void Agent::publishMetrics() {
+void Agent::metricsLoop(std::stop_token stop) {
+  std::mutex waitMu;
+  std::condition_variable_any waitCv;
+  std::unique_lock waitLock(waitMu);
+  auto next = Clock::now() + std::chrono::seconds(1);
+  while (!waitCv.wait_until(waitLock, stop, next, [] { return false; }) && !stop.stop_requested()) {
+    protocol::Metrics m = collectMetrics();
+    {
+      std::lock_guard lock(mu_);
+      pendingMetrics_ = std::move(m);
+    }
+    cv_.notify_all();
+    // Give memory freed since (a burst of pod starts, large desired documents) back to the
+    // system: glibc keeps freed heap otherwise, and the agent's resident size is a target.
+    malloc_trim(0);
+    next = Clock::now() + config_.metricsInterval;
+  }
+}
+
+protocol::Metrics Agent::collectMetrics() {
   protocol::Metrics metrics = collectHostMetrics(cpu_, config_.stateDir);
   std::map<std::string, std::pair<std::uint64_t, std::chrono::system_clock::time_point>> seen;
   for (const auto& [module, id] : reconciler_.runningContainers()) {
@@ -257,11 +291,7 @@ void Agent::publishMetrics() {
     metrics.modules.push_back(u);
   }
   cpuLast_ = std::move(seen);
-  bus::Message m;
-  m.topic = protocol::topicFor(identity_.deviceId, protocol::Channel::kMetrics);
-  m.payload = common::dumpJson(protocol::toJson(metrics));
-  m.qos = 0;
-  (void)bus_->publish(m);
+  return metrics;
 }
 
 void Agent::checkRenewal() {
@@ -287,7 +317,7 @@ Status Agent::run(std::stop_token stop) {
   // Offline autonomy: act on the last accepted document before (and without) any broker.
   if (auto doc = store_.load()) {
     common::log::info("reconciling from the persisted desired state",
-                      {{"version", doc->version}, {"modules", doc->modules.size()}});
+                      {{"version", doc->version}, {"pods", doc->pods.size()}});
     reconciler_.setDesired(*doc);
   } else if (!store_.loadError().empty()) {
     std::lock_guard lock(mu_);
@@ -307,30 +337,34 @@ Status Agent::run(std::stop_token stop) {
                      {"mqtt", config_.mqttUrl.empty() ? identity_.mqttUrl : config_.mqttUrl}});
 
   auto nextHeartbeat = Clock::now() + config_.heartbeatInterval;
-  auto nextMetrics = Clock::now() + std::chrono::seconds(1);
   auto nextRenewal = Clock::now() + std::chrono::seconds(5);
+  std::jthread metrics([this](std::stop_token s) { metricsLoop(s); });
   std::stop_callback wake(stop, [this] { cv_.notify_all(); });
   while (!stop.stop_requested()) {
     bool dirty = false;
     bool connectedNow = false;
+    std::optional<protocol::Metrics> toPublish;
     {
       std::unique_lock lock(mu_);
-      auto until = std::min({nextHeartbeat, nextMetrics, nextRenewal});
-      cv_.wait_until(lock, until,
-                     [&] { return dirty_ || justConnected_ || stop.stop_requested(); });
+      auto until = std::min(nextHeartbeat, nextRenewal);
+      cv_.wait_until(lock, until, [&] {
+        return dirty_ || justConnected_ || pendingMetrics_ || stop.stop_requested();
+      });
       if (stop.stop_requested()) break;
       connectedNow = justConnected_;
       justConnected_ = false;
+      toPublish.swap(pendingMetrics_);
     }
     if (connectedNow && bus_ && bus_->isConnected()) publishPresence();
     {
-      // A change after a quiet period is reported at once (a pod's start reaches Kubernetes
-      // sooner); changes within reportDebounce of the last report are coalesced into the next
-      // one, so a burst (many modules changing at once) makes a few reports, not hundreds.
+      // Changes are reported at once while the bucket has a token (the few successive changes
+      // of a pod's start each reach Kubernetes without delay); beyond that, changes are
+      // coalesced into one report per reportDebounce, so a burst (many containers changing at
+      // once) makes a few reports, not hundreds.
       std::unique_lock lock(mu_);
-      auto earliest = lastReportAt_ + config_.reportDebounce;
-      if (dirty_ && !connectedNow && Clock::now() < earliest) {
-        cv_.wait_until(lock, earliest, [&] { return stop.stop_requested(); });
+      auto wait = reportBudget_.delay();
+      if (dirty_ && !connectedNow && wait > Clock::duration::zero()) {
+        cv_.wait_for(lock, wait, [&] { return stop.stop_requested(); });
       }
       dirty = dirty_;
       dirty_ = false;
@@ -344,15 +378,20 @@ Status Agent::run(std::stop_token stop) {
       }
     }
     if (heartbeat) nextHeartbeat = now + config_.heartbeatInterval;
-    if (now >= nextMetrics) {
-      if (bus_ && bus_->isConnected()) publishMetrics();
-      nextMetrics = now + config_.metricsInterval;
+    if (toPublish && bus_ && bus_->isConnected()) {
+      bus::Message m;
+      m.topic = protocol::topicFor(identity_.deviceId, protocol::Channel::kMetrics);
+      m.payload = common::dumpJson(protocol::toJson(*toPublish));
+      m.qos = 0;
+      (void)bus_->publish(m);
     }
     if (now >= nextRenewal) {
       checkRenewal();
       nextRenewal = Clock::now() + config_.renewCheckInterval;
     }
   }
+  metrics.request_stop();
+  metrics.join();
   common::log::info("stopping; containers keep running");
   disconnect(true);
   engine_.cancelAll();

@@ -4,9 +4,10 @@
 //   boot: identity → persisted desired state (verified) → reconciler starts (no broker needed)
 //   MQTT: subscribe desired + rpc/request; on connect publish presence online (retained) and a
 //         full report; Last Will = presence offline (retained)
-//   loop: reported on every status change (at once after a quiet period, else coalesced until
-//         reportDebounce after the previous report) and every heartbeat;
-//         metrics every metricsInterval; certificate renewal check every renewCheckInterval
+//   loop: reported on every status change (at once for up to 10 reports in a row, beyond that
+//         coalesced to one per reportDebounce: a token bucket) and every heartbeat;
+//         metrics (collected every metricsInterval on their own thread: engine stats calls are
+//         slow); certificate renewal check every renewCheckInterval
 //   stop: presence offline, RPC streams ended, MQTT disconnected, workers joined — containers
 //         keep running (the agent stopping must never stop the workloads).
 #pragma once

@@ -28,6 +28,15 @@ std::int64_t claimedVersion(std::string_view payload) {
   return it->get<std::int64_t>();
 }
 
+// The schema a payload claims (0 if unreadable).
+std::int64_t claimedSchema(std::string_view payload) {
+  auto j = common::parseJson(payload, protocol::kMaxPayloadBytes);
+  if (!j.isOk() || !j->is_object()) return 0;
+  auto it = j->find("schema");
+  if (it == j->end() || !it->is_number_integer()) return 0;
+  return it->get<std::int64_t>();
+}
+
 DesiredDecision refuse(std::int64_t version, std::string reason, std::string message) {
   DesiredDecision d;
   d.kind = DesiredDecision::Kind::kRefused;
@@ -111,6 +120,15 @@ DesiredDecision DesiredStore::offer(std::string_view payload) {
   auto doc = protocol::verifyDesired(payload, hubKey_);
   if (!doc.isOk()) {
     bool forged = doc.status().code() == common::StatusCode::kUnauthenticated;
+    if (!forged && claimedSchema(payload) > protocol::kDesiredSchema) {
+      // Signed by the hub, but newer than this agent: nothing of it is run (running part of a
+      // document could start a pod without what makes it safe).
+      return remember(refuse(claimedVersion(payload), "UnsupportedSchema",
+                             "desired state schema " + std::to_string(claimedSchema(payload)) +
+                                 " is newer than this agent understands (1-" +
+                                 std::to_string(protocol::kDesiredSchema) +
+                                 "); upgrade skiff-agent on this device"));
+    }
     return remember(refuse(claimedVersion(payload), forged ? "SignatureInvalid" : "Malformed",
                            doc.status().message()));
   }

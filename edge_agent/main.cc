@@ -11,6 +11,10 @@ int main(int argc, char** argv) {
   // agent's ten mostly idle threads that is ~0.3 MB of resident heap for nothing, while its
   // allocation rate is far too low for contention on one arena to matter.
   mallopt(M_ARENA_MAX, 1);
+  // A fixed mmap threshold: large buffers (engine list replies, the pause image's tarball) are
+  // mapped and unmapped on their own. glibc otherwise raises the threshold after the first large
+  // free, and later large buffers come from the heap, which keeps them resident after use.
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   auto& stop = skiff::common::installStopSignals();
   CLI::App app{"Device agent: MQTT client and reconciler against the local container engine",
                "skiff-agent"};

@@ -1,9 +1,12 @@
 // Options of skiff-agent.
 #include "edge_agent/options.h"
 
+#include <arpa/inet.h>
+
 #include <iostream>
 
 #include "edge_agent/agent.h"
+#include "edge_agent/engine/docker_engine.h"
 #include "edge_agent/enrollment.h"
 
 namespace skiff::edge_agent {
@@ -38,9 +41,22 @@ void addOptions(CLI::App& app, Options& o) {
                             "First delay before retrying a failed image pull (doubles)");
   common::addDurationOption(app, "--image-pull-max-backoff", o.imagePullMaxBackoff,
                             "Longest delay before retrying a failed image pull");
-  app.add_option("--workers", o.workers, "Modules reconciled in parallel")
+  app.add_option("--workers", o.workers, "Pods reconciled in parallel")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  app.add_option("--pod-network", o.podNetwork,
+                 "Engine network of pod sandboxes (bridge = the engine's default network, or a "
+                 "network's name); hostNetwork pods use the device's")
+      ->capture_default_str();
+  app.add_option("--pause-binary", o.pauseBinary,
+                 "The static skiff-pause program imported as the pod infra image (default: next "
+                 "to skiff-agent, then ../lib/skiff-agent/)");
+  app.add_option("--pod-infra-image", o.podInfraImage,
+                 "An image of your own for pod infra containers, instead of the built-in "
+                 "skiff-pause (pulled when missing; started with its own entrypoint)");
+  app.add_option("--node-ip", o.nodeIp,
+                 "The device's address reported as the pods' hostIP (default: the address of "
+                 "the default route's interface)");
 
   auto* runCmd = app.add_subcommand("run", "Run the agent (default)");
   runCmd->fallthrough();
@@ -83,6 +99,29 @@ common::Status validate(const Options& o) {
     return common::invalidArgument("--mqtt-url must start with mqtts:// or mqtt://, got \"" +
                                    o.mqttUrl + "\"");
   }
+  if (o.podNetwork.empty() || o.podNetwork.find_first_of(" /:\t") != std::string::npos ||
+      o.podNetwork == "host") {
+    return common::invalidArgument(
+        "--pod-network must name an engine network (e.g. bridge), got "
+        "\"" +
+        o.podNetwork + "\"");
+  }
+  if (!o.nodeIp.empty()) {
+    in6_addr buf{};
+    if (::inet_pton(AF_INET, o.nodeIp.c_str(), &buf) != 1 &&
+        ::inet_pton(AF_INET6, o.nodeIp.c_str(), &buf) != 1) {
+      return common::invalidArgument("--node-ip must be an IP address, got \"" + o.nodeIp + "\"");
+    }
+  }
+  if (!o.pauseBinary.empty() && o.pauseBinary.front() != '/') {
+    return common::invalidArgument("--pause-binary must be an absolute path, got \"" +
+                                   o.pauseBinary + "\"");
+  }
+  if (!o.podInfraImage.empty()) {
+    if (auto ref = engine::parseImageRef(o.podInfraImage); !ref.isOk()) {
+      return ref.status().withContext("--pod-infra-image");
+    }
+  }
   if (o.crashLoopBackoff > o.crashLoopMaxBackoff) {
     return common::invalidArgument("--crash-loop-backoff must not exceed --crash-loop-max-backoff");
   }
@@ -120,6 +159,10 @@ common::Status run(const Options& o, std::stop_token stop) {
   c.reconciler.pullBackoffInitial = o.imagePullBackoff;
   c.reconciler.pullBackoffMax = o.imagePullMaxBackoff;
   c.reconciler.workers = o.workers;
+  c.reconciler.podNetwork = o.podNetwork;
+  c.reconciler.pauseBinary = o.pauseBinary;
+  c.reconciler.podInfraImage = o.podInfraImage;
+  c.reconciler.hostIP = o.nodeIp;
   return runAgent(c, stop);
 }
 

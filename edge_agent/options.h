@@ -33,6 +33,10 @@ struct Options {
   std::chrono::milliseconds imagePullBackoff{10000};
   std::chrono::milliseconds imagePullMaxBackoff{300000};
   int workers = 4;
+  std::string podNetwork = "bridge";
+  std::string pauseBinary;
+  std::string podInfraImage;
+  std::string nodeIp;
   // enroll
   std::string hub;
   std::string token;

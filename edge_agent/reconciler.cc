@@ -2,13 +2,13 @@
 #include "edge_agent/reconciler.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include "common/clock.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
-#include "edge_agent/container_spec.h"
 
 namespace skiff::edge_agent {
 
@@ -20,46 +20,6 @@ using std::chrono::milliseconds;
 
 namespace {
 
-std::string rfc3339(const std::optional<std::chrono::system_clock::time_point>& t) {
-  return t ? common::formatRfc3339(*t) : std::string();
-}
-
-milliseconds remaining(std::chrono::steady_clock::time_point until) {
-  auto d = std::chrono::duration_cast<milliseconds>(until - std::chrono::steady_clock::now());
-  return std::max(d, milliseconds(1));
-}
-
-std::string seconds(milliseconds d) {
-  return common::formatDuration(std::chrono::duration_cast<std::chrono::seconds>(d));
-}
-
-int stopTimeoutOf(const engine::ContainerInfo& c) {
-  auto it = c.labels.find(std::string(kLabelStopTimeout));
-  if (it == c.labels.end()) return 10;
-  try {
-    return std::clamp(std::stoi(it->second), 0, 3600);
-  } catch (...) {
-    return 10;
-  }
-}
-
-void setWaiting(protocol::ModuleStatus& s, std::string reason, std::string message) {
-  s.state = protocol::ModuleState::kWaiting;
-  s.reason = std::move(reason);
-  s.message = std::move(message);
-  s.exitCode.reset();
-  s.ready = false;
-}
-
-protocol::Termination terminationOf(const engine::ContainerInfo& info) {
-  protocol::Termination t;
-  t.exitCode = info.exitCode;
-  t.reason = info.oomKilled ? "OOMKilled" : (info.exitCode == 0 ? "Completed" : "Error");
-  t.startedAt = rfc3339(info.startedAt);
-  t.finishedAt = rfc3339(info.finishedAt);
-  return t;
-}
-
 Json terminationJson(const protocol::Termination& t) {
   return {{"exitCode", t.exitCode},
           {"reason", t.reason},
@@ -67,20 +27,50 @@ Json terminationJson(const protocol::Termination& t) {
           {"finishedAt", t.finishedAt}};
 }
 
+bool sameStatuses(const pod::PodRecord& a, const pod::PodRecord& b) {
+  if (!(a.status == b.status) || a.containers.size() != b.containers.size()) return false;
+  for (auto ia = a.containers.begin(), ib = b.containers.begin(); ia != a.containers.end();
+       ++ia, ++ib) {
+    // postStartDone too: it decides the container's reported `started` (statuses()).
+    if (ia->first != ib->first || !(ia->second.status == ib->second.status) ||
+        ia->second.postStartDone != ib->second.postStartDone) {
+      return false;
+    }
+  }
+  return true;
+}
+
+pod::SyncOptions syncOptions(const ReconcilerOptions& o) {
+  pod::SyncOptions s;
+  s.agentId = o.agentId;
+  s.stateDir = o.stateDir;
+  s.podNetwork = o.podNetwork;
+  s.hostIP = o.hostIP.empty() ? "127.0.0.1" : o.hostIP;
+  s.crashLoopInitial = o.crashLoopInitial;
+  s.crashLoopMax = o.crashLoopMax;
+  s.crashLoopReset = o.crashLoopReset;
+  s.pullBackoffInitial = o.pullBackoffInitial;
+  s.pullBackoffMax = o.pullBackoffMax;
+  s.recheckInterval = o.relistInterval;
+  return s;
+}
+
 }  // namespace
 
 Reconciler::Reconciler(ReconcilerOptions opts, engine::ContainerEngine& engine,
-                       engine::ContainerIo& io, OnChange onChange)
+                       engine::ContainerIo& io, engine::EngineResources& resources,
+                       OnChange onChange)
     : opts_(std::move(opts)),
       engine_(engine),
-      io_(io),
       onChange_(std::move(onChange)),
       prober_(io,
               [this](const std::string& module) {
-                queue_.add(module);
+                queue_.add(std::string(protocol::podOfModule(module)));
                 notify();
               }),
-      queue_(opts_.errorBackoffBase, opts_.crashLoopMax) {
+      queue_(opts_.errorBackoffBase, opts_.crashLoopMax),
+      pause_(engine, resources, opts_.pauseBinary, opts_.podInfraImage),
+      sync_(syncOptions(opts_), engine, io, resources, prober_, pause_, *this) {
   loadRuntime();
 }
 
@@ -96,6 +86,7 @@ void Reconciler::start() {
 
 void Reconciler::stop() {
   if (stopped_.exchange(true)) return;
+  sync_.cancel();
   queue_.shutDown();
   if (relister_.joinable()) {
     relister_.request_stop();
@@ -106,14 +97,6 @@ void Reconciler::stop() {
     if (t.joinable()) t.join();
   }
   prober_.stopAll();
-}
-
-void Reconciler::forgetObserved(const std::string& key) {
-  // After the agent itself starts a container, the relist's last fingerprint ("exited") may
-  // equal the next one if the container dies again between two relists: forget it so that exit
-  // is seen as a change.
-  std::lock_guard lock(mu_);
-  observed_.erase(key);
 }
 
 void Reconciler::notify() {
@@ -127,59 +110,90 @@ std::shared_ptr<std::mutex> Reconciler::lockFor(const std::string& key) {
   return l;
 }
 
-void Reconciler::update(const std::string& key, const std::function<void(Module&)>& fn) {
+// ---- PodRecords -------------------------------------------------------------------------------
+
+std::optional<pod::PodRecord> Reconciler::get(const std::string& pod) const {
+  std::lock_guard lock(mu_);
+  auto it = pods_.find(pod);
+  if (it == pods_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Reconciler::update(const std::string& pod, const std::function<void(pod::PodRecord&)>& fn) {
   bool changed = false;
   {
     std::lock_guard lock(mu_);
-    auto it = modules_.find(key);
-    if (it == modules_.end()) return;
-    protocol::ModuleStatus before = it->second.status;
+    auto it = pods_.find(pod);
+    if (it == pods_.end()) return;
+    pod::PodRecord before = it->second;
     fn(it->second);
-    changed = !(before == it->second.status);
+    changed = !sameStatuses(before, it->second);
   }
   if (changed) notify();
+}
+
+void Reconciler::erase(const std::string& pod) {
+  bool changed = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = pods_.find(pod);
+    if (it != pods_.end() && !it->second.desired) {
+      pods_.erase(it);
+      passed_.erase(pod);  // its containers are gone: a new pod of this name starts fresh
+      changed = true;
+    }
+    if (!pods_.contains(pod)) {
+      const std::string prefix = pod + "/";
+      changed = std::erase_if(persisted_,
+                              [&](const auto& kv) { return kv.first.starts_with(prefix); }) > 0 ||
+                changed;
+    }
+  }
+  if (changed) {
+    persist();
+    notify();
+  }
+}
+
+std::vector<protocol::RegistryCredential> Reconciler::credentials() const {
+  std::lock_guard lock(mu_);
+  return credentials_;
+}
+
+void Reconciler::touched(const std::string& pod) {
+  // After the agent itself changes a container, the relist's last fingerprint may equal the
+  // next one if the container changes again between two relists: forget it.
+  std::lock_guard lock(mu_);
+  observed_.erase(pod);
 }
 
 // ---- Desired state ------------------------------------------------------------------------------
 
 void Reconciler::setDesired(const protocol::DesiredState& desired) {
-  std::set<std::string> keys;       // new, changed or removed modules: now
-  std::set<std::string> unchanged;  // everything else: shortly after (a level-triggered recheck)
+  // New, changed or removed pods, and containers of pods the document does not name (removed
+  // by their pass). Unchanged pods are left alone: the relist notices any change of their
+  // containers, and requeueing them would delay this document's pods behind engine calls.
+  std::set<std::string> keys;
+  std::set<std::string> unchanged;
   {
     std::lock_guard lock(mu_);
     desiredKnown_ = true;
     credentials_ = desired.registryCredentials;
     std::set<std::string> names;
-    for (const auto& spec : desired.modules) {
+    for (const auto& spec : desired.pods) {
       names.insert(spec.name);
-      std::string hash = protocol::specHash(spec);
-      auto [it, inserted] = modules_.try_emplace(spec.name);
-      Module& m = it->second;
-      if (!inserted && m.hash == hash && m.spec) unchanged.insert(spec.name);
-      if (inserted || m.hash != hash) {
-        // A new spec starts over: restart count, backoffs and last termination belong to the
-        // container of the previous spec. An unchanged spec after an agent restart resumes.
-        Module fresh;
-        auto p = persisted_.find(spec.name);
-        if (p != persisted_.end() && p->second.specHash == hash) {
-          fresh.status.restartCount = p->second.restartCount;
-          fresh.status.lastTermination = p->second.lastTermination;
-        }
-        fresh.containerId = inserted ? "" : m.containerId;
-        m = std::move(fresh);
-        setWaiting(m.status, "ContainerCreating", "");
+      auto [it, inserted] = pods_.try_emplace(spec.name);
+      if (!inserted && it->second.desired && it->second.hash == protocol::specHash(spec)) {
+        unchanged.insert(spec.name);
+        continue;
       }
-      m.spec = spec;
-      m.hash = hash;
-      m.status.name = spec.name;
-      m.status.deploymentId = spec.deploymentId;
-      m.status.specHash = hash;
-      m.status.image = spec.image;
-      if (unchanged.count(spec.name) == 0) keys.insert(spec.name);
+      pod::applySpec(it->second, spec, persisted_);
+      keys.insert(spec.name);
     }
-    for (auto& [name, m] : modules_) {
-      if (names.count(name) == 0) {
-        m.spec.reset();
+    for (auto& [name, rec] : pods_) {
+      if (names.count(name) == 0 && rec.desired) {
+        rec.desired = false;
+        rec.status.terminating = true;
         keys.insert(name);
       }
     }
@@ -187,13 +201,10 @@ void Reconciler::setDesired(const protocol::DesiredState& desired) {
       if (unchanged.count(name) == 0) keys.insert(name);
     }
   }
-  // Changed modules first: unchanged ones only need the periodic recheck, and queueing them
-  // ahead would delay the modules this document is about behind engine round trips.
   for (const auto& k : keys) queue_.add(k, /*urgent=*/true);
-  for (const auto& k : unchanged) queue_.addAfter(k, std::chrono::seconds(1));
   {
     std::lock_guard lock(relistMu_);
-    relistNow_ = true;  // find containers of modules we have never heard of (to remove them)
+    relistNow_ = true;  // find containers of pods we have never heard of (to remove them)
   }
   relistCv_.notify_all();
   notify();
@@ -204,39 +215,62 @@ bool Reconciler::hasDesired() const {
   return desiredKnown_;
 }
 
-std::vector<protocol::ModuleStatus> Reconciler::statuses() const {
-  std::vector<std::pair<protocol::ModuleStatus, bool>> out;
+Reconciler::Statuses Reconciler::statuses() const {
+  std::vector<pod::PodRecord> records;
   {
     std::lock_guard lock(mu_);
-    for (const auto& [name, m] : modules_) {
-      if (m.spec) out.emplace_back(m.status, m.spec->livenessProbe || m.spec->readinessProbe);
-    }
+    for (const auto& [name, r] : pods_) records.push_back(r);
   }
-  std::vector<protocol::ModuleStatus> result;
-  for (auto& [s, probed] : out) {
-    if (s.state == protocol::ModuleState::kRunning) {
-      if (probed) {
-        Prober::State p = prober_.state(s.name);
-        s.ready = p.ready;
-        s.health = p.health;
-      } else {
-        s.ready = true;
-        s.health = protocol::Health::kHealthy;
+  Statuses out;
+  for (auto& r : records) {
+    for (auto& [name, c] : r.containers) {
+      auto& s = c.status;
+      if (s.state != protocol::ModuleState::kRunning) continue;
+      if (c.kind == protocol::ContainerKind::kInit) {
+        s.started = true;
+        s.ready = false;
+        s.health = protocol::Health::kUnknown;
+        continue;
       }
+      Prober::State p = prober_.state(s.name);
+      bool tracked = prober_.tracking(s.name, c.containerId);
+      s.started = tracked && p.started && c.postStartDone;
+      s.ready = s.started && p.ready;
+      s.health = tracked ? p.health : protocol::Health::kUnknown;
     }
-    result.push_back(std::move(s));
+    pod::computePodConditions(r);
+    out.pods.push_back(r.status);
+    for (auto& [name, c] : r.containers) out.modules.push_back(std::move(c.status));
   }
-  return result;
+  std::sort(out.modules.begin(), out.modules.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  return out;
+}
+
+Status Reconciler::restartModule(const std::string& module) {
+  std::string pod(protocol::podOfModule(module));
+  std::string container = module.size() > pod.size() ? module.substr(pod.size() + 1) : "";
+  auto keyLock = lockFor(pod);
+  std::lock_guard guard(*keyLock);
+  SKIFF_ASSIGN_OR_RETURN(auto listed, listPod(pod));
+  Status s = sync_.restart(pod, container, listed);
+  if (s.isOk()) queue_.add(pod);
+  return s;
 }
 
 Result<std::string> Reconciler::containerOf(const std::string& module) const {
+  std::string pod(protocol::podOfModule(module));
   {
     std::lock_guard lock(mu_);
-    auto it = modules_.find(module);
-    if (it != modules_.end() && !it->second.containerId.empty()) return it->second.containerId;
+    auto it = pods_.find(pod);
+    if (it != pods_.end()) {
+      for (const auto& [name, c] : it->second.containers) {
+        if (c.status.name == module && !c.containerId.empty()) return c.containerId;
+      }
+    }
   }
   auto list = engine_.list(
-      {{std::string(kLabelAgent), opts_.agentId}, {std::string(kLabelModule), module}});
+      {{std::string(pod::kLabelAgent), opts_.agentId}, {std::string(pod::kLabelModule), module}});
   if (!list.isOk()) return list.status();
   if (list->empty()) return common::notFound("module \"" + module + "\" has no container");
   return list->front().id;
@@ -245,9 +279,11 @@ Result<std::string> Reconciler::containerOf(const std::string& module) const {
 std::map<std::string, std::string> Reconciler::runningContainers() const {
   std::map<std::string, std::string> out;
   std::lock_guard lock(mu_);
-  for (const auto& [name, m] : modules_) {
-    if (m.spec && m.status.state == protocol::ModuleState::kRunning && !m.containerId.empty()) {
-      out[name] = m.containerId;
+  for (const auto& [pod, r] : pods_) {
+    for (const auto& [name, c] : r.containers) {
+      if (c.status.state == protocol::ModuleState::kRunning && !c.containerId.empty()) {
+        out[c.status.name] = c.containerId;
+      }
     }
   }
   return out;
@@ -257,13 +293,12 @@ std::map<std::string, std::string> Reconciler::runningContainers() const {
 
 void Reconciler::workerLoop() {
   while (auto key = queue_.get()) {
-    Outcome out;
-    out = reconcile(*key);
+    pod::PodSync::Outcome out = reconcile(*key);
     if (!out.status.isOk()) {
       milliseconds delay = queue_.addRateLimited(*key);
-      common::log::warn("reconcile failed", {{"module", *key},
-                                             {"error", out.status.toString()},
-                                             {"retryIn", common::formatDuration(delay)}});
+      common::log::warn("pod sync failed", {{"pod", *key},
+                                            {"error", out.status.toString()},
+                                            {"retryIn", common::formatDuration(delay)}});
     } else {
       queue_.forget(*key);
       if (out.requeueAfter) queue_.addAfter(*key, *out.requeueAfter);
@@ -272,11 +307,24 @@ void Reconciler::workerLoop() {
   }
 }
 
+void Reconciler::removeLegacyFiles() {
+  // Agents before pods (schema 1) kept per-module files in <stateDir>/modules; once no
+  // container of theirs is left, nothing refers to them.
+  if (legacyFilesGone_) return;
+  legacyFilesGone_ = true;
+  std::error_code ec;
+  const std::string dir = opts_.stateDir + "/modules";
+  if (std::filesystem::remove_all(dir, ec) > 0) {
+    common::log::info("removed the files of pre-pod agent versions", {{"dir", dir}});
+  }
+  if (ec) common::log::warn("cannot remove old files", {{"dir", dir}, {"error", ec.message()}});
+}
+
 void Reconciler::relistLoop(std::stop_token stop) {
   auto lastFull = std::chrono::steady_clock::now();
   bool reportedDown = false;
   while (!stop.stop_requested()) {
-    auto list = engine_.list({{std::string(kLabelAgent), opts_.agentId}});
+    auto list = engine_.list({{std::string(pod::kLabelAgent), opts_.agentId}});
     if (!list.isOk()) {
       if (!reportedDown) {
         common::log::warn("container engine unreachable; containers are left as they are",
@@ -289,18 +337,27 @@ void Reconciler::relistLoop(std::stop_token stop) {
       reportedDown = false;
       bool wasReachable = engineReachable_.exchange(true);
       std::map<std::string, std::string> fingerprints;
+      bool legacy = false;
       for (const auto& c : *list) {
-        auto it = c.labels.find(std::string(kLabelModule));
-        if (it == c.labels.end()) continue;
-        fingerprints[it->second] += c.id + ":" + std::string(engine::toString(c.status)) + ";";
+        std::string key = pod::podKeyOf(c);
+        if (key.empty()) continue;
+        legacy = legacy || !c.labels.contains(std::string(pod::kLabelPod));
+        fingerprints[key] += c.id + ":" + std::string(engine::toString(c.status)) + ";";
       }
+      bool known = false;
+      {
+        std::lock_guard lock(mu_);
+        known = desiredKnown_;
+      }
+      legacyContainers_ = legacy;
+      if (!legacy && known) removeLegacyFiles();
       bool full = std::chrono::steady_clock::now() - lastFull >= opts_.fullResyncInterval;
       if (full) lastFull = std::chrono::steady_clock::now();
       std::vector<std::string> changed;
       {
         std::lock_guard lock(mu_);
         std::set<std::string> keys;
-        for (const auto& [k, m] : modules_) keys.insert(k);
+        for (const auto& [k, r] : pods_) keys.insert(k);
         for (const auto& [k, fp] : fingerprints) keys.insert(k);
         for (const auto& [k, fp] : observed_) keys.insert(k);
         for (const auto& k : keys) {
@@ -309,9 +366,10 @@ void Reconciler::relistLoop(std::stop_token stop) {
           std::string& old = observed_[k];
           if (fp != old || full || !wasReachable) changed.push_back(k);
           old = fp;
-          if (fp.empty() && modules_.count(k) == 0) observed_.erase(k);
+          if (fp.empty() && pods_.count(k) == 0) observed_.erase(k);
         }
         if (!desiredKnown_) changed.clear();  // nothing is touched before desired state is known
+        relisted_ = true;
       }
       for (const auto& k : changed) queue_.add(k);
     }
@@ -321,326 +379,36 @@ void Reconciler::relistLoop(std::stop_token stop) {
   }
 }
 
-// ---- Reconcile ----------------------------------------------------------------------------------
+Result<std::vector<engine::ContainerInfo>> Reconciler::listPod(const std::string& pod) {
+  std::map<std::string, std::string> filter = {{std::string(pod::kLabelAgent), opts_.agentId}};
+  // The engine filters by pod (cheaper with many containers) unless containers of a pre-pod
+  // agent, which lack the pod label, may still be around.
+  if (!legacyContainers_) filter[std::string(pod::kLabelPod)] = pod;
+  SKIFF_ASSIGN_OR_RETURN(auto all, engine_.list(filter));
+  std::vector<engine::ContainerInfo> out;
+  for (auto& c : all) {
+    if (pod::podKeyOf(c) == pod) out.push_back(std::move(c));
+  }
+  return out;
+}
 
-Reconciler::Outcome Reconciler::reconcile(const std::string& key) {
+pod::PodSync::Outcome Reconciler::reconcile(const std::string& key) {
   auto keyLock = lockFor(key);
   std::lock_guard guard(*keyLock);
-  std::optional<protocol::ModuleSpec> spec;
-  std::string hash;
+  if (!hasDesired() || stopped_) return {};
+  bool fresh = false;
   {
+    // The first pass of a pod the relist (which has run since this agent started) never saw
+    // containers of: nothing to list, its sandbox is created right away.
     std::lock_guard lock(mu_);
-    if (!desiredKnown_) return {};
-    auto it = modules_.find(key);
-    if (it != modules_.end() && it->second.spec) {
-      spec = it->second.spec;
-      hash = it->second.hash;
-    }
+    bool first = passed_.insert(key).second;
+    auto seen = observed_.find(key);
+    fresh = first && relisted_ && (seen == observed_.end() || seen->second.empty());
   }
-  auto listed =
-      engine_.list({{std::string(kLabelAgent), opts_.agentId}, {std::string(kLabelModule), key}});
+  if (fresh) return sync_.sync(key, {});
+  auto listed = listPod(key);
   if (!listed.isOk()) return {listed.status(), std::nullopt};
-
-  if (!spec) {
-    prober_.untrack(key);
-    for (const auto& c : *listed) {
-      common::log::info("removing module", {{"module", key}, {"container", c.id}});
-      Status st = stopAndRemove(c);
-      if (!st.isOk()) return {st, std::nullopt};
-    }
-    removeModuleFiles(opts_.stateDir, key);
-    bool erased = false;
-    {
-      std::lock_guard lock(mu_);
-      auto it = modules_.find(key);
-      if (it != modules_.end() && !it->second.spec) {
-        modules_.erase(it);
-        erased = true;
-      }
-      erased = persisted_.erase(key) > 0 || erased;
-    }
-    if (erased) {
-      saveRuntime();
-      notify();
-    }
-    return {};
-  }
-
-  std::vector<engine::ContainerInfo> current;
-  for (const auto& c : *listed) {
-    auto it = c.labels.find(std::string(kLabelSpecHash));
-    if (it != c.labels.end() && it->second == hash) {
-      current.push_back(c);
-      continue;
-    }
-    common::log::info("replacing container of changed module",
-                      {{"module", key}, {"container", c.id}, {"newSpecHash", hash}});
-    if (prober_.tracking(key, c.id)) prober_.untrack(key);
-    Status s = stopAndRemove(c);
-    if (!s.isOk()) return {s, std::nullopt};
-  }
-  if (listed->size() != current.size()) removeModuleFiles(opts_.stateDir, key, hash);
-  // Only one container per spec: keep a running one, remove the rest (e.g. after a crash between
-  // create and the agent noticing).
-  std::stable_partition(current.begin(), current.end(), [](const engine::ContainerInfo& c) {
-    return c.status == engine::ContainerStatus::kRunning;
-  });
-  while (current.size() > 1) {
-    Status s = stopAndRemove(current.back());
-    if (!s.isOk()) return {s, std::nullopt};
-    current.pop_back();
-  }
-  if (current.empty()) return createAndStart(key, *spec, hash);
-  return sync(key, *spec, current.front().id);
-}
-
-Status Reconciler::stopAndRemove(const engine::ContainerInfo& c) {
-  if (c.status == engine::ContainerStatus::kRunning ||
-      c.status == engine::ContainerStatus::kPaused ||
-      c.status == engine::ContainerStatus::kRestarting) {
-    Status s = engine_.stop(c.id, std::chrono::seconds(stopTimeoutOf(c)));
-    if (!s.isOk() && s.code() != common::StatusCode::kNotFound) return s;
-  }
-  return engine_.remove(c.id);
-}
-
-Reconciler::Outcome Reconciler::createAndStart(const std::string& key,
-                                               const protocol::ModuleSpec& spec,
-                                               const std::string& hash) {
-  std::optional<milliseconds> backingOff;
-  std::vector<protocol::RegistryCredential> creds;
-  {
-    std::lock_guard lock(mu_);
-    creds = credentials_;
-  }
-  update(key, [&](Module& m) {
-    m.containerId.clear();
-    if (m.pullNotBefore && std::chrono::steady_clock::now() < *m.pullNotBefore) {
-      backingOff = remaining(*m.pullNotBefore);
-      setWaiting(m.status, "ImagePullBackOff",
-                 "Back-off pulling image \"" + spec.image + "\": " + m.pullError);
-    } else if (m.status.reason != "ErrImagePull") {
-      setWaiting(m.status, "ContainerCreating", "");
-    }
-    m.status.containerId.clear();
-  });
-  if (backingOff) return {Status::ok(), backingOff};
-
-  auto auth = credentialFor(spec.image, creds);
-  auto imageId = engine_.ensureImage(spec.image, spec.pullPolicy, auth ? &*auth : nullptr);
-  if (!imageId.isOk()) {
-    milliseconds delay{0};
-    update(key, [&](Module& m) {
-      m.pullBackoff = m.pullBackoff.count() == 0
-                          ? opts_.pullBackoffInitial
-                          : std::min(m.pullBackoff * 2, opts_.pullBackoffMax);
-      delay = m.pullBackoff;
-      m.pullNotBefore = std::chrono::steady_clock::now() + delay;
-      m.pullError = imageId.status().message();
-      setWaiting(m.status, "ErrImagePull", imageId.status().message());
-    });
-    common::log::warn("image pull failed", {{"module", key},
-                                            {"image", spec.image},
-                                            {"error", imageId.status().toString()},
-                                            {"retryIn", seconds(delay)}});
-    return {Status::ok(), delay};
-  }
-  update(key, [&](Module& m) {
-    m.pullBackoff = milliseconds(0);
-    m.pullNotBefore.reset();
-    m.pullError.clear();
-    m.status.imageId = *imageId;
-    if (m.status.reason == "ErrImagePull") setWaiting(m.status, "ContainerCreating", "");
-  });
-
-  auto config = prepareContainer(spec, hash, opts_.agentId, opts_.stateDir);
-  Result<std::string> id =
-      config.isOk() ? engine_.create(*config) : Result<std::string>(config.status());
-  if (!id.isOk()) {
-    update(key,
-           [&](Module& m) { setWaiting(m.status, "CreateContainerError", id.status().message()); });
-    return {id.status(), std::nullopt};
-  }
-  common::log::info("created container",
-                    {{"module", key}, {"container", *id}, {"image", spec.image}});
-  update(key, [&](Module& m) {
-    m.containerId = *id;
-    m.status.containerId = *id;
-  });
-  Status started = engine_.start(*id);
-  forgetObserved(key);
-  if (!started.isOk()) {
-    update(key,
-           [&](Module& m) { setWaiting(m.status, "CreateContainerError", started.message()); });
-    return {started, std::nullopt};
-  }
-  return sync(key, spec, *id);
-}
-
-Reconciler::Outcome Reconciler::sync(const std::string& key, const protocol::ModuleSpec& spec,
-                                     const std::string& containerId) {
-  auto info = engine_.inspect(containerId);
-  if (!info.isOk()) {
-    if (info.status().code() == common::StatusCode::kNotFound)
-      return {Status::ok(), milliseconds(1)};
-    return {info.status(), std::nullopt};
-  }
-  update(key, [&](Module& m) {
-    m.containerId = containerId;
-    m.status.containerId = containerId;
-    if (!info->imageId.empty()) m.status.imageId = info->imageId;
-  });
-  const auto now = std::chrono::steady_clock::now();
-  switch (info->status) {
-    case engine::ContainerStatus::kCreated: {
-      Status s = engine_.start(containerId);
-      forgetObserved(key);
-      if (!s.isOk()) {
-        update(key, [&](Module& m) { setWaiting(m.status, "CreateContainerError", s.message()); });
-        return {s, std::nullopt};
-      }
-      return {Status::ok(), milliseconds(1)};
-    }
-    case engine::ContainerStatus::kRunning: {
-      if (!prober_.tracking(key, containerId)) {
-        ProbeTarget target{containerId, info->ipAddress, spec.ports};
-        prober_.track(key, target, spec.livenessProbe, spec.readinessProbe);
-      }
-      if (prober_.state(key).livenessFailed) {
-        std::string why = prober_.state(key).message;
-        common::log::warn("liveness probe failed; restarting container",
-                          {{"module", key}, {"container", containerId}, {"reason", why}});
-        prober_.untrack(key);
-        Status s = engine_.stop(containerId, std::chrono::seconds(spec.stopTimeoutSeconds));
-        if (!s.isOk()) return {s, std::nullopt};
-        auto after = engine_.inspect(containerId);
-        Status started = engine_.start(containerId);
-        forgetObserved(key);
-        if (!started.isOk()) return {started, std::nullopt};
-        update(key, [&](Module& m) {
-          ++m.status.restartCount;
-          if (after.isOk()) m.status.lastTermination = terminationOf(*after);
-          m.status.message = why;
-        });
-        saveRuntime();
-        return {Status::ok(), milliseconds(1)};
-      }
-      update(key, [&](Module& m) {
-        m.status.state = protocol::ModuleState::kRunning;
-        m.status.reason.clear();
-        m.status.message.clear();
-        m.status.exitCode.reset();
-        m.status.startedAt = rfc3339(info->startedAt);
-        m.status.finishedAt.clear();
-      });
-      return {};
-    }
-    case engine::ContainerStatus::kExited:
-    case engine::ContainerStatus::kDead: {
-      prober_.untrack(key);
-      protocol::Termination term = terminationOf(*info);
-      bool restart =
-          spec.restartPolicy == protocol::RestartPolicy::kAlways ||
-          (spec.restartPolicy == protocol::RestartPolicy::kOnFailure && term.exitCode != 0);
-      if (!restart) {
-        update(key, [&](Module& m) {
-          m.status.state = protocol::ModuleState::kTerminated;
-          m.status.reason = term.reason;
-          m.status.message = info->error;
-          m.status.exitCode = term.exitCode;
-          m.status.startedAt = term.startedAt;
-          m.status.finishedAt = term.finishedAt;
-          m.status.ready = false;
-        });
-        return {};
-      }
-      std::optional<milliseconds> wait;
-      update(key, [&](Module& m) {
-        if (!m.handledFinishedAt ||
-            *m.handledFinishedAt !=
-                info->finishedAt.value_or(std::chrono::system_clock::time_point{})) {
-          // A new exit: like the kubelet, restart at once the first time, then wait 10 s, 20 s,
-          // … 5 min; a container that ran for crashLoopReset starts over.
-          m.handledFinishedAt = info->finishedAt.value_or(std::chrono::system_clock::time_point{});
-          if (info->startedAt && info->finishedAt &&
-              *info->finishedAt - *info->startedAt >= opts_.crashLoopReset) {
-            m.crashBackoff = milliseconds(0);
-          }
-          m.restartNotBefore = now + m.crashBackoff;
-          m.appliedBackoff = m.crashBackoff;
-          m.crashBackoff = m.crashBackoff.count() == 0
-                               ? opts_.crashLoopInitial
-                               : std::min(m.crashBackoff * 2, opts_.crashLoopMax);
-        }
-        if (m.restartNotBefore && now < *m.restartNotBefore) {
-          wait = remaining(*m.restartNotBefore);
-          setWaiting(
-              m.status, "CrashLoopBackOff",
-              "back-off " + seconds(m.appliedBackoff) + " restarting failed container " + key);
-          m.status.lastTermination = term;
-          m.status.startedAt.clear();
-        }
-      });
-      if (wait) return {Status::ok(), wait};
-      Status s = engine_.start(containerId);
-      forgetObserved(key);
-      if (!s.isOk()) {
-        update(key, [&](Module& m) { setWaiting(m.status, "CreateContainerError", s.message()); });
-        return {s, std::nullopt};
-      }
-      common::log::info("restarted exited container",
-                        {{"module", key}, {"container", containerId}, {"exitCode", term.exitCode}});
-      update(key, [&](Module& m) {
-        ++m.status.restartCount;
-        m.status.lastTermination = term;
-      });
-      saveRuntime();
-      return {Status::ok(), milliseconds(1)};
-    }
-    case engine::ContainerStatus::kPaused:
-    case engine::ContainerStatus::kRestarting:
-    case engine::ContainerStatus::kUnknown:
-      update(key, [&](Module& m) {
-        setWaiting(m.status, "ContainerCreating",
-                   "container is " + std::string(engine::toString(info->status)));
-      });
-      return {Status::ok(), opts_.relistInterval};
-  }
-  return {};
-}
-
-Status Reconciler::restartModule(const std::string& module) {
-  auto keyLock = lockFor(module);
-  std::lock_guard guard(*keyLock);
-  std::string id;
-  int stopTimeout = 10;
-  {
-    std::lock_guard lock(mu_);
-    auto it = modules_.find(module);
-    if (it == modules_.end() || !it->second.spec) {
-      return common::notFound("module \"" + module + "\" is not desired on this device");
-    }
-    id = it->second.containerId;
-    stopTimeout = it->second.spec->stopTimeoutSeconds;
-  }
-  if (id.empty()) return common::notFound("module \"" + module + "\" has no container yet");
-  prober_.untrack(module);
-  SKIFF_RETURN_IF_ERROR(engine_.stop(id, std::chrono::seconds(stopTimeout)));
-  auto after = engine_.inspect(id);
-  Status started = engine_.start(id);
-  forgetObserved(module);
-  SKIFF_RETURN_IF_ERROR(started);
-  update(module, [&](Module& m) {
-    ++m.status.restartCount;
-    if (after.isOk()) {
-      m.status.lastTermination = terminationOf(*after);
-      m.handledFinishedAt = after->finishedAt.value_or(std::chrono::system_clock::time_point{});
-    }
-  });
-  saveRuntime();
-  queue_.add(module);
-  common::log::info("restarted module on request", {{"module", module}, {"container", id}});
-  return Status::ok();
+  return sync_.sync(key, *listed);
 }
 
 // ---- runtime.json -------------------------------------------------------------------------------
@@ -656,16 +424,17 @@ void Reconciler::loadRuntime() {
   }
   for (const auto& [name, v] : (*j)["modules"].items()) {
     if (!v.is_object()) continue;
-    Persisted p;
-    if (v.contains("specHash") && v["specHash"].is_string()) p.specHash = v["specHash"];
+    pod::PersistedContainer p;
+    if (v.contains("specHash") && v["specHash"].is_string()) p.hash = v["specHash"];
     if (v.contains("restartCount") && v["restartCount"].is_number_integer()) {
       p.restartCount = v["restartCount"].get<int>();
     }
     if (v.contains("lastTermination") && v["lastTermination"].is_object()) {
       const Json& t = v["lastTermination"];
       protocol::Termination term;
-      if (t.contains("exitCode") && t["exitCode"].is_number_integer())
+      if (t.contains("exitCode") && t["exitCode"].is_number_integer()) {
         term.exitCode = t["exitCode"];
+      }
       for (auto [field, out] : {std::pair{"reason", &term.reason},
                                 {"startedAt", &term.startedAt},
                                 {"finishedAt", &term.finishedAt}}) {
@@ -677,22 +446,24 @@ void Reconciler::loadRuntime() {
   }
 }
 
-void Reconciler::saveRuntime() {
+void Reconciler::persist() {
   std::lock_guard saveLock(saveMu_);
   Json modules = Json::object();
   {
     std::lock_guard lock(mu_);
-    for (const auto& [name, m] : modules_) {
-      if (!m.spec) continue;
-      persisted_[name] = {m.hash, m.status.restartCount, m.status.lastTermination};
+    for (const auto& [pod, r] : pods_) {
+      if (!r.desired) continue;
+      for (const auto& [name, c] : r.containers) {
+        persisted_[c.status.name] = {c.hash, c.status.restartCount, c.status.lastTermination};
+      }
     }
     for (const auto& [name, p] : persisted_) {
-      Json e = {{"specHash", p.specHash}, {"restartCount", p.restartCount}};
+      Json e = {{"specHash", p.hash}, {"restartCount", p.restartCount}};
       if (p.lastTermination) e["lastTermination"] = terminationJson(*p.lastTermination);
       modules[name] = e;
     }
   }
-  Json doc = {{"schema", 1}, {"modules", modules}};
+  Json doc = {{"schema", 2}, {"modules", modules}};
   if (auto s =
           common::writeFileAtomic(opts_.stateDir + "/runtime.json", common::dumpJson(doc), 0600);
       !s.isOk()) {

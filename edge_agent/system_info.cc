@@ -1,6 +1,10 @@
 // procfs/sysfs readers (see system_info.h).
 #include "edge_agent/system_info.h"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -193,6 +197,50 @@ common::protocol::Metrics collectHostMetrics(CpuSampler& cpu, const std::string&
     }
   }
   return m;
+}
+
+std::string parseDefaultRouteInterface(std::string_view text) {
+  std::size_t start = 0;
+  bool header = true;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string line(text.substr(start, end - start));
+    start = end + 1;
+    if (header) {
+      header = false;
+      continue;
+    }
+    std::istringstream in(line);
+    std::string iface, dest, gateway, flags;
+    if (!(in >> iface >> dest >> gateway >> flags)) continue;
+    unsigned long f = std::strtoul(flags.c_str(), nullptr, 16);
+    if (dest == "00000000" && (f & 0x1) != 0) return iface;  // RTF_UP
+  }
+  return "";
+}
+
+std::string primaryAddress(const std::string& root) {
+  std::string preferred;
+  if (auto route = common::readFile(root + "proc/net/route"); route.isOk()) {
+    preferred = parseDefaultRouteInterface(*route);
+  }
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return "127.0.0.1";
+  std::string first;
+  std::string chosen;
+  for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr || a->ifa_addr->sa_family != AF_INET) continue;
+    if ((a->ifa_flags & IFF_LOOPBACK) != 0) continue;
+    char buf[INET_ADDRSTRLEN] = {};
+    auto* sin = reinterpret_cast<sockaddr_in*>(a->ifa_addr);
+    if (::inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof(buf)) == nullptr) continue;
+    if (first.empty()) first = buf;
+    if (!preferred.empty() && preferred == a->ifa_name && chosen.empty()) chosen = buf;
+  }
+  ::freeifaddrs(list);
+  if (!chosen.empty()) return chosen;
+  return first.empty() ? "127.0.0.1" : first;
 }
 
 }  // namespace skiff::edge_agent

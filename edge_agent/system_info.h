@@ -63,6 +63,12 @@ class CpuSampler {
   std::optional<CpuTimes> last_;
 };
 
+// The interface of the IPv4 default route in /proc/net/route ("" if none).
+std::string parseDefaultRouteInterface(std::string_view text);
+// The device's address (status.hostIP of its pods): the IPv4 address of the default route's
+// interface, else the first non-loopback IPv4 address, else 127.0.0.1.
+std::string primaryAddress(const std::string& root = "/");
+
 common::protocol::Metrics collectHostMetrics(CpuSampler& cpu, const std::string& stateDir,
                                              const std::string& root = "/");
 

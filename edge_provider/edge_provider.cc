@@ -284,9 +284,14 @@ void EdgeProvider::fleetLoop(std::stop_token st) {
 
 bool EdgeProvider::deviceStillRunsLocked(const std::string& deploymentId) const {
   for (const auto& [id, d] : devices_) {
-    if (!d.online()) continue;  // its retained desired state no longer has the modules
+    if (!d.online()) continue;  // its retained desired state no longer has the pod
     auto rep = reportedOf(d);
     if (!rep) continue;
+    // A pod stays in the report, terminating, until the device stopped and removed every one of
+    // its containers (preStop hooks, SIGTERM, grace period).
+    for (const auto& p : rep->pods) {
+      if (p.deploymentId == deploymentId) return true;
+    }
     for (const auto& m : rep->modules) {
       if (m.deploymentId == deploymentId) return true;
     }
@@ -435,6 +440,7 @@ Status EdgeProvider::deletePod(const Json& pod) {
   std::string name = meta(pod, "name");
   std::string uid = meta(pod, "uid");
   std::string id = deploymentIdFor(ns, name, uid);
+  std::vector<std::string> offline;  // devices that stop the pod only when they come back
   {
     std::lock_guard lock(mu_);
     auto e = pods_.find(keyOf(ns, name));
@@ -445,9 +451,26 @@ Status EdgeProvider::deletePod(const Json& pod) {
     r.name = name;
     r.uid = uid;
     if (r.hubDeleted) return Status::ok();
+    if (auto d = deployments_.find(id); d != deployments_.end()) {
+      for (const auto& dm : d->second.status().devices()) {
+        if (!dm.online()) offline.push_back(dm.device_id());
+      }
+    }
   }
   Status s = hub_.deleteDeployment(id);
   if (!s.isOk() && s.code() != StatusCode::kNotFound) return s;
+  if (!offline.empty()) {
+    // Kubernetes' rule for an unreachable node: the pod object goes; the device stops the
+    // containers when it reconnects (its retained desired state no longer has the pod).
+    std::string list;
+    for (std::size_t i = 0; i < offline.size() && i < 10; ++i) list += (i ? ", " : "") + offline[i];
+    if (offline.size() > 10) list += " and " + std::to_string(offline.size() - 10) + " more";
+    events_.event(pod, "Warning", "DeviceOffline",
+                  "deleted while device" + std::string(offline.size() > 1 ? "s " : " ") + list +
+                      (offline.size() > 1 ? " are" : " is") +
+                      " offline: the pod's containers are stopped there when the device "
+                      "reconnects");
+  }
   std::vector<std::pair<std::string, std::string>> done;
   {
     std::lock_guard lock(mu_);

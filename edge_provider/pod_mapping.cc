@@ -1,4 +1,4 @@
-// Pod → hub deployment mapping.
+// Pod → hub deployment mapping (see pod_mapping.h and mapper.h).
 #include "edge_provider/pod_mapping.h"
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 #include "common/quantity.h"
 #include "common/tls.h"
 #include "edge_provider/deployment_id.h"
+#include "edge_provider/mapper.h"
 
 namespace skiff::edge_provider {
 
@@ -18,7 +19,7 @@ using common::jsonString;
 using common::Result;
 using common::Status;
 
-namespace {
+namespace detail {
 
 // j itself when it is an object, else an empty object (for iterating optional maps).
 const Json& objectOrEmpty(const Json& j) {
@@ -91,47 +92,6 @@ bool validEnvName(const std::string& n) {
   }
   return true;
 }
-
-class Mapper {
- public:
-  Mapper(const Json& pod, const MappingContext& ctx) : pod_(pod), ctx_(ctx) {}
-
-  Result<PodMapping> run();
-
- private:
-  Status fail(const std::string& path, const std::string& msg) {
-    return common::invalidArgument(path + ": " + msg);
-  }
-  void warn(const std::string& path, const std::string& msg) {
-    out_.warnings.push_back(path + ": " + msg);
-  }
-  Result<const Json*> object(bool secret, const std::string& name, const std::string& path);
-  Result<std::optional<std::string>> keyOf(bool secret, const std::string& name,
-                                           const std::string& key, bool optional,
-                                           const std::string& path);
-  Result<std::string> fieldRef(const Json& ref, const std::string& path);
-  Result<std::optional<std::string>> resourceRef(const Json& ref, const Json& container,
-                                                 const std::string& path);
-  Status env(const Json& c, const std::string& path, protocol::ModuleSpec& m,
-             std::map<std::string, std::string>& vars);
-  Status ports(const Json& c, const std::string& path, protocol::ModuleSpec& m);
-  Status resources(const Json& c, const std::string& path, protocol::ModuleSpec& m);
-  Result<std::optional<protocol::Probe>> probe(const Json& p, const Json& c,
-                                               const std::string& path);
-  Status volumes(const Json& c, const std::string& path, protocol::ModuleSpec& m);
-  Result<std::optional<protocol::Volume>> volume(const Json& v, const std::string& path);
-  Status filesFrom(bool secret, const Json& src, const std::string& name, int defaultMode,
-                   const std::string& path, std::vector<protocol::FileItem>& files);
-  Status credentials();
-  void podWarnings();
-  void containerWarnings(const Json& c, const std::string& path);
-
-  const Json& pod_;
-  const MappingContext& ctx_;
-  PodMapping out_;
-  std::map<std::string, std::optional<Json>> cache_;  // "cm/<name>" | "secret/<name>"
-  std::map<std::string, std::optional<protocol::Volume>> volumeCache_;
-};
 
 Result<const Json*> Mapper::object(bool secret, const std::string& name, const std::string& path) {
   std::string key = (secret ? "secret/" : "cm/") + name;
@@ -256,399 +216,6 @@ Result<std::optional<std::string>> Mapper::resourceRef(const Json& ref, const Js
   return std::optional<std::string>(std::to_string(v));
 }
 
-Status Mapper::env(const Json& c, const std::string& path, protocol::ModuleSpec& m,
-                   std::map<std::string, std::string>& vars) {
-  std::map<std::string, std::size_t> position;
-  auto set = [&](const std::string& name, const std::string& value) {
-    vars[name] = value;
-    auto it = position.find(name);
-    if (it != position.end()) {
-      m.env[it->second].value = value;
-    } else {
-      position[name] = m.env.size();
-      m.env.push_back({name, value});
-    }
-  };
-  const Json& envFrom = jsonField(c, "envFrom");
-  for (std::size_t i = 0; envFrom.is_array() && i < envFrom.size(); ++i) {
-    const Json& src = envFrom[i];
-    std::string p = idx(path + ".envFrom", i);
-    std::string prefix = jsonString(src, "prefix");
-    bool secret = jsonField(src, "secretRef").is_object();
-    const Json& ref = secret ? jsonField(src, "secretRef") : jsonField(src, "configMapRef");
-    if (!ref.is_object()) return fail(p, "one of configMapRef or secretRef is required");
-    std::string name = jsonString(ref, "name");
-    std::string rp = p + (secret ? ".secretRef" : ".configMapRef");
-    if (name.empty()) return fail(rp + ".name", "required");
-    SKIFF_ASSIGN_OR_RETURN(const Json* obj, object(secret, name, rp));
-    if (obj == nullptr) {
-      if (truthy(ref, "optional")) continue;
-      return common::notFound(rp + ": " + std::string(secret ? "secret" : "configmap") + " \"" +
-                              name + "\" not found");
-    }
-    std::vector<std::string> keys;
-    for (const auto& [k, v] : objectOrEmpty(jsonField(*obj, "data")).items()) keys.push_back(k);
-    for (const std::string& k : keys) {
-      std::string var = prefix + k;
-      if (!validEnvName(var)) {
-        warn(rp, "key \"" + k + "\" is not a valid environment variable name; skipped");
-        continue;
-      }
-      SKIFF_ASSIGN_OR_RETURN(auto value, keyOf(secret, name, k, false, rp));
-      set(var, value.value_or(""));
-    }
-  }
-  const Json& env = jsonField(c, "env");
-  for (std::size_t i = 0; env.is_array() && i < env.size(); ++i) {
-    const Json& e = env[i];
-    std::string p = idx(path + ".env", i);
-    std::string name = jsonString(e, "name");
-    if (!validEnvName(name))
-      return fail(p + ".name", "invalid environment variable name \"" + name + "\"");
-    const Json& from = jsonField(e, "valueFrom");
-    if (from.is_null()) {
-      set(name, expand(jsonString(e, "value"), vars));
-      continue;
-    }
-    std::string fp = p + ".valueFrom";
-    if (jsonField(from, "configMapKeyRef").is_object() ||
-        jsonField(from, "secretKeyRef").is_object()) {
-      bool secret = jsonField(from, "secretKeyRef").is_object();
-      const Json& ref =
-          secret ? jsonField(from, "secretKeyRef") : jsonField(from, "configMapKeyRef");
-      std::string rp = fp + (secret ? ".secretKeyRef" : ".configMapKeyRef");
-      std::string key = jsonString(ref, "key");
-      if (key.empty()) return fail(rp + ".key", "required");
-      SKIFF_ASSIGN_OR_RETURN(
-          auto value, keyOf(secret, jsonString(ref, "name"), key, truthy(ref, "optional"), rp));
-      if (value) set(name, *value);
-    } else if (jsonField(from, "fieldRef").is_object()) {
-      SKIFF_ASSIGN_OR_RETURN(std::string value,
-                             fieldRef(jsonField(from, "fieldRef"), fp + ".fieldRef"));
-      set(name, value);
-    } else if (jsonField(from, "resourceFieldRef").is_object()) {
-      SKIFF_ASSIGN_OR_RETURN(auto value, resourceRef(jsonField(from, "resourceFieldRef"), c,
-                                                     fp + ".resourceFieldRef"));
-      if (value) set(name, *value);
-    } else {
-      return fail(fp,
-                  "one of configMapKeyRef, secretKeyRef, fieldRef, resourceFieldRef is "
-                  "required (fileKeyRef is not supported)");
-    }
-  }
-  return Status::ok();
-}
-
-Status Mapper::ports(const Json& c, const std::string& path, protocol::ModuleSpec& m) {
-  const Json& ports = jsonField(c, "ports");
-  for (std::size_t i = 0; ports.is_array() && i < ports.size(); ++i) {
-    const Json& p = ports[i];
-    std::string pp = idx(path + ".ports", i);
-    protocol::PortMapping pm;
-    const Json& cp = jsonField(p, "containerPort");
-    if (!cp.is_number_integer() || cp.get<long long>() < 1 || cp.get<long long>() > 65535) {
-      return fail(pp + ".containerPort", "must be between 1 and 65535");
-    }
-    pm.containerPort = cp.get<int>();
-    const Json& hp = jsonField(p, "hostPort");
-    if (!hp.is_null()) {
-      if (!hp.is_number_integer() || hp.get<long long>() < 0 || hp.get<long long>() > 65535) {
-        return fail(pp + ".hostPort", "must be between 0 and 65535");
-      }
-      pm.hostPort = hp.get<int>();
-    }
-    std::string proto = jsonString(p, "protocol");
-    if (proto.empty()) proto = "TCP";
-    if (proto == "SCTP") {
-      warn(pp + ".protocol", "SCTP is not supported on devices; port skipped");
-      continue;
-    }
-    if (proto != "TCP" && proto != "UDP") return fail(pp + ".protocol", "must be TCP, UDP or SCTP");
-    pm.protocol = proto;
-    pm.hostIp = jsonString(p, "hostIP");
-    m.ports.push_back(pm);
-  }
-  return Status::ok();
-}
-
-Status Mapper::resources(const Json& c, const std::string& path, protocol::ModuleSpec& m) {
-  const Json& limits = jsonField(jsonField(c, "resources"), "limits");
-  if (!limits.is_object()) return Status::ok();
-  for (const auto& [name, q] : limits.items()) {
-    std::string p = path + ".resources.limits." + name;
-    if (name == "cpu") {
-      SKIFF_ASSIGN_OR_RETURN(std::string t, quantityText(q, p));
-      auto v = common::parseQuantityMilli(t);
-      if (!v.isOk() || *v < 0)
-        return fail(p, v.isOk() ? "must not be negative" : v.status().message());
-      m.resources.cpuMillis = *v;
-    } else if (name == "memory") {
-      SKIFF_ASSIGN_OR_RETURN(std::string t, quantityText(q, p));
-      auto v = common::parseQuantity(t);
-      if (!v.isOk() || *v < 0)
-        return fail(p, v.isOk() ? "must not be negative" : v.status().message());
-      m.resources.memoryBytes = *v;
-    } else {
-      warn(p, "only cpu and memory limits are enforced on devices");
-    }
-  }
-  return Status::ok();
-}
-
-Result<std::optional<protocol::Probe>> Mapper::probe(const Json& p, const Json& c,
-                                                     const std::string& path) {
-  if (!p.is_object()) return std::optional<protocol::Probe>();
-  protocol::Probe pr;
-  auto port = [&](const Json& v, const std::string& pp) -> Result<int> {
-    if (v.is_number_integer()) {
-      long long n = v.get<long long>();
-      if (n < 1 || n > 65535) return fail(pp, "must be between 1 and 65535");
-      return static_cast<int>(n);
-    }
-    if (v.is_string()) {
-      std::string name = v.get<std::string>();
-      for (const auto& cp : jsonField(c, "ports")) {
-        if (jsonString(cp, "name") == name && jsonField(cp, "containerPort").is_number_integer()) {
-          return cp["containerPort"].get<int>();
-        }
-      }
-      return fail(pp, "no container port named \"" + name + "\"");
-    }
-    return fail(pp, "required");
-  };
-  if (jsonField(p, "exec").is_object()) {
-    pr.kind = protocol::Probe::Kind::kExec;
-    for (const auto& a : jsonField(jsonField(p, "exec"), "command")) {
-      if (a.is_string()) pr.command.push_back(a.get<std::string>());
-    }
-    if (pr.command.empty()) return fail(path + ".exec.command", "must not be empty");
-  } else if (jsonField(p, "httpGet").is_object()) {
-    const Json& h = jsonField(p, "httpGet");
-    pr.kind = protocol::Probe::Kind::kHttpGet;
-    pr.path = jsonString(h, "path").empty() ? "/" : jsonString(h, "path");
-    if (pr.path.front() != '/') pr.path = "/" + pr.path;
-    pr.scheme = jsonString(h, "scheme").empty() ? "HTTP" : jsonString(h, "scheme");
-    if (pr.scheme != "HTTP" && pr.scheme != "HTTPS") {
-      return fail(path + ".httpGet.scheme", "must be HTTP or HTTPS");
-    }
-    pr.host = jsonString(h, "host");
-    SKIFF_ASSIGN_OR_RETURN(pr.port, port(jsonField(h, "port"), path + ".httpGet.port"));
-    for (const auto& hh : jsonField(h, "httpHeaders")) {
-      pr.httpHeaders.emplace_back(jsonString(hh, "name"), jsonString(hh, "value"));
-    }
-  } else if (jsonField(p, "tcpSocket").is_object()) {
-    pr.kind = protocol::Probe::Kind::kTcpSocket;
-    pr.host = jsonString(jsonField(p, "tcpSocket"), "host");
-    SKIFF_ASSIGN_OR_RETURN(
-        pr.port, port(jsonField(jsonField(p, "tcpSocket"), "port"), path + ".tcpSocket.port"));
-  } else if (jsonField(p, "grpc").is_object()) {
-    warn(path + ".grpc", "gRPC probes are not supported on devices; probe dropped");
-    return std::optional<protocol::Probe>();
-  } else {
-    return fail(path, "one of exec, httpGet, tcpSocket is required");
-  }
-  auto num = [&](const char* key, int def, int min, int& out) -> Status {
-    const Json& v = jsonField(p, key);
-    if (v.is_null()) {
-      out = def;
-      return Status::ok();
-    }
-    if (!v.is_number_integer() || v.get<long long>() < min || v.get<long long>() > 1000000) {
-      return fail(path + "." + key, "must be an integer >= " + std::to_string(min));
-    }
-    out = v.get<int>();
-    return Status::ok();
-  };
-  SKIFF_RETURN_IF_ERROR(num("initialDelaySeconds", 0, 0, pr.initialDelaySeconds));
-  SKIFF_RETURN_IF_ERROR(num("periodSeconds", 10, 1, pr.periodSeconds));
-  SKIFF_RETURN_IF_ERROR(num("timeoutSeconds", 1, 1, pr.timeoutSeconds));
-  SKIFF_RETURN_IF_ERROR(num("successThreshold", 1, 1, pr.successThreshold));
-  SKIFF_RETURN_IF_ERROR(num("failureThreshold", 3, 1, pr.failureThreshold));
-  if (pr.failureThreshold > 1000) return fail(path + ".failureThreshold", "must be at most 1000");
-  return std::optional<protocol::Probe>(pr);
-}
-
-Status Mapper::filesFrom(bool secret, const Json& src, const std::string& name, int defaultMode,
-                         const std::string& path, std::vector<protocol::FileItem>& files) {
-  SKIFF_ASSIGN_OR_RETURN(const Json* obj, object(secret, name, path));
-  bool optional = truthy(src, "optional");
-  if (obj == nullptr) {
-    if (optional) return Status::ok();
-    return common::notFound(path + ": " + std::string(secret ? "secret" : "configmap") + " \"" +
-                            name + "\" not found");
-  }
-  const Json& items = jsonField(src, "items");
-  if (items.is_array() && !items.empty()) {
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      std::string ip = idx(path + ".items", i);
-      std::string key = jsonString(items[i], "key");
-      SKIFF_ASSIGN_OR_RETURN(auto value, keyOf(secret, name, key, optional, ip));
-      if (!value) continue;
-      int mode = defaultMode;
-      if (jsonField(items[i], "mode").is_number_integer()) mode = items[i]["mode"].get<int>();
-      files.push_back({jsonString(items[i], "path"), std::move(*value), mode});
-    }
-    return Status::ok();
-  }
-  std::set<std::string> keys;
-  for (const char* field : {"data", "binaryData"}) {
-    if (secret && std::string_view(field) == "binaryData") continue;
-    if (jsonField(*obj, field).is_object()) {
-      for (const auto& [k, v] : jsonField(*obj, field).items()) keys.insert(k);
-    }
-  }
-  for (const auto& k : keys) {
-    SKIFF_ASSIGN_OR_RETURN(auto value, keyOf(secret, name, k, false, path));
-    files.push_back({k, value.value_or(""), defaultMode});
-  }
-  return Status::ok();
-}
-
-Result<std::optional<protocol::Volume>> Mapper::volume(const Json& v, const std::string& path) {
-  protocol::Volume vol;
-  vol.name = jsonString(v, "name");
-  auto modeOf = [&](const Json& src, const std::string& p) -> Result<int> {
-    const Json& m = jsonField(src, "defaultMode");
-    if (m.is_null()) return 0644;
-    if (!m.is_number_integer() || m.get<long long>() < 0 || m.get<long long>() > 0777) {
-      return fail(p + ".defaultMode", "must be between 0 and 0777 (octal)");
-    }
-    return m.get<int>();
-  };
-  if (jsonField(v, "configMap").is_object() || jsonField(v, "secret").is_object()) {
-    bool secret = jsonField(v, "secret").is_object();
-    const Json& src = secret ? jsonField(v, "secret") : jsonField(v, "configMap");
-    std::string sp = path + (secret ? ".secret" : ".configMap");
-    std::string name = secret ? jsonString(src, "secretName") : jsonString(src, "name");
-    if (name.empty()) return fail(sp + (secret ? ".secretName" : ".name"), "required");
-    SKIFF_ASSIGN_OR_RETURN(int mode, modeOf(src, sp));
-    vol.kind = protocol::Volume::Kind::kFiles;
-    SKIFF_RETURN_IF_ERROR(filesFrom(secret, src, name, mode, sp, vol.files));
-  } else if (jsonField(v, "emptyDir").is_object()) {
-    vol.kind = protocol::Volume::Kind::kEmptyDir;
-    if (jsonString(jsonField(v, "emptyDir"), "medium") == "Memory") {
-      warn(path + ".emptyDir.medium", "Memory (tmpfs) is not supported; a disk directory is used");
-    }
-    if (!jsonField(jsonField(v, "emptyDir"), "sizeLimit").is_null()) {
-      warn(path + ".emptyDir.sizeLimit", "not enforced on devices");
-    }
-  } else if (jsonField(v, "hostPath").is_object()) {
-    vol.kind = protocol::Volume::Kind::kHostPath;
-    vol.hostPath = jsonString(jsonField(v, "hostPath"), "path");
-    if (vol.hostPath.empty() || vol.hostPath.front() != '/') {
-      return fail(path + ".hostPath.path", "must be an absolute path");
-    }
-  } else if (jsonField(v, "projected").is_object()) {
-    vol.kind = protocol::Volume::Kind::kFiles;
-    SKIFF_ASSIGN_OR_RETURN(int mode, modeOf(jsonField(v, "projected"), path + ".projected"));
-    const Json& sources = jsonField(jsonField(v, "projected"), "sources");
-    for (std::size_t i = 0; sources.is_array() && i < sources.size(); ++i) {
-      const Json& s = sources[i];
-      std::string sp = idx(path + ".projected.sources", i);
-      if (jsonField(s, "configMap").is_object()) {
-        SKIFF_RETURN_IF_ERROR(filesFrom(false, jsonField(s, "configMap"),
-                                        jsonString(jsonField(s, "configMap"), "name"), mode,
-                                        sp + ".configMap", vol.files));
-      } else if (jsonField(s, "secret").is_object()) {
-        SKIFF_RETURN_IF_ERROR(filesFrom(true, jsonField(s, "secret"),
-                                        jsonString(jsonField(s, "secret"), "name"), mode,
-                                        sp + ".secret", vol.files));
-      } else {
-        warn(path, "projected volume \"" + vol.name +
-                       "\" has serviceAccountToken, downwardAPI or clusterTrustBundle sources, "
-                       "which devices cannot receive; the volume is not mounted");
-        return std::optional<protocol::Volume>();
-      }
-    }
-  } else if (jsonField(v, "downwardAPI").is_object()) {
-    vol.kind = protocol::Volume::Kind::kFiles;
-    SKIFF_ASSIGN_OR_RETURN(int mode, modeOf(jsonField(v, "downwardAPI"), path + ".downwardAPI"));
-    const Json& items = jsonField(jsonField(v, "downwardAPI"), "items");
-    for (std::size_t i = 0; items.is_array() && i < items.size(); ++i) {
-      std::string ip = idx(path + ".downwardAPI.items", i);
-      const Json& it = items[i];
-      std::string content;
-      if (jsonField(it, "fieldRef").is_object()) {
-        std::string fp = jsonString(jsonField(it, "fieldRef"), "fieldPath");
-        const Json& meta = jsonField(pod_, "metadata");
-        if (fp == "metadata.labels" || fp == "metadata.annotations") {
-          const Json& map = jsonField(meta, fp == "metadata.labels" ? "labels" : "annotations");
-          for (const auto& [k, val] : objectOrEmpty(map).items()) {
-            content +=
-                k + "=\"" + (val.is_string() ? val.template get<std::string>() : "") + "\"\n";
-          }
-        } else {
-          SKIFF_ASSIGN_OR_RETURN(content, fieldRef(jsonField(it, "fieldRef"), ip + ".fieldRef"));
-        }
-      } else if (jsonField(it, "resourceFieldRef").is_object()) {
-        const Json& ref = jsonField(it, "resourceFieldRef");
-        const Json* c = nullptr;
-        for (const auto& other : jsonField(jsonField(pod_, "spec"), "containers")) {
-          if (jsonString(other, "name") == jsonString(ref, "containerName")) c = &other;
-        }
-        if (c == nullptr) return fail(ip + ".resourceFieldRef.containerName", "required");
-        SKIFF_ASSIGN_OR_RETURN(auto value, resourceRef(ref, *c, ip + ".resourceFieldRef"));
-        content = value.value_or("");
-      } else {
-        return fail(ip, "one of fieldRef or resourceFieldRef is required");
-      }
-      int m = mode;
-      if (jsonField(it, "mode").is_number_integer()) m = it["mode"].get<int>();
-      vol.files.push_back({jsonString(it, "path"), content, m});
-    }
-  } else {
-    std::string type = "unknown";
-    for (const auto& [k, val] : v.items()) {
-      if (k != "name") type = k;
-    }
-    warn(path, type + " volume \"" + vol.name +
-                   "\" is not supported on devices (supported: configMap, secret, emptyDir, "
-                   "hostPath, projected configMap/secret, downwardAPI); the volume is not mounted");
-    return std::optional<protocol::Volume>();
-  }
-  return std::optional<protocol::Volume>(std::move(vol));
-}
-
-Status Mapper::volumes(const Json& c, const std::string& path, protocol::ModuleSpec& m) {
-  const Json& mounts = jsonField(c, "volumeMounts");
-  const Json& podVolumes = jsonField(jsonField(pod_, "spec"), "volumes");
-  std::set<std::string> added;
-  for (std::size_t i = 0; mounts.is_array() && i < mounts.size(); ++i) {
-    const Json& mt = mounts[i];
-    std::string mp = idx(path + ".volumeMounts", i);
-    std::string name = jsonString(mt, "name");
-    std::size_t vi = 0;
-    const Json* v = nullptr;
-    for (std::size_t k = 0; podVolumes.is_array() && k < podVolumes.size(); ++k) {
-      if (jsonString(podVolumes[k], "name") == name) {
-        v = &podVolumes[k];
-        vi = k;
-      }
-    }
-    if (v == nullptr) return fail(mp + ".name", "no volume named \"" + name + "\"");
-    auto cached = volumeCache_.find(name);
-    if (cached == volumeCache_.end()) {
-      SKIFF_ASSIGN_OR_RETURN(auto vol, volume(*v, idx("spec.volumes", vi)));
-      cached = volumeCache_.emplace(name, std::move(vol)).first;
-    }
-    if (!cached->second) continue;  // unsupported volume: warned once
-    if (!jsonString(mt, "subPathExpr").empty()) {
-      warn(mp + ".subPathExpr", "not supported; the volume is mounted without it");
-    }
-    if (!jsonString(mt, "mountPropagation").empty() &&
-        jsonString(mt, "mountPropagation") != "None") {
-      warn(mp + ".mountPropagation", "not supported on devices");
-    }
-    if (!added.contains(name)) {
-      m.volumes.push_back(*cached->second);
-      added.insert(name);
-    }
-    m.mounts.push_back(
-        {name, jsonString(mt, "mountPath"), truthy(mt, "readOnly"), jsonString(mt, "subPath")});
-  }
-  return Status::ok();
-}
-
 Status Mapper::credentials() {
   const Json& secrets = jsonField(jsonField(pod_, "spec"), "imagePullSecrets");
   for (std::size_t i = 0; secrets.is_array() && i < secrets.size(); ++i) {
@@ -702,9 +269,6 @@ Status Mapper::credentials() {
 
 void Mapper::podWarnings() {
   const Json& spec = jsonField(pod_, "spec");
-  if (present(jsonField(spec, "initContainers"))) {
-    warn("spec.initContainers", "init and sidecar containers are not run on devices");
-  }
   if (present(jsonField(spec, "ephemeralContainers"))) {
     warn("spec.ephemeralContainers", "not supported on devices");
   }
@@ -725,16 +289,13 @@ void Mapper::podWarnings() {
   if (present(jsonField(spec, "dnsConfig"))) warn("spec.dnsConfig", "devices use their own DNS");
   if (jsonString(spec, "dnsPolicy") == "None") warn("spec.dnsPolicy", "devices use their own DNS");
   if (present(jsonField(spec, "hostAliases"))) warn("spec.hostAliases", "not supported on devices");
-  for (const char* k :
-       {"hostIPC", "hostPID", "hostNetwork", "shareProcessNamespace", "setHostnameAsFQDN"}) {
-    if (truthy(spec, k)) {
-      warn(std::string("spec.") + k, "not supported; the device agent decides");
-    }
+  if (truthy(spec, "setHostnameAsFQDN")) {
+    warn("spec.setHostnameAsFQDN", "devices have no cluster domain");
   }
   if (jsonField(spec, "hostUsers").is_boolean() && !spec["hostUsers"].get<bool>()) {
     warn("spec.hostUsers", "user namespaces are not supported on devices");
   }
-  for (const char* k : {"hostname", "subdomain", "runtimeClassName"}) {
+  for (const char* k : {"subdomain", "runtimeClassName"}) {
     if (!jsonString(spec, k).empty()) warn(std::string("spec.") + k, "not supported on devices");
   }
   for (const char* k : {"readinessGates", "resourceClaims", "resources"}) {
@@ -743,28 +304,66 @@ void Mapper::podWarnings() {
   if (jsonString(jsonField(spec, "os"), "name") == "windows") {
     warn("spec.os.name", "devices run Linux containers");
   }
-  const Json& sc = jsonField(spec, "securityContext");
-  if (sc.is_object()) {
-    for (const auto& [k, v] : sc.items()) {
-      if (present(v)) warn("spec.securityContext." + k, "not applied on devices");
-    }
-  }
 }
 
-void Mapper::containerWarnings(const Json& c, const std::string& path) {
-  for (const char* k : {"startupProbe", "lifecycle", "volumeDevices", "resizePolicy"}) {
-    if (present(jsonField(c, k))) warn(path + "." + k, "not supported on devices");
+Status Mapper::podSecurityContext(protocol::PodSpec& p) {
+  const Json& sc = jsonField(jsonField(pod_, "spec"), "securityContext");
+  if (!sc.is_object()) return Status::ok();
+  const std::string sp = "spec.securityContext";
+  auto& out = p.securityContext;
+  auto integer = [&](const char* k) -> std::optional<std::int64_t> {
+    const Json& v = jsonField(sc, k);
+    if (!v.is_number_integer()) return std::nullopt;
+    return v.get<std::int64_t>();
+  };
+  out.runAsUser = integer("runAsUser");
+  out.runAsGroup = integer("runAsGroup");
+  out.fsGroup = integer("fsGroup");
+  if (jsonField(sc, "runAsNonRoot").is_boolean()) out.runAsNonRoot = sc["runAsNonRoot"].get<bool>();
+  for (const auto& g : jsonField(sc, "supplementalGroups")) {
+    if (!g.is_number_integer()) return fail(sp + ".supplementalGroups", "expected group ids");
+    out.supplementalGroups.push_back(g.get<std::int64_t>());
   }
-  for (const char* k : {"stdin", "stdinOnce", "tty"}) {
-    if (truthy(c, k)) warn(path + "." + k, "not supported on devices");
+  const Json& sysctls = jsonField(sc, "sysctls");
+  for (std::size_t i = 0; sysctls.is_array() && i < sysctls.size(); ++i) {
+    out.sysctls.push_back({jsonString(sysctls[i], "name"), jsonString(sysctls[i], "value")});
   }
-  const Json& sc = jsonField(c, "securityContext");
-  if (sc.is_object()) {
-    for (const auto& [k, v] : sc.items()) {
-      if (k == "privileged" || !present(v)) continue;
-      warn(path + ".securityContext." + k, "only privileged is applied on devices");
-    }
+  std::string seccomp = jsonString(jsonField(sc, "seccompProfile"), "type");
+  if (seccomp == "RuntimeDefault" || seccomp == "Unconfined") {
+    out.seccompProfile = seccomp;
+  } else if (!seccomp.empty()) {
+    warn(sp + ".seccompProfile", seccomp +
+                                     " profiles are not supported on devices; the "
+                                     "engine's default profile applies");
   }
+  for (const char* k : {"seLinuxOptions", "windowsOptions", "fsGroupChangePolicy",
+                        "supplementalGroupsPolicy", "appArmorProfile", "seLinuxChangePolicy"}) {
+    if (present(jsonField(sc, k))) warn(sp + "." + k, "not applied on devices");
+  }
+  return Status::ok();
+}
+
+Status Mapper::podSettings(protocol::PodSpec& p) {
+  const Json& spec = jsonField(pod_, "spec");
+  std::string restart = jsonString(spec, "restartPolicy");
+  if (restart == "OnFailure") {
+    p.restartPolicy = protocol::RestartPolicy::kOnFailure;
+  } else if (restart == "Never") {
+    p.restartPolicy = protocol::RestartPolicy::kNever;
+  } else if (!restart.empty() && restart != "Always") {
+    return fail("spec.restartPolicy", "must be Always, OnFailure or Never");
+  }
+  p.terminationGracePeriodSeconds = 30;
+  if (jsonField(spec, "terminationGracePeriodSeconds").is_number_integer()) {
+    p.terminationGracePeriodSeconds = static_cast<int>(
+        std::clamp<long long>(spec["terminationGracePeriodSeconds"].get<long long>(), 0, 3600));
+  }
+  p.hostNetwork = truthy(spec, "hostNetwork");
+  p.hostPID = truthy(spec, "hostPID");
+  p.hostIPC = truthy(spec, "hostIPC");
+  p.shareProcessNamespace = truthy(spec, "shareProcessNamespace");
+  p.hostname = jsonString(spec, "hostname");
+  return podSecurityContext(p);
 }
 
 Result<PodMapping> Mapper::run() {
@@ -794,76 +393,31 @@ Result<PodMapping> Mapper::run() {
     }
   }
 
-  std::string restart = jsonString(spec, "restartPolicy");
-  protocol::RestartPolicy rp = protocol::RestartPolicy::kAlways;
-  if (restart == "OnFailure") {
-    rp = protocol::RestartPolicy::kOnFailure;
-  } else if (restart == "Never") {
-    rp = protocol::RestartPolicy::kNever;
-  } else if (!restart.empty() && restart != "Always") {
-    return fail("spec.restartPolicy", "must be Always, OnFailure or Never");
-  }
-  int stopTimeout = 30;
-  if (jsonField(spec, "terminationGracePeriodSeconds").is_number_integer()) {
-    stopTimeout = static_cast<int>(
-        std::clamp<long long>(spec["terminationGracePeriodSeconds"].get<long long>(), 0, 3600));
-  }
-
+  protocol::PodSpec& p = out_.pod;
+  p.name = name;
+  p.deploymentId = id;
+  if (Status s = protocol::validatePodName(p.name); !s.isOk())
+    return fail("metadata.name", s.message());
+  SKIFF_RETURN_IF_ERROR(podSettings(p));
   podWarnings();
+  SKIFF_RETURN_IF_ERROR(volumes(p));
+  const Json& inits = jsonField(spec, "initContainers");
+  for (std::size_t i = 0; inits.is_array() && i < inits.size(); ++i) {
+    SKIFF_ASSIGN_OR_RETURN(auto c, container(inits[i], idx("spec.initContainers", i), true));
+    p.initContainers.push_back(std::move(c));
+  }
   const Json& containers = jsonField(spec, "containers");
   if (!containers.is_array() || containers.empty()) {
     return fail("spec.containers", "at least one container is required");
   }
   for (std::size_t i = 0; i < containers.size(); ++i) {
-    const Json& c = containers[i];
-    std::string path = idx("spec.containers", i);
-    protocol::ModuleSpec m;
-    m.name = moduleNameFor(name, jsonString(c, "name"));
-    if (Status s = protocol::validateModuleName(m.name); !s.isOk()) {
-      return fail(path + ".name", s.message() + " (module names are <pod>/<container>)");
-    }
-    m.deploymentId = id;
-    m.image = jsonString(c, "image");
-    if (m.image.empty()) return fail(path + ".image", "required");
-    std::string pull = jsonString(c, "imagePullPolicy");
-    if (pull == "Always") {
-      m.pullPolicy = protocol::PullPolicy::kAlways;
-    } else if (pull == "Never") {
-      m.pullPolicy = protocol::PullPolicy::kNever;
-    } else if (pull.empty()) {
-      // Kubernetes' default: Always for :latest or untagged images.
-      std::string tail = m.image.substr(
-          m.image.find_last_of('/') == std::string::npos ? 0 : m.image.find_last_of('/') + 1);
-      bool digest = m.image.find('@') != std::string::npos;
-      bool latest = tail.find(':') == std::string::npos || tail.ends_with(":latest");
-      m.pullPolicy =
-          !digest && latest ? protocol::PullPolicy::kAlways : protocol::PullPolicy::kIfNotPresent;
-    }
-    std::map<std::string, std::string> vars;
-    SKIFF_RETURN_IF_ERROR(env(c, path, m, vars));
-    for (const auto& a : jsonField(c, "command")) {
-      if (a.is_string()) m.command.push_back(expand(a.get<std::string>(), vars));
-    }
-    for (const auto& a : jsonField(c, "args")) {
-      if (a.is_string()) m.args.push_back(expand(a.get<std::string>(), vars));
-    }
-    m.workingDir = jsonString(c, "workingDir");
-    SKIFF_RETURN_IF_ERROR(ports(c, path, m));
-    SKIFF_RETURN_IF_ERROR(resources(c, path, m));
-    SKIFF_RETURN_IF_ERROR(volumes(c, path, m));
-    m.privileged = truthy(jsonField(c, "securityContext"), "privileged");
-    m.restartPolicy = rp;
-    SKIFF_ASSIGN_OR_RETURN(m.livenessProbe,
-                           probe(jsonField(c, "livenessProbe"), c, path + ".livenessProbe"));
-    SKIFF_ASSIGN_OR_RETURN(m.readinessProbe,
-                           probe(jsonField(c, "readinessProbe"), c, path + ".readinessProbe"));
-    m.stopTimeoutSeconds = stopTimeout;
-    containerWarnings(c, path);
-    // The same validation the hub and the agent apply, so a bad pod fails here, by field.
-    auto checked = protocol::moduleSpecFromJson(protocol::toJson(m), path);
-    if (!checked.isOk()) return checked.status();
-    out_.modules.push_back(std::move(m));
+    SKIFF_ASSIGN_OR_RETURN(auto c, container(containers[i], idx("spec.containers", i), false));
+    p.containers.push_back(std::move(c));
   }
+  // The same validation the hub and the agent apply (names, ports shared by the pod's network
+  // namespace, mounts, init container rules), so a bad pod fails here, by field.
+  auto checked = protocol::podSpecFromJson(protocol::toJson(p), "spec");
+  if (!checked.isOk()) return checked.status();
   SKIFF_RETURN_IF_ERROR(credentials());
 
   auto& d = out_.deployment;
@@ -872,9 +426,7 @@ Result<PodMapping> Mapper::run() {
   if (!ctx_.owner.empty()) (*d.mutable_labels())[std::string(kVirtualNodeLabel)] = ctx_.owner;
   d.set_target_selector(out_.selector);
   d.set_priority(priority);
-  Json modules = Json::array();
-  for (const auto& m : out_.modules) modules.push_back(protocol::toJson(m));
-  d.set_modules_json(common::dumpJson(modules));
+  d.set_pods_json(common::dumpJson(Json::array({protocol::toJson(p)})));
   Json creds = Json::array();
   for (const auto& c : out_.credentials) {
     creds.push_back({{"server", c.server}, {"username", c.username}, {"password", c.password}});
@@ -888,6 +440,10 @@ Result<PodMapping> Mapper::run() {
   ann[std::string(kPodSpecHashAnnotation)] = podMappingHash(pod_);
   return std::move(out_);
 }
+
+}  // namespace detail
+
+namespace {
 
 // One requirement in label-selector syntax from a node selector requirement.
 Result<std::string> requirement(const Json& e, const std::string& path) {
@@ -917,6 +473,9 @@ Result<std::string> requirement(const Json& e, const std::string& path) {
 }
 
 }  // namespace
+
+using detail::idx;
+using detail::present;
 
 std::string moduleNameFor(std::string_view pod, std::string_view container) {
   return std::string(pod) + "/" + std::string(container);
@@ -997,7 +556,7 @@ Result<std::string> targetSelectorFor(const Json& pod, const std::optional<std::
 }
 
 Result<PodMapping> mapPod(const Json& pod, const MappingContext& ctx) {
-  Mapper m(pod, ctx);
+  detail::Mapper m(pod, ctx);
   return m.run();
 }
 

@@ -1,5 +1,7 @@
 // Pod → hub deployment (docs/pod-mapping.md): one pod is one deployment (id from
-// deploymentIdFor), each container one module "<pod>/<container>". Resolves everything that
+// deploymentIdFor) holding that pod — init containers, sidecars, containers, pod-level volumes,
+// namespaces and security context — as the protocol's PodSpec; on a device each container is the
+// module "<pod>/<container>". Resolves everything that
 // needs the Kubernetes API at conversion time — env valueFrom (ConfigMap/Secret keys, field and
 // resource refs), envFrom, ConfigMap/Secret/downwardAPI volumes shipped as files, and
 // imagePullSecrets as registry credentials — and derives the device selector from nodeSelector /
@@ -48,7 +50,7 @@ struct MappingContext {
 
 struct PodMapping {
   ::skiff::v1::Deployment deployment;  // ready for ApplyDeployment
-  std::vector<protocol::ModuleSpec> modules;
+  protocol::PodSpec pod;
   std::vector<protocol::RegistryCredential> credentials;
   std::string selector;               // the deployment's target selector (canonical form)
   std::vector<std::string> warnings;  // "<field>: <why it is not applied>"

@@ -209,17 +209,28 @@ Result<DeploymentSpec> validateDeployment(const DeploymentInput& in) {
   if (!sel.isOk()) return sel.status().withContext("targetSelector");
   spec.targetSelector = sel->toString();
   spec.priority = in.priority;
-  auto modulesJson = common::parseJson(in.modulesJson, proto::kMaxPayloadBytes);
-  if (!modulesJson.isOk()) return modulesJson.status().withContext("modules");
-  SKIFF_ASSIGN_OR_RETURN(spec.modules, proto::moduleSpecsFromJson(*modulesJson, "modules"));
-  if (spec.modules.empty()) return common::invalidArgument("modules: at least one module");
-  for (std::size_t i = 0; i < spec.modules.size(); ++i) {
-    auto& m = spec.modules[i];
-    if (!m.deploymentId.empty() && m.deploymentId != spec.id) {
-      return common::invalidArgument("modules[" + std::to_string(i) +
+  if (!in.podsJson.empty() && !in.modulesJson.empty()) {
+    return common::invalidArgument("pods: give pods or (schema 1) modules, not both");
+  }
+  const bool legacy = in.podsJson.empty() && !in.modulesJson.empty();
+  const std::string field = legacy ? "modules" : "pods";
+  if (in.podsJson.empty() && in.modulesJson.empty()) {
+    return common::invalidArgument("pods: at least one pod is required");
+  }
+  auto specJson = common::parseJson(legacy ? in.modulesJson : in.podsJson, proto::kMaxPayloadBytes);
+  if (!specJson.isOk()) return specJson.status().withContext(field);
+  if (legacy) {
+    SKIFF_ASSIGN_OR_RETURN(*specJson, proto::podsJsonFromLegacyModules(*specJson, "modules"));
+  }
+  SKIFF_ASSIGN_OR_RETURN(spec.pods, proto::podSpecsFromJson(*specJson, field));
+  if (spec.pods.empty()) return common::invalidArgument(field + ": at least one pod is required");
+  for (std::size_t i = 0; i < spec.pods.size(); ++i) {
+    auto& p = spec.pods[i];
+    if (!p.deploymentId.empty() && p.deploymentId != spec.id) {
+      return common::invalidArgument(field + "[" + std::to_string(i) +
                                      "].deploymentId: must be empty or \"" + spec.id + "\"");
     }
-    m.deploymentId = spec.id;
+    p.deploymentId = spec.id;
   }
   if (!in.registryCredentialsJson.empty()) {
     auto credsJson = common::parseJson(in.registryCredentialsJson, 1024 * 1024);
@@ -230,14 +241,14 @@ Result<DeploymentSpec> validateDeployment(const DeploymentInput& in) {
 }
 
 Json toJson(const DeploymentRecord& d) {
-  Json modules = Json::array();
-  for (const auto& m : d.spec.modules) modules.push_back(proto::toJson(m));
+  Json pods = Json::array();
+  for (const auto& p : d.spec.pods) pods.push_back(proto::toJson(p));
   return {{"id", d.spec.id},
           {"labels", labelsToJson(d.spec.labels)},
           {"annotations", labelsToJson(d.spec.annotations)},
           {"targetSelector", d.spec.targetSelector},
           {"priority", d.spec.priority},
-          {"modules", modules},
+          {"pods", pods},
           {"registryCredentials", credentialsToJson(d.spec.registryCredentials, true)},
           {"generation", d.generation},
           {"createdAtMs", d.createdAtMs},
@@ -258,10 +269,17 @@ Result<DeploymentRecord> deploymentRecordFromJson(const Json& j) {
   SKIFF_ASSIGN_OR_RETURN(d.spec.targetSelector, f.requireString("targetSelector"));
   SKIFF_ASSIGN_OR_RETURN(auto prio, intField(f, "priority"));
   d.spec.priority = static_cast<std::int32_t>(prio);
-  SKIFF_ASSIGN_OR_RETURN(const Json* modules, f.optionalArray("modules"));
-  if (modules == nullptr) return common::invalidArgument("deployment.modules: required");
-  SKIFF_ASSIGN_OR_RETURN(d.spec.modules,
-                         proto::moduleSpecsFromJson(*modules, "deployment.modules"));
+  SKIFF_ASSIGN_OR_RETURN(const Json* pods, f.optionalArray("pods"));
+  if (pods != nullptr) {
+    SKIFF_ASSIGN_OR_RETURN(d.spec.pods, proto::podSpecsFromJson(*pods, "deployment.pods"));
+  } else {
+    // Stored by a hub of schema 1: its modules become pods of one container.
+    SKIFF_ASSIGN_OR_RETURN(const Json* modules, f.optionalArray("modules"));
+    if (modules == nullptr) return common::invalidArgument("deployment.pods: required");
+    SKIFF_ASSIGN_OR_RETURN(Json converted,
+                           proto::podsJsonFromLegacyModules(*modules, "deployment.modules"));
+    SKIFF_ASSIGN_OR_RETURN(d.spec.pods, proto::podSpecsFromJson(converted, "deployment.modules"));
+  }
   SKIFF_ASSIGN_OR_RETURN(const Json* creds, f.optionalArray("registryCredentials"));
   if (creds != nullptr) {
     SKIFF_ASSIGN_OR_RETURN(d.spec.registryCredentials, credentialsFromJson(*creds));

@@ -1,6 +1,6 @@
 // The hub's durable records (devices, deployments, enrollment tokens, published desired state,
 // device twins, revoked certificates) as plain values, with their JSON form in the Store and
-// the validation of operator input (ids, labels, selectors, module specs, credentials). Every
+// the validation of operator input (ids, labels, selectors, pod specs, credentials). Every
 // function is pure and thread-safe; validation errors are InvalidArgument naming the field.
 #pragma once
 
@@ -84,7 +84,7 @@ struct DeploymentSpec {
   Labels annotations;
   std::string targetSelector;  // canonical form (LabelSelector::toString)
   std::int32_t priority = 0;
-  std::vector<common::protocol::ModuleSpec> modules;  // deploymentId set to id
+  std::vector<common::protocol::PodSpec> pods;  // deploymentId set to id
   std::vector<common::protocol::RegistryCredential> registryCredentials;
   bool operator==(const DeploymentSpec&) const = default;
 };
@@ -102,14 +102,16 @@ Result<DeploymentRecord> deploymentRecordFromJson(const Json& j);
 Status validateDeploymentId(std::string_view id);
 
 // Operator input, as it arrives from gRPC/REST/skiffctl: validates every field and returns a
-// normalized spec (selector canonical, modules' deploymentId filled in). `modulesJson` and
-// `credentialsJson` are JSON arrays given as text ("" = empty for credentials).
+// normalized spec (selector canonical, pods' deploymentId filled in). `podsJson`, the legacy
+// `modulesJson` (schema-1 modules, converted to pods; one of the two) and `credentialsJson` are
+// JSON arrays given as text ("" = absent; empty for credentials).
 struct DeploymentInput {
   std::string id;
   Labels labels;
   Labels annotations;
   std::string targetSelector;
   std::int32_t priority = 0;
+  std::string podsJson;
   std::string modulesJson;
   std::string registryCredentialsJson;
 };
@@ -137,7 +139,7 @@ Result<EnrollmentTokenRecord> enrollmentTokenFromJson(const Json& j);
 // publish, so a restart compares against what devices can really see.
 struct DesiredRecord {
   std::int64_t version = 0;
-  std::string contentHash;  // hex SHA-256 over modules + credentials (desired.h)
+  std::string contentHash;  // hex SHA-256 over pods + credentials (desired.h)
   std::string issuedAt;
   bool operator==(const DesiredRecord&) const = default;
 };

@@ -130,8 +130,11 @@ void KubeletServer::containerLogs(const Request& req, ResponseWriter& w) {
   if (!pod) return sendText(w, 404, "pod " + ns + "/" + name + " is not bound to this node");
   bool known = false;
   const Json& spec = pod->value("spec", Json::object());
-  if (spec.contains("containers") && spec["containers"].is_array()) {
-    for (const auto& c : spec["containers"]) known = known || c.value("name", "") == container;
+  for (const char* list : {"containers", "initContainers"}) {  // init ones too, as kubectl does
+    if (!spec.contains(list) || !spec[list].is_array()) continue;
+    for (const auto& c : spec[list]) {
+      known = known || (c.is_object() && c.value("name", "") == container);
+    }
   }
   if (!known) {
     return sendText(w, 404, "container " + container + " is not in pod " + ns + "/" + name);

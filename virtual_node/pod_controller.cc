@@ -22,9 +22,19 @@ std::string str(const Json& obj, const char* a, const char* b) {
 
 std::string keyOf(const std::string& ns, const std::string& name) { return ns + "/" + name; }
 
-// Status fields the provider owns; any other field (podIP, qosClass, ...) is left alone.
-constexpr const char* kStatusFields[] = {"phase",   "conditions", "containerStatuses",
-                                         "message", "reason",     "startTime"};
+// Status fields the provider owns (as a kubelet does); any other field (qosClass, ...) is left
+// alone.
+constexpr const char* kStatusFields[] = {"phase",
+                                         "conditions",
+                                         "containerStatuses",
+                                         "initContainerStatuses",
+                                         "message",
+                                         "reason",
+                                         "startTime",
+                                         "podIP",
+                                         "podIPs",
+                                         "hostIP",
+                                         "hostIPs"};
 
 }  // namespace
 

@@ -12,11 +12,16 @@
 // our callbacks (which take mu_) from its own threads.
 #include <MQTTAsync.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <climits>
 #include <condition_variable>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <mutex>
@@ -31,6 +36,54 @@
 namespace skiff::common::bus {
 
 namespace {
+
+// The broker's port from the bus URL ("mqtts://host:8883"; 1883/8883 when absent).
+int brokerPort(const std::string& url) {
+  bool secure = url.starts_with("mqtts://");
+  std::string rest = url.substr(url.find("://") + 3);
+  rest = rest.substr(0, rest.find('/'));
+  auto colon = rest.rfind(':');
+  if (colon != std::string::npos && rest.find(']', colon) == std::string::npos) {
+    try {
+      return std::stoi(rest.substr(colon + 1));
+    } catch (...) {
+      return -1;
+    }
+  }
+  return secure ? 8883 : 1883;
+}
+
+// Paho C never sets TCP_NODELAY, so a message larger than one TCP segment (a device's report
+// with tens of pods) waits for the broker's delayed ACK (~40 ms) under Nagle's algorithm. On
+// every connect, this process's TCP sockets connected to the broker's port get TCP_NODELAY
+// (found through /proc/self/fd: Paho does not expose its socket).
+void disableNagleTowards(int port) {
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    int fd = -1;
+    try {
+      fd = std::stoi(it->path().filename().string());
+    } catch (...) {
+      continue;
+    }
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) continue;
+    sockaddr_storage peer{};
+    socklen_t peerLen = sizeof peer;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peerLen) != 0) continue;
+    int peerPort = -1;
+    if (peer.ss_family == AF_INET) {
+      peerPort = ntohs(reinterpret_cast<sockaddr_in*>(&peer)->sin_port);
+    } else if (peer.ss_family == AF_INET6) {
+      peerPort = ntohs(reinterpret_cast<sockaddr_in6*>(&peer)->sin6_port);
+    }
+    if (peerPort != port) continue;
+    int one = 1;
+    (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+}
 
 std::string pahoUri(const std::string& url) {
   if (url.starts_with("mqtts://")) return "ssl://" + url.substr(8);
@@ -407,6 +460,7 @@ class PahoBus final : public MessageBus {
       handler = onConnection_;
     }
     cv_.notify_all();
+    disableNagleTowards(brokerPort(opts_.url));
     for (const auto& [filter, qos] : subs) {
       if (int rc = sendSubscribe(filter, qos); rc != MQTTASYNC_SUCCESS) {
         log::warn("mqtt: subscribe failed", {{"filter", filter}, {"error", pahoError(rc)}});

@@ -16,12 +16,18 @@
 #include <vector>
 
 #include "common/json.h"
+#include "common/protocol/pod_spec.h"
 #include "common/status.h"
 #include "common/tls.h"
 
 namespace skiff::common::protocol {
 
+// Schema of presence, metrics and RPC payloads.
 inline constexpr int kSchema = 1;
+// Schema of desired and reported documents: 2 describes pods (docs/protocol.md "Schemas").
+// Readers also accept schema 1 (flat modules).
+inline constexpr int kDesiredSchema = 2;
+inline constexpr int kReportedSchema = 2;
 // Largest payload either side accepts on any topic (a desired document with shipped files).
 inline constexpr std::size_t kMaxPayloadBytes = 1024 * 1024;
 // An agent's default rhythm while nothing changes: metrics as often as the hub keeps history
@@ -56,95 +62,6 @@ std::optional<ParsedTopic> parseDeviceTopic(std::string_view topic);
 // Device ids are DNS labels: 1-63 of [a-z0-9-], starting and ending alphanumeric. They are
 // MQTT topic levels and certificate CNs, so nothing else is allowed.
 Status validateDeviceId(std::string_view id);
-// Module names: 1-253 of [a-z0-9._/-], starting and ending alphanumeric ("web/nginx").
-Status validateModuleName(std::string_view name);
-
-// ---- Module spec (inside the desired document) ----------------------------------------------
-
-struct EnvVar {
-  std::string name;
-  std::string value;
-  bool operator==(const EnvVar&) const = default;
-};
-
-struct PortMapping {
-  int containerPort = 0;         // 1-65535
-  int hostPort = 0;              // 0: not published
-  std::string protocol = "TCP";  // TCP | UDP
-  std::string hostIp;            // "" = all addresses
-  bool operator==(const PortMapping&) const = default;
-};
-
-struct Resources {
-  std::int64_t cpuMillis = 0;    // 0 = unlimited
-  std::int64_t memoryBytes = 0;  // 0 = unlimited
-  bool operator==(const Resources&) const = default;
-};
-
-struct FileItem {
-  std::string path;     // relative, no "..", e.g. "app.conf" or "sub/key"
-  std::string content;  // raw bytes (base64 on the wire)
-  int mode = 0644;
-  bool operator==(const FileItem&) const = default;
-};
-
-struct Volume {
-  enum class Kind { kFiles, kEmptyDir, kHostPath };
-  std::string name;
-  Kind kind = Kind::kEmptyDir;
-  std::vector<FileItem> files;  // kFiles (ConfigMap/Secret contents)
-  std::string hostPath;         // kHostPath, absolute
-  bool operator==(const Volume&) const = default;
-};
-
-struct Mount {
-  std::string volume;  // a Volume's name in the same module
-  std::string mountPath;
-  bool readOnly = false;
-  std::string subPath;
-  bool operator==(const Mount&) const = default;
-};
-
-struct Probe {
-  enum class Kind { kExec, kHttpGet, kTcpSocket };
-  Kind kind = Kind::kExec;
-  std::vector<std::string> command;  // kExec
-  std::string path = "/";            // kHttpGet
-  std::string scheme = "HTTP";       // kHttpGet: HTTP | HTTPS
-  std::string host;                  // kHttpGet / kTcpSocket: "" = 127.0.0.1
-  int port = 0;                      // kHttpGet / kTcpSocket
-  std::vector<std::pair<std::string, std::string>> httpHeaders;
-  int initialDelaySeconds = 0;
-  int periodSeconds = 10;
-  int timeoutSeconds = 1;
-  int successThreshold = 1;
-  int failureThreshold = 3;
-  bool operator==(const Probe&) const = default;
-};
-
-enum class RestartPolicy { kAlways, kOnFailure, kNever };
-enum class PullPolicy { kIfNotPresent, kAlways, kNever };
-
-struct ModuleSpec {
-  std::string name;          // unique on the device
-  std::string deploymentId;  // the hub deployment that defines it
-  std::string image;
-  PullPolicy pullPolicy = PullPolicy::kIfNotPresent;
-  std::vector<std::string> command;  // entrypoint override (Kubernetes `command`)
-  std::vector<std::string> args;     // Kubernetes `args`
-  std::string workingDir;
-  std::vector<EnvVar> env;
-  std::vector<PortMapping> ports;
-  Resources resources;
-  std::vector<Volume> volumes;
-  std::vector<Mount> mounts;
-  bool privileged = false;
-  RestartPolicy restartPolicy = RestartPolicy::kAlways;
-  std::optional<Probe> livenessProbe;
-  std::optional<Probe> readinessProbe;
-  int stopTimeoutSeconds = 10;
-  bool operator==(const ModuleSpec&) const = default;
-};
 
 struct RegistryCredential {
   std::string server;  // "registry.example.com" or "127.0.0.1:5000"
@@ -157,22 +74,17 @@ struct RegistryCredential {
 
 struct DesiredState {
   std::string deviceId;
-  std::int64_t version = 0;         // monotonic per device, > 0
-  std::string issuedAt;             // RFC 3339
-  std::vector<ModuleSpec> modules;  // sorted by name, names unique
+  std::int64_t version = 0;   // monotonic per device, > 0
+  std::string issuedAt;       // RFC 3339
+  std::vector<PodSpec> pods;  // sorted by name, names unique
   std::vector<RegistryCredential> registryCredentials;
   bool operator==(const DesiredState&) const = default;
 };
 
-Json toJson(const ModuleSpec& m);
-Result<ModuleSpec> moduleSpecFromJson(const Json& j, const std::string& path = "module");
-// A JSON array of module specs (the hub's deployment `modules`). Names must be unique.
-Result<std::vector<ModuleSpec>> moduleSpecsFromJson(const Json& j,
-                                                    const std::string& path = "modules");
-// Hex SHA-256 of the module's canonical JSON: equal specs hash equal, any change differs.
-std::string specHash(const ModuleSpec& m);
-
-Json toJson(const DesiredState& d);  // without signature
+Json toJson(const DesiredState& d);  // without signature; schema kDesiredSchema
+// Schema 2, or schema 1 (flat modules, converted with podsJsonFromLegacyModules). A document of
+// a newer schema, like any other violation, is InvalidArgument (the agent tells the two apart
+// by the schema number the document claims, and reports UnsupportedSchema).
 Result<DesiredState> desiredStateFromJson(const Json& j);
 
 // The wire form: the document plus "signature": {"alg":"Ed25519","keyId":…,"value":base64},
@@ -198,6 +110,8 @@ std::string keyIdOf(std::string_view publicKeyPem);
 
 enum class ModuleState { kWaiting, kRunning, kTerminated };
 enum class Health { kUnknown, kHealthy, kUnhealthy };
+// Which list of its pod a container belongs to.
+enum class ContainerKind { kContainer, kInit, kSidecar };
 
 struct Termination {
   int exitCode = 0;
@@ -207,8 +121,10 @@ struct Termination {
   bool operator==(const Termination&) const = default;
 };
 
+// One container of a pod on the device ("module" <pod>/<container>).
 struct ModuleStatus {
-  std::string name;
+  std::string name;  // "<pod>/<container>"
+  ContainerKind kind = ContainerKind::kContainer;
   std::string deploymentId;
   std::string specHash;
   std::string image;
@@ -224,9 +140,33 @@ struct ModuleStatus {
   std::string startedAt;
   std::string finishedAt;
   bool ready = false;
+  // Running and past its startup probe and postStart hook (Kubernetes' containerStatus.started).
+  bool started = false;
   Health health = Health::kUnknown;
   std::optional<Termination> lastTermination;
   bool operator==(const ModuleStatus&) const = default;
+};
+
+// One pod on the device, as the agent sees it.
+struct PodStatus {
+  std::string name;
+  std::string deploymentId;
+  std::string specHash;  // specHash(PodSpec) the pod runs
+  // Kubernetes' phase on this device: Pending (sandbox or init containers not done, or an app
+  // container never started), Running, Succeeded or Failed (every app container terminated and
+  // none will restart).
+  std::string phase = "Pending";
+  bool initialized = false;  // every init container completed (sidecars started)
+  bool ready = false;        // every app container and sidecar ready
+  // No longer desired: preStop hooks, SIGTERM and the grace period are running; the pod leaves
+  // the report once every container is gone.
+  bool terminating = false;
+  std::string podIP;   // the sandbox's address ("" until it has one)
+  std::string hostIP;  // the device's address
+  std::string reason;  // pod-level: SandboxCreateError, SandboxChanged, ...
+  std::string message;
+  std::string startedAt;  // when the current sandbox was created
+  bool operator==(const PodStatus&) const = default;
 };
 
 struct DeviceFacts {
@@ -246,7 +186,8 @@ struct DeviceFacts {
 
 struct DesiredError {
   std::int64_t version = 0;  // the refused document's version (0 if unreadable)
-  std::string reason;  // SignatureInvalid | StaleVersion | Malformed | WrongDevice | Unsupported
+  // SignatureInvalid | StaleVersion | Malformed | WrongDevice | UnsupportedSchema
+  std::string reason;
   std::string message;
   bool operator==(const DesiredError&) const = default;
 };
@@ -257,13 +198,16 @@ struct Reported {
   std::string reportedAt;
   std::int64_t appliedVersion = 0;  // last desired version accepted (0: none yet)
   std::optional<DesiredError> desiredError;
-  std::vector<ModuleStatus> modules;
+  std::vector<PodStatus> pods;        // sorted by name
+  std::vector<ModuleStatus> modules;  // every container of every pod, sorted by name
   DeviceFacts facts;
   bool operator==(const Reported&) const = default;
 };
 
 Json toJson(const ModuleStatus& s);
 Result<ModuleStatus> moduleStatusFromJson(const Json& j, const std::string& path = "module");
+Json toJson(const PodStatus& s);
+Result<PodStatus> podStatusFromJson(const Json& j, const std::string& path = "pod");
 Json toJson(const DeviceFacts& f);
 Result<DeviceFacts> deviceFactsFromJson(const Json& j, const std::string& path = "facts");
 Json toJson(const Reported& r);
@@ -332,13 +276,15 @@ RpcResponse rpcError(std::string_view id, std::int64_t seq, const Status& s);
 // The Status carried by a failed response (Ok for ok responses).
 Status rpcStatus(const RpcResponse& r);
 
-// Parses a payload into JSON with the protocol's size limit, checking "schema" == 1.
-Result<Json> parsePayload(std::string_view payload);
+// Parses a payload into JSON with the protocol's size limit, checking that "schema" is between
+// minSchema and maxSchema (by default: any schema some payload of this build uses; the parser of
+// the payload's own type then checks its exact schema).
+Result<Json> parsePayload(std::string_view payload, int minSchema = kSchema,
+                          int maxSchema = kReportedSchema);
 
 // Enum ⇄ wire strings (exposed for the hub API and the dashboard).
-std::string_view toString(RestartPolicy p);
-std::string_view toString(PullPolicy p);
 std::string_view toString(ModuleState s);
+std::string_view toString(ContainerKind k);
 std::string_view toString(Health h);
 
 }  // namespace skiff::common::protocol

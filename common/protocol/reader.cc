@@ -169,4 +169,61 @@ Status Reader::finish() {
   return Status::ok();
 }
 
+std::string indexPath(const std::string& path, std::size_t i) {
+  return path + "[" + std::to_string(i) + "]";
+}
+
+std::optional<std::int64_t> optionalInteger(Reader& r, std::string_view key, std::int64_t min,
+                                            std::int64_t max) {
+  if (!r.has(key)) {
+    r.integer(key, 0, 0);  // marks the key as known (null or absent)
+    return std::nullopt;
+  }
+  return r.integer(key, min, max);
+}
+
+std::optional<bool> optionalBoolean(Reader& r, std::string_view key) {
+  if (!r.has(key)) {
+    r.boolean(key);
+    return std::nullopt;
+  }
+  return r.boolean(key);
+}
+
+Status validateRelativePath(const std::string& path, const std::string& p) {
+  if (p.empty() || p.size() > 253) return invalidArgument(path + ": must be 1-253 characters");
+  if (p.front() == '/') return invalidArgument(path + ": must be relative");
+  std::size_t start = 0;
+  while (start <= p.size()) {
+    std::size_t end = p.find('/', start);
+    if (end == std::string::npos) end = p.size();
+    std::string_view part(p.data() + start, end - start);
+    if (part.empty() || part == "." || part == "..") {
+      return invalidArgument(path + ": must not contain empty, '.' or '..' elements");
+    }
+    start = end + 1;
+  }
+  if (p.find('\0') != std::string::npos) return invalidArgument(path + ": contains NUL");
+  return Status::ok();
+}
+
+Status validateAbsolutePath(const std::string& path, const std::string& p) {
+  if (p.empty() || p.front() != '/') return invalidArgument(path + ": must be an absolute path");
+  if (p.find('\0') != std::string::npos) return invalidArgument(path + ": contains NUL");
+  if (p.find("/../") != std::string::npos || p.ends_with("/..")) {
+    return invalidArgument(path + ": must not contain '..'");
+  }
+  return Status::ok();
+}
+
+Status validateEnvName(const std::string& path, const std::string& n) {
+  if (n.empty()) return invalidArgument(path + ": must not be empty");
+  for (char c : n) {
+    if (c == '=' || c == '\0' || static_cast<unsigned char>(c) < 0x20) {
+      return invalidArgument(path + ": invalid character in \"" + n + "\"");
+    }
+  }
+  return Status::ok();
+}
+
 }  // namespace skiff::common::protocol::detail

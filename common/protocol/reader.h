@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,5 +48,35 @@ class Reader {
   std::vector<const Json*> seen_;
   Status status_;
 };
+
+// "path[i]".
+std::string indexPath(const std::string& path, std::size_t i);
+
+// Reads an enum given as one of `names` (index = enum value); def when absent.
+template <typename E, std::size_t N>
+E readEnum(Reader& r, std::string_view key, const std::string_view (&names)[N], E def) {
+  if (!r.has(key)) {
+    r.str(key);  // marks the key as known
+    return def;
+  }
+  std::string v = r.str(key);
+  for (std::size_t i = 0; i < N; ++i) {
+    if (v == names[i]) return static_cast<E>(i);
+  }
+  std::string allowed;
+  for (std::size_t i = 0; i < N; ++i) allowed += (i ? ", " : "") + std::string(names[i]);
+  if (r.ok()) r.fail(key, "unsupported value \"" + v + "\" (allowed: " + allowed + ")");
+  return def;
+}
+
+// An optional integer member: nullopt when absent (the key is still marked as known).
+std::optional<std::int64_t> optionalInteger(Reader& r, std::string_view key, std::int64_t min,
+                                            std::int64_t max);
+std::optional<bool> optionalBoolean(Reader& r, std::string_view key);
+
+// Relative paths without empty, "." or ".." elements; absolute paths without "..".
+Status validateRelativePath(const std::string& path, const std::string& p);
+Status validateAbsolutePath(const std::string& path, const std::string& p);
+Status validateEnvName(const std::string& path, const std::string& n);
 
 }  // namespace skiff::common::protocol::detail

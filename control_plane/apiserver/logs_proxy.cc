@@ -51,20 +51,29 @@ std::optional<ApiError> proxyContainerLogs(const common::http::Request& req, con
   std::string name = pod["metadata"].value("name", "");
   std::string ns = pod["metadata"].value("namespace", "");
   std::vector<std::string> containers;
+  std::vector<std::string> inits;
   const Json& spec = pod.contains("spec") ? pod["spec"] : Json::object();
-  if (spec.contains("containers") && spec["containers"].is_array()) {
-    for (const auto& c : spec["containers"]) containers.push_back(c.value("name", ""));
+  for (auto [field, out] :
+       {std::pair{"containers", &containers}, std::pair{"initContainers", &inits}}) {
+    if (spec.contains(field) && spec[field].is_array()) {
+      for (const auto& c : spec[field]) out->push_back(c.value("name", ""));
+    }
   }
+  auto listOf = [](const std::vector<std::string>& names) {
+    std::string list;
+    for (const auto& c : names) list += (list.empty() ? "" : " ") + c;
+    return "[" + list + "]";
+  };
   std::string container = req.queryParam("container").value_or("");
   if (container.empty()) {
     if (containers.size() != 1) {
-      std::string list;
-      for (const auto& c : containers) list += (list.empty() ? "" : " ") + c;
       return badRequest("a container name must be specified for pod " + name +
-                        ", choose one of: [" + list + "]");
+                        ", choose one of: " + listOf(containers) +
+                        (inits.empty() ? "" : " or one of the init containers: " + listOf(inits)));
     }
     container = containers[0];
-  } else if (std::find(containers.begin(), containers.end(), container) == containers.end()) {
+  } else if (std::find(containers.begin(), containers.end(), container) == containers.end() &&
+             std::find(inits.begin(), inits.end(), container) == inits.end()) {
     return badRequest("container " + container + " is not valid for pod " + name);
   }
   std::string nodeName = spec.value("nodeName", "");

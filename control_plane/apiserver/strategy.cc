@@ -277,6 +277,105 @@ void validateContainers(Validator& v, const Json& spec, const std::string& path,
   }
 }
 
+// Volumes (names unique DNS labels, emptyDir sizeLimit not negative) and what refers to them
+// across the pod, as kube-apiserver's ValidatePodSpec: every volumeMount names a volume, container
+// names are unique across init and app containers, and no two containers claim one host port.
+void validatePodVolumesAndMounts(Validator& v, const Json& spec, const std::string& path) {
+  std::set<std::string> volumes;
+  if (const Json* vols =
+          v.typed(spec, "volumes", path + ".volumes", Json::value_t::array, "an array")) {
+    for (std::size_t i = 0; i < vols->size(); ++i) {
+      const Json& vol = (*vols)[i];
+      std::string vp = path + ".volumes[" + std::to_string(i) + "]";
+      if (!vol.is_object()) {
+        v.typeError(vp, "an object", vol);
+        continue;
+      }
+      const Json* name = v.typed(vol, "name", vp + ".name", Json::value_t::string, "a string");
+      if (name == nullptr) {
+        if (!vol.contains("name")) v.required(vp + ".name");
+        continue;
+      }
+      std::string n = name->get<std::string>();
+      if (!isDnsLabel(n)) v.invalidValue(vp + ".name", n, "must be a DNS label");
+      if (!volumes.insert(n).second) {
+        v.causes.push_back({vp + ".name", "FieldValueDuplicate", "Duplicate value: \"" + n + "\""});
+      }
+      const Json& empty = vol.contains("emptyDir") ? vol["emptyDir"] : Json();
+      if (empty.is_object() && empty.contains("sizeLimit") && !empty["sizeLimit"].is_null()) {
+        const Json& q = empty["sizeLimit"];
+        bool negative = (q.is_number() && q.get<double>() < 0) ||
+                        (q.is_string() && q.get<std::string>().starts_with("-"));
+        if (negative) {
+          v.causes.push_back({vp + ".emptyDir.sizeLimit", "FieldValueForbidden",
+                              "Forbidden: SizeLimit field must be a valid resource quantity"});
+        }
+      }
+    }
+  }
+  // Init container names must differ from the regular ones (reported on the init container, as
+  // kube-apiserver's validateInitContainers does).
+  std::set<std::string> regular;
+  if (spec.contains("containers") && spec["containers"].is_array()) {
+    for (const auto& c : spec["containers"]) {
+      if (c.is_object() && c.contains("name") && c["name"].is_string())
+        regular.insert(c["name"].get<std::string>());
+    }
+  }
+  std::set<std::string> hostPorts;
+  for (const char* list : {"initContainers", "containers"}) {
+    const Json& cs = spec.contains(list) ? spec[list] : Json();
+    if (!cs.is_array()) continue;
+    for (std::size_t i = 0; i < cs.size(); ++i) {
+      const Json& c = cs[i];
+      if (!c.is_object()) continue;
+      std::string cp = path + "." + list + "[" + std::to_string(i) + "]";
+      if (c.contains("name") && c["name"].is_string() &&
+          std::string_view(list) == "initContainers" &&
+          regular.contains(c["name"].get<std::string>())) {
+        v.causes.push_back({cp + ".name", "FieldValueDuplicate",
+                            "Duplicate value: \"" + c["name"].get<std::string>() + "\""});
+      }
+      const Json& mounts = c.contains("volumeMounts") ? c["volumeMounts"] : Json();
+      for (std::size_t m = 0; mounts.is_array() && m < mounts.size(); ++m) {
+        const Json& mt = mounts[m];
+        std::string mp = cp + ".volumeMounts[" + std::to_string(m) + "]";
+        if (!mt.is_object() || !mt.contains("name") || !mt["name"].is_string()) {
+          v.required(mp + ".name");
+          continue;
+        }
+        if (!volumes.contains(mt["name"].get<std::string>())) {
+          v.causes.push_back({mp + ".name", "FieldValueNotFound",
+                              "Not found: \"" + mt["name"].get<std::string>() + "\""});
+        }
+        if (!mt.contains("mountPath") || !mt["mountPath"].is_string() ||
+            mt["mountPath"].get<std::string>().empty()) {
+          v.required(mp + ".mountPath");
+        }
+      }
+      const Json& ports = c.contains("ports") ? c["ports"] : Json();
+      for (std::size_t p = 0; ports.is_array() && p < ports.size(); ++p) {
+        const Json& port = ports[p];
+        if (!port.is_object() || !port.contains("hostPort") ||
+            !port["hostPort"].is_number_integer() || port["hostPort"].get<long long>() <= 0) {
+          continue;
+        }
+        // kube-apiserver's key: protocol/hostIP/hostPort ("TCP//8080").
+        auto text = [&](const char* k, const char* def) {
+          return port.contains(k) && port[k].is_string() ? port[k].get<std::string>()
+                                                         : std::string(def);
+        };
+        std::string key = text("protocol", "TCP") + "/" + text("hostIP", "") + "/" +
+                          std::to_string(port["hostPort"].get<long long>());
+        if (!hostPorts.insert(key).second) {
+          v.causes.push_back({cp + ".ports[" + std::to_string(p) + "].hostPort",
+                              "FieldValueDuplicate", "Duplicate value: \"" + key + "\""});
+        }
+      }
+    }
+  }
+}
+
 void validatePodSpec(Validator& v, const Json& spec, const std::string& path) {
   if (!spec.is_object()) {
     if (spec.is_null())
@@ -287,6 +386,7 @@ void validatePodSpec(Validator& v, const Json& spec, const std::string& path) {
   }
   validateContainers(v, spec, path, "containers", true);
   validateContainers(v, spec, path, "initContainers", false);
+  validatePodVolumesAndMounts(v, spec, path);
   if (const Json* rp = v.typed(spec, "restartPolicy", path + ".restartPolicy",
                                Json::value_t::string, "a string")) {
     std::string p = rp->get<std::string>();
@@ -299,7 +399,6 @@ void validatePodSpec(Validator& v, const Json& spec, const std::string& path) {
   v.typed(spec, "nodeSelector", path + ".nodeSelector", Json::value_t::object, "an object");
   v.typed(spec, "nodeName", path + ".nodeName", Json::value_t::string, "a string");
   v.typed(spec, "tolerations", path + ".tolerations", Json::value_t::array, "an array");
-  v.typed(spec, "volumes", path + ".volumes", Json::value_t::array, "an array");
   if (const Json* g =
           v.typed(spec, "terminationGracePeriodSeconds", path + ".terminationGracePeriodSeconds",
                   Json::value_t::number_integer, "an integer")) {

@@ -2,6 +2,8 @@
 #include "control_plane/apiserver/table.h"
 
 #include <functional>
+#include <optional>
+#include <set>
 
 #include "common/clock.h"
 #include "common/label_selector.h"
@@ -77,39 +79,98 @@ std::string selectorString(const Json& sel) {
   return s.isOk() ? s->toString() : "";
 }
 
-// Pod STATUS as kubectl's printer computes it.
-std::string podStatus(const Json& pod) {
-  std::string reason = str(at(pod, {"status", "phase"}));
-  if (!str(at(pod, {"status", "reason"})).empty()) reason = str(at(pod, {"status", "reason"}));
-  const Json& initStatuses = at(pod, {"status", "initContainerStatuses"});
-  bool initializing = false;
-  if (initStatuses.is_array()) {
-    int total = static_cast<int>(at(pod, {"spec", "initContainers"}).size());
-    for (std::size_t i = 0; i < initStatuses.size(); ++i) {
-      const Json& cs = initStatuses[i];
-      const Json& term = at(cs, {"state", "terminated"});
-      const Json& wait = at(cs, {"state", "waiting"});
-      if (term.is_object() && num(at(term, {"exitCode"})) == 0) continue;
-      if (term.is_object()) {
-        reason = str(at(term, {"reason"})).empty()
-                     ? "Init:ExitCode:" + std::to_string(num(at(term, {"exitCode"})))
-                     : "Init:" + str(at(term, {"reason"}));
-      } else if (wait.is_object() && !str(at(wait, {"reason"})).empty() &&
-                 str(at(wait, {"reason"})) != "PodInitializing") {
-        reason = "Init:" + str(at(wait, {"reason"}));
-      } else {
-        reason = "Init:" + std::to_string(i) + "/" + std::to_string(total);
+// READY, STATUS and RESTARTS of a pod, as kubectl's printer (printPod) computes them: init
+// containers first (the first one not done names the status: Init:N/M, Init:<reason>,
+// Init:ExitCode:N), native sidecars counted in READY once started, app containers last to first;
+// RESTARTS counts init containers only while the pod is initializing.
+struct PodColumns {
+  std::string ready;
+  std::string status;
+  std::string restarts;
+};
+
+bool conditionTrue(const Json& pod, const char* type) {
+  const Json& conds = at(pod, {"status", "conditions"});
+  if (!conds.is_array()) return false;
+  for (const auto& c : conds) {
+    if (str(at(c, {"type"})) == type) return str(at(c, {"status"})) == "True";
+  }
+  return false;
+}
+
+PodColumns podColumns(const Json& pod, std::chrono::system_clock::time_point now) {
+  using TP = std::chrono::system_clock::time_point;
+  const Json& initSpecs = at(pod, {"spec", "initContainers"});
+  std::set<std::string> sidecars;
+  int total = at(pod, {"spec", "containers"}).is_array()
+                  ? static_cast<int>(at(pod, {"spec", "containers"}).size())
+                  : 0;
+  int initTotal = initSpecs.is_array() ? static_cast<int>(initSpecs.size()) : 0;
+  if (initSpecs.is_array()) {
+    for (const auto& c : initSpecs) {
+      if (str(at(c, {"restartPolicy"})) == "Always") {
+        sidecars.insert(str(at(c, {"name"})));
+        ++total;
       }
-      initializing = true;
-      break;
     }
   }
-  if (!initializing) {
+  int ready = 0;
+  long long restarts = 0;
+  long long sidecarRestarts = 0;
+  std::optional<TP> lastRestart;
+  std::optional<TP> lastSidecarRestart;
+  auto later = [](std::optional<TP>& slot, const Json& cs) {
+    auto t = common::parseRfc3339(str(at(cs, {"lastState", "terminated", "finishedAt"})));
+    if (t && (!slot || *t > *slot)) slot = t;
+  };
+  std::string reason = str(at(pod, {"status", "phase"}));
+  if (!str(at(pod, {"status", "reason"})).empty()) reason = str(at(pod, {"status", "reason"}));
+  bool initializing = false;
+  const Json& initStatuses = at(pod, {"status", "initContainerStatuses"});
+  for (std::size_t i = 0; initStatuses.is_array() && i < initStatuses.size(); ++i) {
+    const Json& cs = initStatuses[i];
+    bool sidecar = sidecars.contains(str(at(cs, {"name"})));
+    restarts += num(at(cs, {"restartCount"}));
+    later(lastRestart, cs);
+    if (sidecar) {
+      sidecarRestarts += num(at(cs, {"restartCount"}));
+      later(lastSidecarRestart, cs);
+    }
+    const Json& term = at(cs, {"state", "terminated"});
+    const Json& wait = at(cs, {"state", "waiting"});
+    bool started = at(cs, {"started"}).is_boolean() && at(cs, {"started"}).get<bool>();
+    if (term.is_object() && num(at(term, {"exitCode"})) == 0) continue;
+    if (sidecar && started) {
+      if (at(cs, {"ready"}).is_boolean() && at(cs, {"ready"}).get<bool>()) ++ready;
+      continue;
+    }
+    if (term.is_object()) {
+      if (!str(at(term, {"reason"})).empty()) {
+        reason = "Init:" + str(at(term, {"reason"}));
+      } else if (num(at(term, {"signal"})) != 0) {
+        reason = "Init:Signal:" + std::to_string(num(at(term, {"signal"})));
+      } else {
+        reason = "Init:ExitCode:" + std::to_string(num(at(term, {"exitCode"})));
+      }
+    } else if (wait.is_object() && !str(at(wait, {"reason"})).empty() &&
+               str(at(wait, {"reason"})) != "PodInitializing") {
+      reason = "Init:" + str(at(wait, {"reason"}));
+    } else {
+      reason = "Init:" + std::to_string(i) + "/" + std::to_string(initTotal);
+    }
+    initializing = true;
+    break;
+  }
+  if (!initializing || conditionTrue(pod, "Initialized")) {
+    restarts = sidecarRestarts;
+    lastRestart = lastSidecarRestart;
     bool hasRunning = false;
     const Json& statuses = at(pod, {"status", "containerStatuses"});
     if (statuses.is_array()) {
       for (auto it = statuses.rbegin(); it != statuses.rend(); ++it) {
         const Json& cs = *it;
+        restarts += num(at(cs, {"restartCount"}));
+        later(lastRestart, cs);
         const Json& wait = at(cs, {"state", "waiting"});
         const Json& term = at(cs, {"state", "terminated"});
         if (wait.is_object() && !str(at(wait, {"reason"})).empty()) {
@@ -123,48 +184,29 @@ std::string podStatus(const Json& pod) {
         } else if (at(cs, {"ready"}).is_boolean() && at(cs, {"ready"}).get<bool>() &&
                    at(cs, {"state", "running"}).is_object()) {
           hasRunning = true;
+          ++ready;
         }
       }
     }
-    if (reason == "Completed" && hasRunning) reason = "Running";
+    if (reason == "Completed" && hasRunning) {
+      reason = conditionTrue(pod, "Ready") ? "Running" : "NotReady";
+    }
   }
+  std::string phase = str(at(pod, {"status", "phase"}));
   if (!str(at(pod, {"metadata", "deletionTimestamp"})).empty()) {
-    reason = str(at(pod, {"status", "reason"})) == "NodeLost" ? "Unknown" : "Terminating";
-  }
-  return reason;
-}
-
-std::string podReady(const Json& pod) {
-  int total = at(pod, {"spec", "containers"}).is_array()
-                  ? static_cast<int>(at(pod, {"spec", "containers"}).size())
-                  : 0;
-  int ready = 0;
-  const Json& statuses = at(pod, {"status", "containerStatuses"});
-  if (statuses.is_array()) {
-    for (const auto& cs : statuses) {
-      if (at(cs, {"ready"}).is_boolean() && at(cs, {"ready"}).get<bool>()) ++ready;
+    if (str(at(pod, {"status", "reason"})) == "NodeLost") {
+      reason = "Unknown";
+    } else if (phase != "Succeeded" && phase != "Failed") {
+      reason = "Terminating";
     }
   }
-  return std::to_string(ready) + "/" + std::to_string(total);
-}
-
-std::string podRestarts(const Json& pod, std::chrono::system_clock::time_point now) {
-  long long restarts = 0;
-  std::optional<std::chrono::system_clock::time_point> last;
-  const Json& statuses = at(pod, {"status", "containerStatuses"});
-  if (statuses.is_array()) {
-    for (const auto& cs : statuses) {
-      restarts += num(at(cs, {"restartCount"}));
-      auto t = common::parseRfc3339(str(at(cs, {"lastState", "terminated", "finishedAt"})));
-      if (t && (!last || *t > *last)) last = t;
-    }
+  std::string restartText = std::to_string(restarts);
+  if (restarts > 0 && lastRestart) {
+    restartText +=
+        " (" + humanDuration(std::chrono::duration_cast<std::chrono::seconds>(now - *lastRestart)) +
+        " ago)";
   }
-  std::string out = std::to_string(restarts);
-  if (restarts > 0 && last) {
-    out += " (" + humanDuration(std::chrono::duration_cast<std::chrono::seconds>(now - *last)) +
-           " ago)";
-  }
-  return out;
+  return {std::to_string(ready) + "/" + std::to_string(total), reason, restartText};
 }
 
 std::string nodeStatus(const Json& node) {
@@ -282,9 +324,9 @@ Printer printerFor(const ResourceInfo& r) {
               "nominatedNodeName is set only when this pod preempts other pods on the node."},
              {"Readiness Gates", "string", "", 1,
               "If specified, all readiness gates will be evaluated for pod readiness."}},
-            {nameCell, [](const Json& o, TP) { return Json(podReady(o)); },
-             [](const Json& o, TP) { return Json(podStatus(o)); },
-             [](const Json& o, TP now) { return Json(podRestarts(o, now)); }, ageCell,
+            {nameCell, [](const Json& o, TP now) { return Json(podColumns(o, now).ready); },
+             [](const Json& o, TP now) { return Json(podColumns(o, now).status); },
+             [](const Json& o, TP now) { return Json(podColumns(o, now).restarts); }, ageCell,
              [](const Json& o, TP) {
                return Json(orNone(str(at(o, {"status", "podIP"}))));
              },

@@ -1,7 +1,8 @@
-// The ContainerEngine seam (ARCHITECTURE.md "Seams"): what the agent needs from the local
-// container engine, split in two small interfaces: ContainerEngine (image + container lifecycle,
-// used by the reconciler) and ContainerIo (engine version, logs, stats, exec, used by probes,
-// RPC and metrics). The first implementation is the Docker Engine API over a unix socket
+// The ContainerEngine seam (docs/agent.md "The ContainerEngine seam"): what the agent needs from
+// the local container engine, split in three small interfaces: ContainerEngine (image + container
+// lifecycle, used by the reconciler), ContainerIo (engine version, logs, stats, exec, used by
+// probes, hooks, RPC and metrics) and EngineResources (local images and volumes for pod
+// sandboxes). The first implementation is the Docker Engine API over a unix socket
 // (docker_engine.h), which serves Docker, Moby, Podman's compat API and balenaEngine; a CRI
 // implementation can follow behind the same interfaces. tests/mocks/ has gmock versions and
 // tests/edge_agent/engine/ a typed conformance suite every implementation must pass.
@@ -42,9 +43,10 @@ struct PortBinding {
 };
 
 struct BindMount {
-  std::string source;  // host path
+  std::string source;  // host path, or an engine volume's name when `volume` is set
   std::string target;  // path in the container
   bool readOnly = false;
+  bool volume = false;  // source names an engine volume (EngineResources::createVolume)
 };
 
 struct DeviceMapping {
@@ -69,6 +71,20 @@ struct ContainerConfig {
   std::int64_t nanoCpus = 0;     // 0: unlimited
   bool privileged = false;
   int stopTimeoutSeconds = 10;
+  // Namespaces: "" (the engine's default), "host", "container:<id>"; networkMode may also be
+  // "bridge", "none" or a network's name, ipcMode "shareable" (others may join it).
+  std::string networkMode;
+  std::string ipcMode;
+  std::string pidMode;
+  std::string hostname;  // "" = the engine's choice
+  std::string user;      // "uid[:gid]"; "" = the image's
+  std::vector<std::int64_t> groupAdd;
+  std::vector<std::string> capAdd;  // "NET_ADMIN", "ALL"
+  std::vector<std::string> capDrop;
+  bool readonlyRootfs = false;
+  bool noNewPrivileges = false;
+  bool seccompUnconfined = false;
+  std::map<std::string, std::string> sysctls;
 };
 
 enum class ContainerStatus { kCreated, kRunning, kPaused, kRestarting, kExited, kDead, kUnknown };
@@ -85,6 +101,7 @@ struct ContainerInfo {
   bool oomKilled = false;
   std::string error;      // engine's error for a container that failed to start
   std::string ipAddress;  // in its own network namespace; "" for host networking
+  int pid = 0;            // of its main process while running
   std::optional<TimePoint> startedAt;
   std::optional<TimePoint> finishedAt;
 };
@@ -110,6 +127,25 @@ struct ExecResult {
   std::string output;  // stdout + stderr, truncated to a few KiB
 };
 
+struct ImageInfo {
+  std::string id;    // "sha256:…"
+  std::string user;  // the image's USER ("" = root), e.g. "1000", "nobody", "1000:1000"
+};
+
+// An engine-managed volume (Docker/Podman local driver), e.g. a tmpfs shared by a pod.
+struct VolumeConfig {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  bool tmpfs = false;
+  std::int64_t sizeBytes = 0;  // tmpfs size; 0 = the engine's default
+};
+
+struct VolumeInfo {
+  std::string name;
+  std::string mountpoint;    // on the host (the engine's mount namespace)
+  bool sizeApplied = false;  // the tmpfs size limit is enforced by the engine
+};
+
 struct EngineVersion {
   std::string name;        // "docker", "podman", "balena-engine"
   std::string version;     // "4.3.1"
@@ -123,9 +159,9 @@ class ContainerEngine {
   // IfNotPresent pulls only when missing, Always pulls every time (cheap when unchanged), Never
   // only looks (NotFound when missing). Pull failures are Unavailable/NotFound/Unauthenticated
   // with the registry's message. Idempotent; may block for minutes on a slow network.
-  virtual common::Result<std::string> ensureImage(const std::string& image,
-                                                  common::protocol::PullPolicy policy,
-                                                  const RegistryAuth* auth) = 0;
+  virtual common::Result<ImageInfo> ensureImage(const std::string& image,
+                                                common::protocol::PullPolicy policy,
+                                                const RegistryAuth* auth) = 0;
   // Creates (does not start) a container; returns its id. Conflict if the name is taken.
   virtual common::Result<std::string> create(const ContainerConfig& config) = 0;
   // Starts a created or exited container. Idempotent for a running one.
@@ -156,6 +192,25 @@ class ContainerIo {
   virtual common::Result<ExecResult> exec(const std::string& id,
                                           const std::vector<std::string>& command,
                                           std::chrono::milliseconds timeout) = 0;
+};
+
+// Local images and engine volumes (pod sandboxes: the pause image, memory-backed emptyDirs).
+class EngineResources {
+ public:
+  virtual ~EngineResources() = default;
+  // Imports a root file system tarball as image `reference` ("localhost/skiff-pause:<tag>") and
+  // returns its id. Idempotent (re-importing replaces the tag).
+  virtual common::Result<std::string> importImage(const std::string& reference,
+                                                  const std::string& rootfsTar) = 0;
+  // Creates the volume, or returns the existing one of that name. A tmpfs size the engine cannot
+  // apply (Podman 4.3 refuses "size") is dropped and reported as sizeApplied = false: the agent
+  // then enforces the limit by usage, as it does for disk-backed emptyDirs.
+  virtual common::Result<VolumeInfo> createVolume(const VolumeConfig& config) = 0;
+  // Removes the volume; Ok if absent. Conflict while a container still uses it.
+  virtual common::Status removeVolume(const std::string& name) = 0;
+  // Names of the volumes carrying every one of the labels.
+  virtual common::Result<std::vector<std::string>> listVolumes(
+      const std::map<std::string, std::string>& labels) = 0;
 };
 
 std::string_view toString(ContainerStatus s);

@@ -57,7 +57,8 @@ std::optional<TimePoint> engineTime(const std::string& s) {
 
 ContainerStatus parseStatus(std::string_view s) {
   if (s == "created" || s == "configured" || s == "initialized") return ContainerStatus::kCreated;
-  if (s == "running") return ContainerStatus::kRunning;
+  // Podman's "stopping": the stop signal was sent, the process still runs.
+  if (s == "running" || s == "stopping") return ContainerStatus::kRunning;
   if (s == "paused") return ContainerStatus::kPaused;
   if (s == "restarting") return ContainerStatus::kRestarting;
   if (s == "exited" || s == "stopped") return ContainerStatus::kExited;
@@ -183,7 +184,7 @@ bool credentialMatches(std::string_view server, std::string_view registry) {
   return normalize(server) == normalize(registry);
 }
 
-Json dockerCreateBody(const ContainerConfig& c) {
+Json dockerCreateBody(const ContainerConfig& c, bool podman) {
   Json body = Json::object();
   body["Image"] = c.image;
   if (!c.entrypoint.empty()) body["Entrypoint"] = stringArray(c.entrypoint);
@@ -194,6 +195,9 @@ Json dockerCreateBody(const ContainerConfig& c) {
   for (const auto& [k, v] : c.labels) labels[k] = v;
   body["Labels"] = labels;
   body["StopTimeout"] = c.stopTimeoutSeconds;
+  bool joinsNetwork = c.networkMode.starts_with("container:");
+  if (!c.hostname.empty() && (!joinsNetwork || podman)) body["Hostname"] = c.hostname;
+  if (!c.user.empty()) body["User"] = c.user;
   body["AttachStdin"] = false;
   body["AttachStdout"] = false;
   body["AttachStderr"] = false;
@@ -219,7 +223,7 @@ Json dockerCreateBody(const ContainerConfig& c) {
   Json mounts = Json::array();
   for (const auto& m : c.mounts) {
     Json jm = Json::object();
-    jm["Type"] = "bind";
+    jm["Type"] = m.volume ? "volume" : "bind";
     jm["Source"] = m.source;
     jm["Target"] = m.target;
     jm["ReadOnly"] = m.readOnly;
@@ -238,6 +242,26 @@ Json dockerCreateBody(const ContainerConfig& c) {
   if (c.memoryBytes > 0) host["Memory"] = c.memoryBytes;
   if (c.nanoCpus > 0) host["NanoCpus"] = c.nanoCpus;
   host["Privileged"] = c.privileged;
+  if (!c.networkMode.empty()) host["NetworkMode"] = c.networkMode;
+  if (!c.ipcMode.empty()) host["IpcMode"] = c.ipcMode;
+  if (!c.pidMode.empty()) host["PidMode"] = c.pidMode;
+  if (!c.groupAdd.empty()) {
+    Json groups = Json::array();
+    for (auto g : c.groupAdd) groups.push_back(std::to_string(g));
+    host["GroupAdd"] = groups;
+  }
+  if (!c.capAdd.empty()) host["CapAdd"] = stringArray(c.capAdd);
+  if (!c.capDrop.empty()) host["CapDrop"] = stringArray(c.capDrop);
+  if (c.readonlyRootfs) host["ReadonlyRootfs"] = true;
+  Json securityOpt = Json::array();
+  if (c.noNewPrivileges) securityOpt.push_back("no-new-privileges");
+  if (c.seccompUnconfined) securityOpt.push_back("seccomp=unconfined");
+  if (!securityOpt.empty()) host["SecurityOpt"] = securityOpt;
+  if (!c.sysctls.empty()) {
+    Json sysctls = Json::object();
+    for (const auto& [k, v] : c.sysctls) sysctls[k] = v;
+    host["Sysctls"] = sysctls;
+  }
   // The agent applies restart policies itself (CrashLoopBackOff, restart counts).
   host["RestartPolicy"] = Json{{"Name", "no"}, {"MaximumRetryCount", 0}};
   body["HostConfig"] = host;
@@ -272,6 +296,7 @@ Result<ContainerInfo> parseContainerJson(const Json& j, bool fromList) {
     info.error = str(state, "Error");
     info.startedAt = engineTime(str(state, "StartedAt"));
     info.finishedAt = engineTime(str(state, "FinishedAt"));
+    info.pid = static_cast<int>(integer(state, "Pid"));
     const Json& net = object(j, "NetworkSettings");
     info.ipAddress = str(net, "IPAddress");
     if (info.ipAddress.empty()) {
@@ -341,15 +366,26 @@ Result<DockerEngine::Reply> DockerEngine::call(const std::string& method, const 
   return Reply{r->status, std::move(r->body)};
 }
 
-Result<std::optional<std::string>> DockerEngine::imageId(const std::string& image) {
+Result<std::optional<ImageInfo>> DockerEngine::imageInfo(const std::string& image) {
   SKIFF_ASSIGN_OR_RETURN(Reply r, call("GET", "/images/" + image + "/json"));
-  if (r.status == 404) return std::optional<std::string>();
+  if (r.status == 404) return std::optional<ImageInfo>();
   if (r.status != 200) return statusFor(r.status, "inspect image " + image, r.body);
   auto j = common::parseJson(r.body, 16 << 20);
   if (!j.isOk()) return common::internalError("engine: unreadable image inspect reply");
-  std::string id = str(*j, "Id");
-  if (!id.empty() && !id.starts_with("sha256:")) id = "sha256:" + id;
-  return std::optional<std::string>(id);
+  ImageInfo info;
+  info.id = str(*j, "Id");
+  if (!info.id.empty() && !info.id.starts_with("sha256:")) info.id = "sha256:" + info.id;
+  info.user = str(object(*j, "Config"), "User");
+  return std::optional<ImageInfo>(std::move(info));
+}
+
+bool DockerEngine::isPodman() {
+  int known = podman_.load();
+  if (known >= 0) return known == 1;
+  auto v = version();
+  if (!v.isOk()) return false;  // unknown: asked again next time
+  podman_ = v->name == "podman" ? 1 : 0;
+  return v->name == "podman";
 }
 
 Status DockerEngine::pull(const std::string& image, const RegistryAuth* auth) {
@@ -401,27 +437,31 @@ Status DockerEngine::pull(const std::string& image, const RegistryAuth* auth) {
   return Status::ok();
 }
 
-Result<std::string> DockerEngine::ensureImage(const std::string& image,
-                                              common::protocol::PullPolicy policy,
-                                              const RegistryAuth* auth) {
+Result<ImageInfo> DockerEngine::ensureImage(const std::string& image,
+                                            common::protocol::PullPolicy policy,
+                                            const RegistryAuth* auth) {
   using common::protocol::PullPolicy;
   SKIFF_RETURN_IF_ERROR(parseImageRef(image).status());
   if (policy != PullPolicy::kAlways) {
-    SKIFF_ASSIGN_OR_RETURN(auto id, imageId(image));
-    if (id.has_value()) return *id;
+    SKIFF_ASSIGN_OR_RETURN(auto info, imageInfo(image));
+    if (info.has_value()) return *info;
     if (policy == PullPolicy::kNever) {
       return common::notFound("image " + image + " is not present and pullPolicy is Never");
     }
   }
   SKIFF_RETURN_IF_ERROR(pull(image, auth));
-  SKIFF_ASSIGN_OR_RETURN(auto id, imageId(image));
-  if (!id.has_value()) return common::notFound("image " + image + " missing right after its pull");
-  return *id;
+  SKIFF_ASSIGN_OR_RETURN(auto info, imageInfo(image));
+  if (!info.has_value()) {
+    return common::notFound("image " + image + " missing right after its pull");
+  }
+  return *info;
 }
 
 Result<std::string> DockerEngine::create(const ContainerConfig& config) {
+  bool podman =
+      config.networkMode.starts_with("container:") && !config.hostname.empty() && isPodman();
   SKIFF_ASSIGN_OR_RETURN(Reply r, call("POST", "/containers/create?name=" + urlEncode(config.name),
-                                       common::dumpJson(dockerCreateBody(config))));
+                                       common::dumpJson(dockerCreateBody(config, podman))));
   if (r.status != 201 && r.status != 200) {
     Status s = statusFor(r.status, "create container " + config.name, r.body);
     // Docker answers 409 for a taken name; Podman's compat API 500 "... is already in use".
@@ -637,6 +677,120 @@ Result<ExecResult> DockerEngine::exec(const std::string& id,
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+}
+
+// ---- EngineResources ----------------------------------------------------------------------------
+
+Result<std::string> DockerEngine::importImage(const std::string& reference,
+                                              const std::string& rootfsTar) {
+  SKIFF_ASSIGN_OR_RETURN(ImageRef ref, parseImageRef(reference));
+  // Import untagged (engines disagree on the tag parameter of an import), then tag by id.
+  HttpRequest req;
+  req.method = "POST";
+  req.url = "http://d/v" + opts_.apiVersion + "/images/create?fromSrc=-";
+  req.unixSocket = opts_.socketPath;
+  req.body = rootfsTar;
+  req.headers = {"Content-Type: application/x-tar"};
+  req.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(opts_.pullTimeout);
+  req.cancelled = [this] { return cancelled_.load(); };
+  if (cancelled_) return common::unavailable("container engine client is shutting down");
+  auto r = httpPerform(req);
+  if (!r.isOk()) return r.status().withContext("container engine at " + opts_.socketPath);
+  if (r->status != 200 && r->status != 201) {
+    return statusFor(r->status, "import image " + reference, r->body);
+  }
+  // A stream of JSON objects; the id is the "status" of the last one ("sha256:…" or the bare
+  // hex), errors arrive as {"error": ...}.
+  std::string id;
+  std::size_t start = 0;
+  while (start < r->body.size()) {
+    std::size_t end = r->body.find('\n', start);
+    if (end == std::string::npos) end = r->body.size();
+    auto j = common::parseJson(std::string_view(r->body).substr(start, end - start), 1 << 20);
+    start = end + 1;
+    if (!j.isOk()) continue;
+    if (!str(*j, "error").empty()) {
+      return common::internalError("import image " + reference + ": " + str(*j, "error"));
+    }
+    std::string st = str(*j, "status");
+    if (st.starts_with("sha256:") || (st.size() == 64 && st.find(' ') == std::string::npos)) {
+      id = st;
+    }
+  }
+  if (id.empty()) {
+    return common::internalError("import image " + reference +
+                                 ": no image id in the reply: " + r->body.substr(0, 200));
+  }
+  std::string tag = ref.tag.empty() ? "latest" : ref.tag;
+  SKIFF_ASSIGN_OR_RETURN(Reply t,
+                         call("POST", "/images/" + id + "/tag?repo=" + urlEncode(ref.repository) +
+                                          "&tag=" + urlEncode(tag)));
+  if (t.status != 201 && t.status != 200) {
+    return statusFor(t.status, "tag image " + id + " as " + reference, t.body);
+  }
+  return id.starts_with("sha256:") ? id : "sha256:" + id;
+}
+
+Result<VolumeInfo> DockerEngine::createVolume(const VolumeConfig& c) {
+  auto body = [&](bool withSize) {
+    Json b = {{"Name", c.name}, {"Driver", "local"}};
+    Json labels = Json::object();
+    for (const auto& [k, v] : c.labels) labels[k] = v;
+    b["Labels"] = labels;
+    if (c.tmpfs) {
+      std::string o = "nodev,nosuid";
+      if (withSize && c.sizeBytes > 0) o += ",size=" + std::to_string(c.sizeBytes);
+      b["DriverOpts"] = {{"type", "tmpfs"}, {"device", "tmpfs"}, {"o", o}};
+    }
+    return common::dumpJson(b);
+  };
+  bool withSize = c.tmpfs && c.sizeBytes > 0;
+  SKIFF_ASSIGN_OR_RETURN(Reply r, call("POST", "/volumes/create", body(withSize)));
+  if (r.status != 201 && r.status != 200 && withSize &&
+      engineMessage(r.body).find("size") != std::string::npos) {
+    // Podman 4.3 takes "size" for its own quota option and refuses it on file systems without
+    // project quota: create the tmpfs unsized; the agent enforces the limit by usage.
+    withSize = false;
+    SKIFF_ASSIGN_OR_RETURN(r, call("POST", "/volumes/create", body(false)));
+  }
+  if (r.status != 201 && r.status != 200) {
+    return statusFor(r.status, "create volume " + c.name, r.body);
+  }
+  auto j = common::parseJson(r.body, 1 << 20);
+  if (!j.isOk()) return common::internalError("engine: unreadable volume create reply");
+  VolumeInfo info;
+  info.name = str(*j, "Name").empty() ? c.name : str(*j, "Name");
+  info.mountpoint = str(*j, "Mountpoint");
+  info.sizeApplied = withSize;
+  return info;
+}
+
+Status DockerEngine::removeVolume(const std::string& name) {
+  SKIFF_ASSIGN_OR_RETURN(Reply r, call("DELETE", "/volumes/" + urlEncode(name) + "?force=false"));
+  if (r.status == 204 || r.status == 200 || r.status == 404) return Status::ok();
+  return statusFor(r.status, "remove volume " + name, r.body);
+}
+
+Result<std::vector<std::string>> DockerEngine::listVolumes(
+    const std::map<std::string, std::string>& labels) {
+  Json filter = Json::array();
+  for (const auto& [k, v] : labels) filter.push_back(k + "=" + v);
+  std::string path = "/volumes";
+  if (!labels.empty()) path += "?filters=" + urlEncode(common::dumpJson(Json{{"label", filter}}));
+  SKIFF_ASSIGN_OR_RETURN(Reply r, call("GET", path));
+  if (r.status != 200) return statusFor(r.status, "list volumes", r.body);
+  auto j = common::parseJson(r.body, 16 << 20);
+  if (!j.isOk()) return common::internalError("engine: unreadable volume list reply");
+  std::vector<std::string> out;
+  const Json* vols = field(*j, "Volumes");
+  if (vols == nullptr || !vols->is_array()) return out;
+  for (const auto& v : *vols) {
+    bool all = std::all_of(labels.begin(), labels.end(), [&](const auto& kv) {
+      return str(object(v, "Labels"), kv.first) == kv.second;
+    });
+    if (all && !str(v, "Name").empty()) out.push_back(str(v, "Name"));
+  }
+  return out;
 }
 
 }  // namespace skiff::edge_agent::engine

@@ -1,8 +1,10 @@
-// ContainerEngine + ContainerIo over the Docker Engine API (v1.40, the newest version every
-// engine we target speaks: Docker >= 19.03, Moby, balenaEngine, Podman's compat service) on a
-// unix socket, through the agent's libcurl adapter. Only documented v1.40 endpoints are used:
-// /images/create, /images/{name}/json, /containers/create, /start, /stop, /json, DELETE
-// /containers/{id}, /logs, /stats, /exec, /exec/{id}/start, /exec/{id}/json, /version.
+// ContainerEngine + ContainerIo + EngineResources over the Docker Engine API (v1.40, the newest
+// version every engine we target speaks: Docker >= 19.03, Moby, balenaEngine, Podman's compat
+// service) on a unix socket, through the agent's HTTP client. Only documented v1.40 endpoints
+// are used: /images/create (pull and import), /images/{name}/json, /images/{name}/tag,
+// /containers/create, /start, /stop, /json, DELETE /containers/{id}, /logs, /stats, /exec,
+// /exec/{id}/start, /exec/{id}/json, /volumes/create, /volumes, DELETE /volumes/{name},
+// /version.
 #pragma once
 
 #include <atomic>
@@ -22,7 +24,7 @@ struct DockerEngineOptions {
   std::chrono::seconds pullTimeout{900};
 };
 
-class DockerEngine final : public ContainerEngine, public ContainerIo {
+class DockerEngine final : public ContainerEngine, public ContainerIo, public EngineResources {
  public:
   explicit DockerEngine(DockerEngineOptions opts) : opts_(std::move(opts)) {}
 
@@ -30,9 +32,9 @@ class DockerEngine final : public ContainerEngine, public ContainerIo {
   // pull does not hold the agent up. Not part of the seam: only the owner of the engine calls it.
   void cancelAll() { cancelled_ = true; }
 
-  common::Result<std::string> ensureImage(const std::string& image,
-                                          common::protocol::PullPolicy policy,
-                                          const RegistryAuth* auth) override;
+  common::Result<ImageInfo> ensureImage(const std::string& image,
+                                        common::protocol::PullPolicy policy,
+                                        const RegistryAuth* auth) override;
   common::Result<std::string> create(const ContainerConfig& config) override;
   common::Status start(const std::string& id) override;
   common::Status stop(const std::string& id, std::chrono::seconds timeout) override;
@@ -48,6 +50,13 @@ class DockerEngine final : public ContainerEngine, public ContainerIo {
   common::Result<ExecResult> exec(const std::string& id, const std::vector<std::string>& command,
                                   std::chrono::milliseconds timeout) override;
 
+  common::Result<std::string> importImage(const std::string& reference,
+                                          const std::string& rootfsTar) override;
+  common::Result<VolumeInfo> createVolume(const VolumeConfig& config) override;
+  common::Status removeVolume(const std::string& name) override;
+  common::Result<std::vector<std::string>> listVolumes(
+      const std::map<std::string, std::string>& labels) override;
+
  private:
   struct Reply {
     long status = 0;
@@ -58,10 +67,13 @@ class DockerEngine final : public ContainerEngine, public ContainerIo {
                              std::chrono::milliseconds timeout = std::chrono::milliseconds(0),
                              const std::vector<std::string>& headers = {});
   common::Status pull(const std::string& image, const RegistryAuth* auth);
-  common::Result<std::optional<std::string>> imageId(const std::string& image);
+  common::Result<std::optional<ImageInfo>> imageInfo(const std::string& image);
+  // True for Podman's compat service (learned from /version once).
+  bool isPodman();
 
   DockerEngineOptions opts_;
   std::atomic<bool> cancelled_{false};
+  std::atomic<int> podman_{-1};  // -1 unknown, 0 no, 1 yes
 };
 
 // ---- Pure helpers (exposed for unit tests) ----------------------------------------------------
@@ -78,8 +90,9 @@ struct ImageRef {
 common::Result<ImageRef> parseImageRef(std::string_view ref);
 // True if a credential for `server` applies to images of `registry` (docker.io aliases included).
 bool credentialMatches(std::string_view server, std::string_view registry);
-// The /containers/create body for config.
-common::Json dockerCreateBody(const ContainerConfig& config);
+// The /containers/create body for config. Docker refuses a hostname for a container that joins
+// another's network namespace (the UTS namespace comes with it); Podman needs it set.
+common::Json dockerCreateBody(const ContainerConfig& config, bool podman = false);
 // Parses a /containers/{id}/json body or one /containers/json entry.
 common::Result<ContainerInfo> parseContainerJson(const common::Json& j, bool fromList);
 // Splits Docker's multiplexed stream (8-byte frame headers) incrementally: feed() as chunks

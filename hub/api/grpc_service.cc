@@ -8,6 +8,7 @@
 
 #include "common/label_selector.h"
 #include "common/log.h"
+#include "common/token_bucket.h"
 #include "hub/api/module_rpc.h"
 
 namespace skiff::hub::api {
@@ -102,6 +103,17 @@ Result<Principal> HubService::auth(grpc::ServerContext* ctx, const char* method,
 
 namespace {
 
+// Watch streams send batches: a few at once (the successive changes of one pod's start each
+// reach the client without delay), then at most one per watchInterval, so a burst of changes
+// is coalesced into few batches.
+constexpr double kWatchBurst = 10;
+
+void pace(common::TokenBucket& budget) {
+  budget.take();
+  auto wait = budget.delay();
+  if (wait > common::TokenBucket::Clock::duration::zero()) std::this_thread::sleep_for(wait);
+}
+
 common::Labels labelsOf(const google::protobuf::Map<std::string, std::string>& m) {
   common::Labels out;
   for (const auto& [k, v] : m) out[k] = v;
@@ -175,6 +187,7 @@ grpc::Status HubService::ApplyDeployment(grpc::ServerContext* ctx,
   in.annotations = labelsOf(d.annotations());
   in.targetSelector = d.target_selector();
   in.priority = d.priority();
+  in.podsJson = d.pods_json();
   in.modulesJson = d.modules_json();
   in.registryCredentialsJson = d.registry_credentials_json();
   auto out = fleet_.applyDeployment(in);
@@ -246,6 +259,7 @@ grpc::Status HubService::WatchDevices(grpc::ServerContext* ctx, const v1::WatchR
     synced.set_type(v1::SYNCED);
     ok = writer->Write(synced);
   }
+  common::TokenBucket budget(kWatchBurst, opts_.watchInterval);
   while (ok && !ctx->IsCancelled() && !stopping_) {
     auto changes = sub->wait(std::chrono::milliseconds(500));
     std::set<std::string> sent;  // a device may be both changed and heart-beating
@@ -256,7 +270,7 @@ grpc::Status HubService::WatchDevices(grpc::ServerContext* ctx, const v1::WatchR
       if (!sent.insert(c.id).second) continue;
       if (!(ok = send(c.id))) break;
     }
-    if (!changes.empty()) std::this_thread::sleep_for(opts_.watchInterval);
+    if (!changes.empty()) pace(budget);
   }
   fleet_.feed().unsubscribe(sub);
   return done("WatchDevices", Status::ok());
@@ -293,13 +307,14 @@ grpc::Status HubService::WatchDeployments(grpc::ServerContext* ctx, const v1::Wa
     synced.set_type(v1::SYNCED);
     ok = writer->Write(synced);
   }
+  common::TokenBucket budget(kWatchBurst, opts_.watchInterval);
   while (ok && !ctx->IsCancelled() && !stopping_) {
     auto changes = sub->wait(std::chrono::milliseconds(500));
     for (const auto& c : changes) {
       if (c.kind != fleet::ChangeKind::kDeployment) continue;
       if (!(ok = send(c.id))) break;
     }
-    if (!changes.empty()) std::this_thread::sleep_for(opts_.watchInterval);
+    if (!changes.empty()) pace(budget);
   }
   fleet_.feed().unsubscribe(sub);
   return done("WatchDeployments", Status::ok());

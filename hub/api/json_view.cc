@@ -62,27 +62,46 @@ Json toJson(const v1::Deployment& d, bool withDevices) {
     Json devices = Json::array();
     for (const auto& dm : s.devices()) {
       Json shadowed = Json::array();
-      for (const auto& m : dm.shadowed_modules()) shadowed.push_back(m);
+      for (const auto& p : dm.shadowed_pods()) shadowed.push_back(p);
       Json modules = embedded(dm.modules_json());
+      Json pods = embedded(dm.pods_json());
       devices.push_back({{"deviceId", dm.device_id()},
                          {"online", dm.online()},
                          {"applied", dm.applied()},
                          {"desiredVersion", dm.desired_version()},
                          {"appliedVersion", dm.applied_version()},
+                         {"pods", pods.is_null() ? Json::array() : pods},
                          {"modules", modules.is_null() ? Json::array() : modules},
                          {"error", dm.error()},
-                         {"shadowedModules", shadowed}});
+                         {"shadowedPods", shadowed}});
     }
     status["devices"] = devices;
   }
-  Json modules = embedded(d.modules_json());
+  Json pods = embedded(d.pods_json());
+  if (pods.is_null()) pods = Json::array();
+  // Every container as a module "<pod>/<container>" (what devices report), for overviews.
+  Json modules = Json::array();
+  for (const auto& p : pods) {
+    for (const char* list : {"initContainers", "containers"}) {
+      for (const auto& c : common::jsonField(p, list)) {
+        modules.push_back(
+            {{"name", common::jsonString(p, "name") + "/" + common::jsonString(c, "name")},
+             {"image", common::jsonString(c, "image")},
+             {"kind",
+              std::string(list) == "containers"
+                  ? "container"
+                  : (common::jsonString(c, "restartPolicy") == "Always" ? "sidecar" : "init")}});
+      }
+    }
+  }
   Json creds = embedded(d.registry_credentials_json());
   return {{"id", d.id()},
           {"labels", mapJson(d.labels())},
           {"annotations", mapJson(d.annotations())},
           {"targetSelector", d.target_selector()},
           {"priority", d.priority()},
-          {"modules", modules.is_null() ? Json::array() : modules},
+          {"pods", pods},
+          {"modules", modules},
           {"registryCredentials", creds.is_null() ? Json::array() : creds},
           {"generation", d.generation()},
           {"createdAtUnixMs", d.created_at_unix_ms()},

@@ -1,7 +1,8 @@
 // The REST/SSE JSON form of the hub's objects (docs/hub-api.md): the gRPC messages in
 // lowerCamelCase with every field present, int64 values as JSON numbers, and the *_json string
 // fields embedded as JSON values under their name without the suffix (reportedJson ->
-// reported, modulesJson -> modules, ...; null when empty). Pure functions.
+// reported, podsJson -> pods, ...; null when empty); a deployment also lists each of its
+// containers as a module {name: "<pod>/<container>", image, kind}. Pure functions.
 #pragma once
 
 #include "common/json.h"

@@ -121,7 +121,11 @@ Result<v1::Deployment> toDeployment(const Json& j) {
     } else if (k == "annotations") {
       SKIFF_ASSIGN_OR_RETURN(auto ann, stringMap(v, "annotations"));
       for (const auto& [ak, av] : ann) (*d.mutable_annotations())[ak] = av;
+    } else if (k == "pods") {
+      if (!v.is_array()) return common::invalidArgument("pods: expected a list");
+      d.set_pods_json(common::dumpJson(v));
     } else if (k == "modules") {
+      // Schema-1 manifests: each module is converted to a pod of one container by the hub.
       if (!v.is_array()) return common::invalidArgument("modules: expected a list");
       d.set_modules_json(common::dumpJson(v));
     } else if (k == "registryCredentials") {
@@ -130,11 +134,16 @@ Result<v1::Deployment> toDeployment(const Json& j) {
     } else {
       return common::invalidArgument(k +
                                      ": unknown field (want id, targetSelector, priority, "
-                                     "labels, annotations, modules, registryCredentials)");
+                                     "labels, annotations, pods, registryCredentials)");
     }
   }
   if (d.id().empty()) return common::invalidArgument("id: required");
-  if (d.modules_json().empty()) return common::invalidArgument("modules: required");
+  if (d.pods_json().empty() && d.modules_json().empty()) {
+    return common::invalidArgument("pods: required (a list of pod specs, docs/protocol.md)");
+  }
+  if (!d.pods_json().empty() && !d.modules_json().empty()) {
+    return common::invalidArgument("pods: give pods or (schema 1) modules, not both");
+  }
   return d;
 }
 

@@ -6,11 +6,12 @@
 //   priority: 10                  # optional
 //   labels: {app: web}            # optional
 //   annotations: {...}            # optional
-//   modules: [ModuleSpec, ...]    # required (docs/protocol.md "Module spec")
+//   pods: [PodSpec, ...]          # required (docs/protocol.md "Pod spec")
 //   registryCredentials: [{server, username, password}]   # optional
 //
-// (`apiVersion: skiff.io/v1` and `kind: Deployment` are accepted.) Module specs are validated
-// by the hub, which names the offending field. Pure functions.
+// (`apiVersion: skiff.io/v1` and `kind: Deployment` are accepted; so are schema-1 `modules:`
+// lists instead of `pods:`, which the hub converts to pods of one container.) Pod specs are
+// validated by the hub, which names the offending field. Pure functions.
 #pragma once
 
 #include <string>

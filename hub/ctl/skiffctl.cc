@@ -135,6 +135,21 @@ std::string moduleSummary(const std::string& modulesJson) {
   return out.empty() ? "-" : out;
 }
 
+// "web=Running(10.88.0.4)" per pod of the deployment on a device.
+std::string podSummary(const std::string& podsJson) {
+  auto j = common::parseJson(podsJson);
+  if (!j.isOk() || !j->is_array()) return "-";
+  std::string out;
+  for (const auto& p : *j) {
+    std::string s = p.value("name", "?") + "=" + p.value("phase", "?");
+    if (p.value("terminating", false)) s += "(terminating)";
+    std::string ip = p.value("podIP", "");
+    if (!ip.empty()) s += "(" + ip + ")";
+    out += (out.empty() ? "" : ",") + s;
+  }
+  return out.empty() ? "-" : out;
+}
+
 class Cli {
  public:
   Cli(std::ostream& out, std::ostream& err, std::stop_token stop)
@@ -460,13 +475,13 @@ Status Cli::deployGet() {
        << "Labels:      " << labelText(d.labels()) << "\n"
        << "Annotations: " << labelText(d.annotations()) << "\n"
        << "Updated:     " << age(d.updated_at_unix_ms()) << " ago\n";
-  auto modules = common::parseJson(d.modules_json());
-  if (modules.isOk()) {
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& m : *modules) rows.push_back({m.value("name", ""), m.value("image", "")});
-    out_ << "\n";
-    printTable(out_, {"MODULE", "IMAGE"}, rows);
+  Json view = api::toJson(d, false);
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& m : view["modules"]) {
+    rows.push_back({m.value("name", ""), m.value("kind", ""), m.value("image", "")});
   }
+  out_ << "\n";
+  printTable(out_, {"MODULE", "KIND", "IMAGE"}, rows);
   return Status::ok();
 }
 
@@ -486,18 +501,18 @@ Status Cli::deployStatus() {
   std::vector<std::vector<std::string>> rows;
   for (const auto& dm : st.devices()) {
     std::string shadowed;
-    for (const auto& m : dm.shadowed_modules()) shadowed += (shadowed.empty() ? "" : ",") + m;
+    for (const auto& p : dm.shadowed_pods()) shadowed += (shadowed.empty() ? "" : ",") + p;
     rows.push_back({dm.device_id(), dm.online() ? "online" : "offline", dm.applied() ? "yes" : "no",
                     std::to_string(dm.desired_version()), std::to_string(dm.applied_version()),
-                    moduleSummary(dm.modules_json()), shadowed.empty() ? "-" : shadowed,
-                    dm.error().empty() ? "-" : dm.error()});
+                    podSummary(dm.pods_json()), moduleSummary(dm.modules_json()),
+                    shadowed.empty() ? "-" : shadowed, dm.error().empty() ? "-" : dm.error()});
   }
   if (!rows.empty()) {
     out_ << "\n";
-    printTable(
-        out_,
-        {"DEVICE", "STATUS", "APPLIED", "DESIRED", "REPORTED", "MODULES", "SHADOWED", "ERROR"},
-        rows);
+    printTable(out_,
+               {"DEVICE", "STATUS", "APPLIED", "DESIRED", "REPORTED", "PODS", "CONTAINERS",
+                "SHADOWED", "ERROR"},
+               rows);
   }
   return Status::ok();
 }

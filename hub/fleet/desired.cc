@@ -15,10 +15,10 @@ common::Result<DeploymentPtr> compileDeployment(DeploymentRecord record) {
   auto sel = common::LabelSelector::parse(record.spec.targetSelector);
   if (!sel.isOk()) return sel.status().withContext("deployment " + record.spec.id);
   c->selector = std::move(*sel);
-  for (const auto& m : record.spec.modules) {
-    // specHash(m) is the SHA-256 of exactly this canonical JSON.
-    c->moduleJson.push_back(proto::toJson(m));
-    c->specHashes.push_back(common::tls::sha256Hex(common::dumpJson(c->moduleJson.back())));
+  for (const auto& p : record.spec.pods) {
+    // specHash(p) is the SHA-256 of exactly this canonical JSON.
+    c->podJson.push_back(proto::toJson(p));
+    c->specHashes.push_back(common::tls::sha256Hex(common::dumpJson(c->podJson.back())));
   }
   for (const auto& cr : record.spec.registryCredentials) {
     std::string material = cr.server;
@@ -42,12 +42,12 @@ bool outranks(const CompiledDeployment& a, const CompiledDeployment& b) {
   return a.id() < b.id();
 }
 
-const DesiredContent::Item* DesiredContent::moduleNamed(std::string_view name) const {
-  auto it = std::lower_bound(modules.begin(), modules.end(), name,
-                             [](const Item& item, std::string_view n) {
-                               return item.deployment->record.spec.modules[item.index].name < n;
-                             });
-  if (it == modules.end() || it->deployment->record.spec.modules[it->index].name != name) {
+const DesiredContent::Item* DesiredContent::podNamed(std::string_view name) const {
+  auto it =
+      std::lower_bound(pods.begin(), pods.end(), name, [](const Item& item, std::string_view n) {
+        return item.deployment->record.spec.pods[item.index].name < n;
+      });
+  if (it == pods.end() || it->deployment->record.spec.pods[it->index].name != name) {
     return nullptr;
   }
   return &*it;
@@ -55,17 +55,17 @@ const DesiredContent::Item* DesiredContent::moduleNamed(std::string_view name) c
 
 DesiredContent composeDesired(const std::vector<DeploymentPtr>& matching) {
   DesiredContent out;
-  std::map<std::string_view, DesiredContent::Item> modules;
+  std::map<std::string_view, DesiredContent::Item> pods;
   for (const auto& d : matching) {
-    const auto& specs = d->record.spec.modules;
+    const auto& specs = d->record.spec.pods;
     for (std::size_t i = 0; i < specs.size(); ++i) {
-      auto [it, inserted] = modules.try_emplace(specs[i].name, DesiredContent::Item{d, i});
+      auto [it, inserted] = pods.try_emplace(specs[i].name, DesiredContent::Item{d, i});
       if (!inserted && outranks(*d, *it->second.deployment)) it->second = {d, i};
     }
   }
-  // Credentials of the deployments that contribute at least one module.
+  // Credentials of the deployments that contribute at least one pod.
   std::vector<const CompiledDeployment*> contributors;
-  for (const auto& [name, item] : modules) {
+  for (const auto& [name, item] : pods) {
     if (std::find(contributors.begin(), contributors.end(), item.deployment.get()) ==
         contributors.end()) {
       contributors.push_back(item.deployment.get());
@@ -83,14 +83,14 @@ DesiredContent composeDesired(const std::vector<DeploymentPtr>& matching) {
     }
   }
   std::string material;
-  material.reserve(modules.size() * 100 + creds.size() * 100);
-  for (auto& [name, item] : modules) {
-    material += "m ";
+  material.reserve(pods.size() * 100 + creds.size() * 100);
+  for (auto& [name, item] : pods) {
+    material += "p ";
     material += name;
     material += ' ';
     material += item.deployment->specHashes[item.index];
     material += '\n';
-    out.modules.push_back(std::move(item));
+    out.pods.push_back(std::move(item));
   }
   for (auto& [server, item] : creds) {
     material += "c ";
@@ -113,10 +113,8 @@ common::Json toDesiredJson(const DesiredContent& content, const std::string& dev
         item.deployment->record.spec.registryCredentials[item.index]);
   }
   common::Json j = proto::toJson(shell);
-  common::Json& modules = j["modules"];
-  for (const auto& item : content.modules) {
-    modules.push_back(item.deployment->moduleJson[item.index]);
-  }
+  common::Json& pods = j["pods"];
+  for (const auto& item : content.pods) pods.push_back(item.deployment->podJson[item.index]);
   return j;
 }
 
@@ -126,9 +124,9 @@ proto::DesiredState toDesiredState(const DesiredContent& content, const std::str
   d.deviceId = deviceId;
   d.version = version;
   d.issuedAt = issuedAt;
-  d.modules.reserve(content.modules.size());
-  for (const auto& item : content.modules) {
-    d.modules.push_back(item.deployment->record.spec.modules[item.index]);
+  d.pods.reserve(content.pods.size());
+  for (const auto& item : content.pods) {
+    d.pods.push_back(item.deployment->record.spec.pods[item.index]);
   }
   for (const auto& item : content.credentials) {
     d.registryCredentials.push_back(item.deployment->record.spec.registryCredentials[item.index]);

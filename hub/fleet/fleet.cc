@@ -36,7 +36,7 @@ int shardOf(std::string_view id) {
   return static_cast<int>(h % kLastSeenShards);
 }
 
-// Waiting/terminated reasons that mean a module does not work (and will not by itself).
+// Waiting/terminated reasons that mean a container does not work (and will not by itself).
 bool isFailing(const proto::ModuleStatus& s) {
   static const std::set<std::string, std::less<>> kWaiting = {
       "CrashLoopBackOff",  "ErrImagePull",     "ImagePullBackOff",           "CreateContainerError",
@@ -49,12 +49,25 @@ bool isFailing(const proto::ModuleStatus& s) {
   return false;
 }
 
+// As above, in the context of the device's report: the sidecars of a pod that has completed
+// (Succeeded or Failed) were stopped by the agent, the way the kubelet stops them, and their
+// exit code says nothing about the pod (the pod's phase does).
+bool isFailing(const proto::Reported& r, const proto::ModuleStatus& s) {
+  if (s.kind == proto::ContainerKind::kSidecar) {
+    std::string_view pod = proto::podOfModule(s.name);
+    for (const auto& p : r.pods) {
+      if (p.name == pod && (p.phase == "Succeeded" || p.phase == "Failed")) return false;
+    }
+  }
+  return isFailing(s);
+}
+
 constexpr std::size_t kOverviewLabelValues = 50;
 
 // Reported state without the fields that change on every heartbeat.
 bool sameMaterial(const proto::Reported& a, const proto::Reported& b) {
   return a.appliedVersion == b.appliedVersion && a.desiredError == b.desiredError &&
-         a.modules == b.modules && a.facts == b.facts;
+         a.pods == b.pods && a.modules == b.modules && a.facts == b.facts;
 }
 
 }  // namespace
@@ -278,7 +291,7 @@ Status Fleet::loadAll() {
         d.reportedJson = t->reportedJson;
         d.arch = d.reported->facts.arch;
         for (const auto& m : d.reported->modules) {
-          if (isFailing(m)) d.failing.insert(m.name);
+          if (isFailing(*d.reported, m)) d.failing.insert(m.name);
         }
         d.refusing = d.reported->desiredError.has_value();
       } else {
@@ -817,8 +830,8 @@ Status Fleet::deleteDeployment(const std::string& id) {
   deployments_.erase(it);
   addEvent(
       "Normal", "DeploymentDeleted",
-      "deployment " + id + " deleted; its modules leave " + std::to_string(targets) + " device(s)",
-      "", id);
+      "deployment " + id + " deleted; its pods leave " + std::to_string(targets) + " device(s)", "",
+      id);
   feed_.notify(ChangeKind::kDeployment, id);
   return Status::ok();
 }
@@ -883,9 +896,9 @@ v1::Deployment Fleet::deploymentViewLocked(const DeploymentState& dep, bool with
   for (const auto& [k, val] : r.spec.annotations) (*v.mutable_annotations())[k] = val;
   v.set_target_selector(r.spec.targetSelector);
   v.set_priority(r.spec.priority);
-  Json modules = Json::array();
-  for (const auto& m : r.spec.modules) modules.push_back(proto::toJson(m));
-  v.set_modules_json(common::dumpJson(modules));
+  Json pods = Json::array();
+  for (const auto& p : dep.compiled->podJson) pods.push_back(p);
+  v.set_pods_json(common::dumpJson(pods));
   v.set_registry_credentials_json(
       common::dumpJson(credentialsToJson(r.spec.registryCredentials, false)));
   v.set_generation(r.generation);
@@ -906,28 +919,36 @@ std::uint8_t Fleet::deviceOutcome(const DeploymentState& dep, const DeviceState&
   std::int64_t appliedVersion = d.reported ? d.reported->appliedVersion : 0;
   bool isApplied = required > 0 && appliedVersion >= required;
   Json statuses;  // per-device detail only when asked for (no allocation otherwise)
+  Json podStatuses;
   std::vector<std::string> shadowed;
   bool allRunning = true;
   bool anyFailing = false;
-  for (std::size_t i = 0; i < r.spec.modules.size(); ++i) {
-    const auto& m = r.spec.modules[i];
-    const auto* winner = d.content.moduleNamed(m.name);
+  for (std::size_t i = 0; i < r.spec.pods.size(); ++i) {
+    const auto& p = r.spec.pods[i];
+    const auto* winner = d.content.podNamed(p.name);
     if (winner != nullptr && winner->deployment->id() != r.spec.id) {
-      if (detail != nullptr) shadowed.push_back(m.name);
+      if (detail != nullptr) shadowed.push_back(p.name);
       continue;
     }
-    const proto::ModuleStatus* found = nullptr;
+    const proto::PodStatus* found = nullptr;
     if (d.reported) {
-      for (const auto& s : d.reported->modules) {
-        if (s.name == m.name && s.deploymentId == r.spec.id) found = &s;
+      for (const auto& s : d.reported->pods) {
+        if (s.name == p.name && s.deploymentId == r.spec.id) found = &s;
       }
     }
-    if (found != nullptr && detail != nullptr) statuses.push_back(proto::toJson(*found));
-    bool current = found != nullptr && found->specHash == dep.compiled->specHashes[i];
-    if (!current || found->state != proto::ModuleState::kRunning || !found->ready) {
-      allRunning = false;
+    if (found != nullptr && detail != nullptr) podStatuses.push_back(proto::toJson(*found));
+    bool current =
+        found != nullptr && !found->terminating && found->specHash == dep.compiled->specHashes[i];
+    bool works =
+        current && ((found->phase == "Running" && found->ready) || found->phase == "Succeeded");
+    if (!works) allRunning = false;
+    if (current && found->phase == "Failed") anyFailing = true;
+    if (!d.reported) continue;
+    for (const auto& m : d.reported->modules) {
+      if (m.deploymentId != r.spec.id || proto::podOfModule(m.name) != p.name) continue;
+      if (detail != nullptr) statuses.push_back(proto::toJson(m));
+      if (current && isFailing(*d.reported, m)) anyFailing = true;
     }
-    if (current && isFailing(*found)) anyFailing = true;
   }
   std::string error;
   if (d.reported && d.reported->desiredError) {
@@ -947,8 +968,9 @@ std::uint8_t Fleet::deviceOutcome(const DeploymentState& dep, const DeviceState&
     detail->set_desired_version(d.desiredVersion);
     detail->set_applied_version(appliedVersion);
     detail->set_modules_json(common::dumpJson(statuses.is_null() ? Json::array() : statuses));
+    detail->set_pods_json(common::dumpJson(podStatuses.is_null() ? Json::array() : podStatuses));
     detail->set_error(error);
-    for (auto& s : shadowed) detail->add_shadowed_modules(s);
+    for (auto& s : shadowed) detail->add_shadowed_pods(s);
   }
   return bits;
 }
@@ -1263,7 +1285,7 @@ std::optional<IngestError> Fleet::ingestReported(const std::string& deviceId,
   d.refusing = refusing;
   std::set<std::string> failing;
   for (const auto& m : r.modules) {
-    if (!isFailing(m)) continue;
+    if (!isFailing(r, m)) continue;
     failing.insert(m.name);
     if (!d.failing.contains(m.name)) {
       addEvent("Warning", "ModuleFailed",
@@ -1427,7 +1449,7 @@ void Fleet::reconcileBatch(std::vector<std::string> ids) {
         }
         DesiredContent content = composeDesired(matching);
         bool changed = content.hash != d.desiredHash;
-        bool silent = d.desiredVersion == 0 && content.modules.empty() &&
+        bool silent = d.desiredVersion == 0 && content.pods.empty() &&
                       content.credentials.empty();  // nothing ever sent, nothing to send
         if (changed && !silent) {
           d.desiredVersion = nextVersion_++;

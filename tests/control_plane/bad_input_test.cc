@@ -181,6 +181,51 @@ TEST_P(BadInputTest, MissingRequiredFieldsAre422NamingTheField) {
                 "spec.template.metadata.labels");
 }
 
+// What kube-apiserver refuses in a pod's volumes, mounts, ports and init containers, with the
+// same field paths and cause types; nothing is stored.
+TEST_P(BadInputTest, PodVolumesMountsPortsAndInitContainers) {
+  auto c = [](const std::string& name, Json extra = Json::object()) {
+    Json j = {{"name", name}, {"image", "busybox"}};
+    j.update(extra);
+    return j;
+  };
+  expectInvalid(
+      send("POST", kPods,
+           common::dumpJson(
+               pod("mount",
+                   {{"containers",
+                     {c("a", {{"volumeMounts", {{{"name", "nope"}, {"mountPath", "/x"}}}}})}}}))),
+      "spec.containers[0].volumeMounts[0].name");
+  expectInvalid(
+      send("POST", kPods,
+           common::dumpJson(
+               pod("size", {{"volumes", {{{"name", "v"}, {"emptyDir", {{"sizeLimit", "-1Gi"}}}}}},
+                            {"containers", {c("a")}}}))),
+      "spec.volumes[0].emptyDir.sizeLimit");
+  expectInvalid(
+      send("POST", kPods,
+           common::dumpJson(pod("dupvol", {{"volumes",
+                                            {{{"name", "v"}, {"emptyDir", Json::object()}},
+                                             {{"name", "v"}, {"emptyDir", Json::object()}}}},
+                                           {"containers", {c("a")}}}))),
+      "spec.volumes[1].name");
+  expectInvalid(send("POST", kPods,
+                     common::dumpJson(pod("noimage", {{"initContainers", {{{"name", "i"}}}},
+                                                      {"containers", {c("a")}}}))),
+                "spec.initContainers[0].image");
+  expectInvalid(send("POST", kPods,
+                     common::dumpJson(
+                         pod("dupname", {{"initContainers", {c("a")}}, {"containers", {c("a")}}}))),
+                "spec.initContainers[0].name");
+  Json hp = {{"ports", {{{"containerPort", 80}, {"hostPort", 8080}}}}};
+  Json r = expectStatus(
+      send("POST", kPods,
+           common::dumpJson(pod("hostport", {{"containers", {c("a", hp), c("b", hp)}}}))),
+      422, "Invalid");
+  EXPECT_NE(r.dump().find("spec.containers[1].ports[0].hostPort"), std::string::npos) << r.dump();
+  EXPECT_NE(r.dump().find("Duplicate value: \\\"TCP//8080\\\""), std::string::npos) << r.dump();
+}
+
 TEST_P(BadInputTest, WrongTypesAreRejected) {
   Json labels = {{"app", "web"}};
   expectInvalid(send("POST", kDeploys,

@@ -175,9 +175,11 @@ TEST(E2eFleet, DeploymentRunsOnMatchingAgentWithRealStatusLogsUpdateAndDelete) {
         auto pods = sys->pods("ticker-");
         if (pods.size() != 1 || pods[0]["metadata"].value("name", "") == pod) return false;
         pod2 = pods[0]["metadata"].value("name", "");
-        auto c = sys->containers("pi-a");
-        return c.isOk() && c->size() == 1 && (*c)[0].value("Image", "") == v2 &&
-               (*c)[0].value("State", "") == "running";
+        // Only the new pod is left on pi-a: its sandbox and its container of the new image.
+        auto all = sys->containers("pi-a");
+        auto c = sys->moduleContainers("pi-a", pod2 + "/ticker");
+        return all.isOk() && all->size() == 2 && c.isOk() && c->size() == 1 &&
+               (*c)[0].value("Image", "") == v2 && (*c)[0].value("State", "") == "running";
       },
       kWait))
       << sys->diagnostics();
@@ -262,9 +264,9 @@ TEST(E2eFleet, PodOnEveryMatchingDeviceAggregatesTheirStatus) {
   ASSERT_TRUE(eventually([&] { return sys->nodeReady("skiff-fleet"); }, kWait))
       << sys->diagnostics();
   std::string manifest =
-      sys->file("multi.yaml",
-                edgePodYaml("multi", sys->registry().imageRef("latest"),
-                            "echo host $(hostname); sleep 3600", {{"device.skiff.io/site", "a"}}));
+      sys->file("multi.yaml", edgePodYaml("multi", sys->registry().imageRef("latest"),
+                                          "echo host $(ip -4 -o addr show eth0); sleep 3600",
+                                          {{"device.skiff.io/site", "a"}}));
   SKIFF_ASSERT_OK(sys->kubectl().ok({"apply", "-f", manifest}));
   auto summary = [&] {
     auto p = sys->getJson({"pod", "multi"});
@@ -285,18 +287,23 @@ TEST(E2eFleet, PodOnEveryMatchingDeviceAggregatesTheirStatus) {
   EXPECT_EQ(s["devices"].value("pi-a", ""), "running") << s.dump();
   EXPECT_EQ(s["devices"].value("pi-b", ""), "running") << s.dump();
 
-  // kubectl logs names the device it reads (the first running one) and follows the annotation.
+  // Each device's pod has its own sandbox address, listed in the summary.
+  ASSERT_TRUE(s["podIPs"].is_object()) << s.dump();
+  EXPECT_NE(s["podIPs"].value("pi-a", ""), "") << s.dump();
+  EXPECT_NE(s["podIPs"].value("pi-a", ""), s["podIPs"].value("pi-b", "")) << s.dump();
+
+  // kubectl logs names the device it reads (the first running one) and follows the annotation;
+  // each device's container prints its pod's address.
   auto hostOf = [&](const std::string& dev) {
-    auto c = sys->moduleContainers(dev, "multi/main");
-    return c.isOk() && c->size() == 1 ? (*c)[0].value("Id", "").substr(0, 12) : std::string();
+    return std::string("inet ") + s["podIPs"].value(dev, "?") + "/";
   };
   SKIFF_ASSERT_OK_AND_ASSIGN(std::string logs, sys->kubectl().ok({"logs", "multi"}));
   EXPECT_NE(logs.find("==> device pi-a (2 targeted"), std::string::npos) << logs;
-  EXPECT_NE(logs.find("host " + hostOf("pi-a")), std::string::npos) << logs;
+  EXPECT_NE(logs.find(hostOf("pi-a")), std::string::npos) << logs;
   SKIFF_ASSERT_OK(sys->kubectl().ok({"annotate", "pod", "multi", "skiff.io/logs-device=pi-b"}));
   ASSERT_TRUE(eventually([&] {
     auto r = sys->kubectl().run({"logs", "multi"});
-    return r.isOk() && r->output.find("host " + hostOf("pi-b")) != std::string::npos;
+    return r.isOk() && r->output.find(hostOf("pi-b")) != std::string::npos;
   })) << sys->kubectl().run({"logs", "multi"})->output;
 
   // Relabel pi-b away: its container goes, the pod now targets one device.

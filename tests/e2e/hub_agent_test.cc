@@ -57,15 +57,17 @@ TEST(E2eHubAgent, EnrollDeployStatusLogsAndRevoke) {
   std::string manifest = sys->file("hello.yaml", R"y(id: hello
 targetSelector: "site=a,tier in (edge)"
 labels: {app: hello}
-modules:
-  - name: hello/ticker
-    image: ")y" + image + R"y("
-    command: ["sh", "-c"]
-    args: ["i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.3; done"]
-  - name: hello/web
-    image: ")y" + image + R"y("
-    command: ["httpd", "-f", "-p", "18080"]
-    env: [{name: GREETING, value: hello}]
+pods:
+  - name: hello
+    containers:
+      - name: ticker
+        image: ")y" + image + R"y("
+        command: ["sh", "-c"]
+        args: ["i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.3; done"]
+      - name: web
+        image: ")y" + image + R"y("
+        command: ["httpd", "-f", "-p", "18080"]
+        env: [{name: GREETING, value: hello}]
 )y");
   SKIFF_ASSERT_OK_AND_ASSIGN(std::string applied,
                              sys->skiffctlOk({"deploy", "apply", "-f", manifest}));
@@ -73,7 +75,7 @@ modules:
             std::string::npos)
       << applied;
 
-  // Both modules run in Podman, created by pi-a; pi-b (site=b) runs nothing.
+  // Both containers of the pod run in Podman, created by pi-a; pi-b (site=b) runs nothing.
   ASSERT_TRUE(eventually([&] {
     return sys->runningModules("pi-a") == std::vector<std::string>{"hello/ticker", "hello/web"};
   })) << sys->diagnostics();
@@ -94,6 +96,7 @@ modules:
   })) << status;
   EXPECT_NE(status.find("hello/ticker=running"), std::string::npos) << status;
   EXPECT_NE(status.find("hello/web=running"), std::string::npos) << status;
+  EXPECT_NE(status.find("hello=Running("), std::string::npos) << status;  // with its pod IP
   SKIFF_ASSERT_OK_AND_ASSIGN(std::string json,
                              sys->skiffctlOk({"-o", "json", "deploy", "status", "hello"}));
   auto st = common::parseJson(json.substr(json.find('{')));
@@ -156,6 +159,7 @@ modules:
 TEST(E2eHubAgent, FollowedLogsEndWhenTheDeviceOrBrokerGoesAway) {
   SKIFF_ASSERT_OK_AND_ASSIGN(auto sys, System::create({.name = "e2e-logs-end"}));
   SKIFF_ASSERT_OK(sys->addAgent("pi-a", {{"site", "a"}}));
+  // (A schema-1 manifest: the hub converts module t/ticker to pod t-ticker, container ticker.)
   std::string manifest = sys->file("t.yaml", R"y(id: t
 targetSelector: site=a
 modules:
@@ -170,7 +174,7 @@ modules:
   auto follow = [&](const std::string& name) -> Result<Subprocess> {
     SubprocessOptions so;
     so.argv = sys->skiffctlArgv();
-    so.argv.insert(so.argv.end(), {"logs", "pi-a", "t/ticker", "-f", "--tail", "1"});
+    so.argv.insert(so.argv.end(), {"logs", "pi-a", "t-ticker/ticker", "-f", "--tail", "1"});
     so.logFile = sys->dir() + "/" + name + ".log";
     SKIFF_ASSIGN_OR_RETURN(Subprocess p, Subprocess::start(so));
     std::string file = so.logFile;

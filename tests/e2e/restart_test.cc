@@ -88,7 +88,10 @@ Snapshot snapshot(System& sys) {
     auto c = sys.containers(dev);
     if (!c.isOk()) continue;
     for (const auto& ctr : *c) {
-      s.containers[ctr["Labels"].value("io.skiff.module", "")] = ctr.value("Id", "");
+      // Pod members by module, each pod's sandbox (infra container) as "<pod>/(sandbox)".
+      std::string module = ctr["Labels"].value("io.skiff.module", "");
+      if (module.empty()) module = ctr["Labels"].value("io.skiff.pod", "?") + "/(sandbox)";
+      s.containers[module] = ctr.value("Id", "");
     }
   }
   return s;
@@ -122,7 +125,7 @@ TEST(E2eRestarts, VirtualNodeSurvivesControlPlaneAndHubRestarts) {
   SKIFF_ASSERT_OK(sys->kubectl().ok({"apply", "-f", webA, "-f", webB}));
   ASSERT_TRUE(eventually([&] { return settled(*sys, 3); }, kWait)) << sys->diagnostics();
   Snapshot before = snapshot(*sys);
-  ASSERT_EQ(before.containers.size(), 3u) << describe(before);
+  ASSERT_EQ(before.containers.size(), 6u) << describe(before);  // 3 pods: sandbox + app
 
   // 1. Control plane: clean restart, then kill -9 and restart.
   ASSERT_EQ(sys->controlPlane().stop(), 0);

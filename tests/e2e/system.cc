@@ -53,6 +53,22 @@ std::string edgePodYaml(const std::string& name, const std::string& image,
          image + "\n    command: [\"sh\", \"-c\", \"" + script + "\"]\n";
 }
 
+Json podJson(System& sys, const std::string& name) {
+  auto p = sys.getJson({"pod", name});
+  return p.isOk() ? *p : Json::object();
+}
+
+Json statusOf(const Json& pod, const std::string& container) {
+  if (!pod.contains("status")) return Json::object();
+  for (const char* list : {"containerStatuses", "initContainerStatuses"}) {
+    const Json& l = pod["status"].contains(list) ? pod["status"][list] : Json::array();
+    for (const auto& c : l) {
+      if (c.value("name", "") == container) return c;
+    }
+  }
+  return Json::object();
+}
+
 int lastTick(const std::string& text) {
   static const std::regex kTick("tick ([0-9]+)");
   int last = -1;
@@ -242,7 +258,8 @@ std::vector<std::string> System::runningModules(const std::string& deviceId) {
   auto all = containers(deviceId);
   if (!all.isOk()) return out;
   for (const auto& c : *all) {
-    if (c.value("State", "") == "running") out.push_back(c["Labels"].value("io.skiff.module", ""));
+    std::string module = c["Labels"].value("io.skiff.module", "");
+    if (c.value("State", "") == "running" && !module.empty()) out.push_back(module);  // no infra
   }
   std::sort(out.begin(), out.end());
   return out;

@@ -146,4 +146,9 @@ std::string edgePodYaml(const std::string& name, const std::string& image,
 // N of the last "tick N" line in text (-1 if none): the sample workloads count their output.
 int lastTick(const std::string& text);
 
+// `kubectl get pod <name> -o json` ({} when that fails).
+common::Json podJson(System& sys, const std::string& name);
+// The status of one container of the pod: app containers, then init containers ({} if none).
+common::Json statusOf(const common::Json& pod, const std::string& container);
+
 }  // namespace skiff::test

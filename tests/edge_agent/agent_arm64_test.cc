@@ -27,15 +27,18 @@ TEST(AgentArm64Test, DesiredRunningReportedUnderQemu) {
   SKIFF_ASSERT_OK_AND_ASSIGN(AgentPeers peers, AgentPeers::create());
   SKIFF_ASSERT_OK_AND_ASSIGN(TempDir dir, TempDir::create("agent-arm64"));
   const std::string device = "pi-arm64";
+  // The infra image must match the engine's architecture (here the host's x86-64 Podman; on a
+  // Pi both are arm64): the host's skiff-pause.
   AgentProcess agent(dir.file("state"), peers.podman->socketPath(), dir.path(),
-                     AgentRunOptions{{}, /*arm64=*/true});
+                     AgentRunOptions{{"--pause-binary", AgentProcess::pauseBinary()},
+                                     /*arm64=*/true});
   // Enrollment itself runs on arm64: key generation, CSR, HTTPS with libcurl.
   SKIFF_ASSERT_OK(enrollDevice(agent, *peers.hub, device));
   SKIFF_ASSERT_OK(agent.start());
   SKIFF_ASSERT_OK(peers.hub->waitPresence(device, true, 90s));
 
   auto m = busyboxModule(*peers.registry, "smoke/app", {"echo $WHO > /tmp/who; sleep 3600"});
-  m.env = {{"WHO", "arm64-agent"}};
+  m.containers[0].env = {{"WHO", "arm64-agent"}};
   SKIFF_ASSERT_OK(peers.hub->publishDesired(desiredDoc(device, 1, {m})));
   SKIFF_ASSERT_OK_AND_ASSIGN(auto rep, peers.hub->waitReported(
                                            device,

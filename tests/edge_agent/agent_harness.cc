@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <filesystem>
 #include <iostream>
 
 #include "common/clock.h"
@@ -363,6 +364,10 @@ std::vector<protocol::RpcResponse> HubDouble::rpcResponses(const std::string& id
 
 std::string AgentProcess::hostBinary() { return SKIFF_AGENT_BIN; }
 
+std::string AgentProcess::pauseBinary() {
+  return std::filesystem::path(SKIFF_AGENT_BIN).parent_path().string() + "/skiff-pause";
+}
+
 std::string AgentProcess::arm64Binary() {
   std::string p = SKIFF_AGENT_ARM64_BIN;
   return common::readFile(p).isOk() ? p : std::string();
@@ -448,33 +453,49 @@ Result<AgentPeers> AgentPeers::create(HubDoubleOptions hubOpts) {
   return p;
 }
 
-protocol::ModuleSpec busyboxModule(const RegistryFixture& registry, const std::string& name,
-                                   const std::vector<std::string>& shellScript) {
-  protocol::ModuleSpec m;
-  m.name = name;
-  m.deploymentId = "dep-" + name.substr(0, name.find('/'));
-  m.image = registry.imageRef("latest");
-  m.command = {"sh", "-c"};
-  m.args = shellScript;
-  m.stopTimeoutSeconds = 2;
-  return m;
+protocol::ContainerSpec busyboxContainer(const RegistryFixture& registry, const std::string& name,
+                                         const std::vector<std::string>& shellScript) {
+  protocol::ContainerSpec c;
+  c.name = name;
+  c.image = registry.imageRef("latest");
+  c.command = {"sh", "-c"};
+  c.args = shellScript;
+  return c;
+}
+
+protocol::PodSpec busyboxModule(const RegistryFixture& registry, const std::string& module,
+                                const std::vector<std::string>& shellScript) {
+  auto slash = module.find('/');
+  protocol::PodSpec p;
+  p.name = module.substr(0, slash);
+  p.deploymentId = "dep-" + p.name;
+  p.terminationGracePeriodSeconds = 2;
+  p.containers = {busyboxContainer(
+      registry, slash == std::string::npos ? "main" : module.substr(slash + 1), shellScript)};
+  return p;
 }
 
 protocol::DesiredState desiredDoc(const std::string& deviceId, std::int64_t version,
-                                  std::vector<protocol::ModuleSpec> modules) {
+                                  std::vector<protocol::PodSpec> pods) {
   protocol::DesiredState d;
   d.deviceId = deviceId;
   d.version = version;
   d.issuedAt = common::formatRfc3339(std::chrono::system_clock::now());
-  std::sort(modules.begin(), modules.end(),
-            [](const auto& a, const auto& b) { return a.name < b.name; });
-  d.modules = std::move(modules);
+  std::sort(pods.begin(), pods.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  d.pods = std::move(pods);
   return d;
 }
 
 const protocol::ModuleStatus* moduleIn(const protocol::Reported& r, const std::string& module) {
   for (const auto& m : r.modules) {
     if (m.name == module) return &m;
+  }
+  return nullptr;
+}
+
+const protocol::PodStatus* podIn(const protocol::Reported& r, const std::string& pod) {
+  for (const auto& p : r.pods) {
+    if (p.name == pod) return &p;
   }
   return nullptr;
 }

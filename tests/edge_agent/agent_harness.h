@@ -125,6 +125,8 @@ class AgentProcess {
   // Path of the host binary and of the arm64 one ("" when it was not built).
   static std::string hostBinary();
   static std::string arm64Binary();
+  // The host's skiff-pause (next to the host binary).
+  static std::string pauseBinary();
 
   AgentProcess(std::string stateDir, std::string engineSocket, std::string logDir,
                AgentRunOptions opts = {});
@@ -160,16 +162,21 @@ struct AgentPeers {
   static Result<AgentPeers> create(HubDoubleOptions hubOpts = {});
 };
 
-// A busybox module spec with the registry's image.
-protocol::ModuleSpec busyboxModule(const RegistryFixture& registry, const std::string& name,
-                                   const std::vector<std::string>& shellScript);
+// A busybox container running `sh -c <shellScript...>` with the registry's image.
+protocol::ContainerSpec busyboxContainer(const RegistryFixture& registry, const std::string& name,
+                                         const std::vector<std::string>& shellScript);
+// A pod of one busybox container for the module name "<pod>/<container>" (deployment
+// "dep-<pod>", 2 s grace period): the pod counterpart of a schema-1 module.
+protocol::PodSpec busyboxModule(const RegistryFixture& registry, const std::string& module,
+                                const std::vector<std::string>& shellScript);
 
 // A desired document for deviceId.
 protocol::DesiredState desiredDoc(const std::string& deviceId, std::int64_t version,
-                                  std::vector<protocol::ModuleSpec> modules);
+                                  std::vector<protocol::PodSpec> pods);
 
-// The status of module in a report (nullptr if absent).
+// The status of module ("<pod>/<container>") or pod in a report (nullptr if absent).
 const protocol::ModuleStatus* moduleIn(const protocol::Reported& r, const std::string& module);
+const protocol::PodStatus* podIn(const protocol::Reported& r, const std::string& pod);
 
 // Enrolls a device through the binary against the hub double; ASSERT-style failures as Status.
 Status enrollDevice(AgentProcess& agent, HubDouble& hub, const std::string& deviceId);
@@ -177,7 +184,8 @@ Status enrollDevice(AgentProcess& agent, HubDouble& hub, const std::string& devi
 // `podman inspect` of a container via the Docker API: State.Status ("running", "exited"), or
 // NotFound.
 Result<std::string> containerState(PodmanFixture& podman, const std::string& id);
-// Ids of every container (all states) carrying label key=value.
+// Ids of every container (all states) carrying label key=value (infra containers of pod
+// sandboxes included; io.skiff.kind=container selects app containers).
 Result<std::vector<std::string>> containersWithLabel(PodmanFixture& podman, const std::string& key,
                                                      const std::string& value);
 

@@ -101,18 +101,19 @@ TEST_F(AgentTest, SignedDesiredStateRunsModulesReplacesAndRemovesThem) {
   auto web = busyboxModule(
       registry(), "web/app",
       {"echo \"$GREETING $0 $1\" > /tmp/started; exec httpd -f -p 8080 -h /www", "alpha", "beta"});
-  web.env = {{"GREETING", "hello-skiff"}, {"MODE", "test"}};
-  web.ports = {{8080, hostPort, "TCP", "127.0.0.1"}};
-  web.workingDir = "/scratch";
-  web.resources.memoryBytes = 64 << 20;
-  web.resources.cpuMillis = 500;
+  auto& app = web.containers[0];
+  app.env = {{"GREETING", "hello-skiff"}, {"MODE", "test"}};
+  app.ports = {{8080, hostPort, "TCP", "127.0.0.1"}};
+  app.workingDir = "/scratch";
+  app.resources.memoryBytes = 64 << 20;
+  app.resources.cpuMillis = 500;
   web.volumes = {filesVolume("site", "index.html", "skiff-index\n", 0644),
                  filesVolume("creds", "token", "s3cret", 0600)};
   protocol::Volume scratch;
   scratch.name = "scratch";
   scratch.kind = protocol::Volume::Kind::kEmptyDir;
   web.volumes.push_back(scratch);
-  web.mounts = {{"site", "/www", true, ""},
+  app.mounts = {{"site", "/www", true, ""},
                 {"creds", "/etc/creds", true, ""},
                 {"scratch", "/scratch", false, ""}};
   auto side = busyboxModule(registry(), "side/car", {"while true; do sleep 1; done"});
@@ -121,7 +122,9 @@ TEST_F(AgentTest, SignedDesiredStateRunsModulesReplacesAndRemovesThem) {
   protocol::Reported rep = waitRunning(device, 1, {"web/app", "side/car"});
   ASSERT_FALSE(HasFailure());
   const auto* w = moduleIn(rep, "web/app");
-  EXPECT_EQ(w->specHash, protocol::specHash(web));
+  EXPECT_EQ(podIn(rep, "web")->specHash, protocol::specHash(web));
+  EXPECT_EQ(podIn(rep, "web")->phase, "Running");
+  EXPECT_FALSE(podIn(rep, "web")->podIP.empty());
   EXPECT_EQ(w->deploymentId, "dep-web");
   EXPECT_TRUE(w->imageId.starts_with("sha256:")) << w->imageId;
   EXPECT_EQ(w->restartCount, 0);
@@ -169,7 +172,7 @@ TEST_F(AgentTest, SignedDesiredStateRunsModulesReplacesAndRemovesThem) {
 
   // An image change replaces the container.
   SKIFF_ASSERT_OK(registry().pushBusybox("v2"));
-  web.image = registry().imageRef("v2");
+  app.image = registry().imageRef("v2");
   SKIFF_ASSERT_OK(hub().publishDesired(desiredDoc(device, 2, {web, side})));
   rep = waitRunning(device, 2, {"web/app", "side/car"});
   ASSERT_FALSE(HasFailure());
@@ -190,10 +193,11 @@ TEST_F(AgentTest, SignedDesiredStateRunsModulesReplacesAndRemovesThem) {
   SKIFF_ASSERT_OK(waitUntil(
       [&] {
         auto ids = containersWithLabel(podman(), "io.skiff.agent", device);
-        return ids.isOk() && ids->size() == 1 && ids->front() == sideId &&
-               !std::filesystem::exists(agent->stateDir() + "/modules/web_app");
+        auto apps = containersWithLabel(podman(), "io.skiff.kind", "container");
+        return ids.isOk() && ids->size() == 2 && apps.isOk() && apps->size() == 1 &&
+               apps->front() == sideId && !std::filesystem::exists(agent->stateDir() + "/pods/web");
       },
-      60s, "only side/car left, web/app's files gone"));
+      60s, "only side/car (and its sandbox) left, web's files gone"));
   // The foreign container was never touched.
   SKIFF_ASSERT_OK_AND_ASSIGN(auto foreignIds,
                              containersWithLabel(podman(), "io.skiff.module", "web/app"));
@@ -213,7 +217,7 @@ TEST_F(AgentTest, ExitingContainersAreRestartedWithBackoffPerRestartPolicy) {
   auto crash = busyboxModule(registry(), "crash/loop", {"sleep 0.2; exit 3"});
   auto done = busyboxModule(registry(), "job/ok", {"exit 0"});
   done.restartPolicy = protocol::RestartPolicy::kOnFailure;
-  auto never = busyboxModule(registry(), "job/never", {"exit 1"});
+  auto never = busyboxModule(registry(), "jobnever/never", {"exit 1"});
   never.restartPolicy = protocol::RestartPolicy::kNever;
   SKIFF_ASSERT_OK(hub().publishDesired(desiredDoc(device, 1, {crash, done, never})));
 
@@ -249,7 +253,7 @@ TEST_F(AgentTest, ExitingContainersAreRestartedWithBackoffPerRestartPolicy) {
       device,
       [](const protocol::Reported& r) {
         const auto* ok = moduleIn(r, "job/ok");
-        const auto* nv = moduleIn(r, "job/never");
+        const auto* nv = moduleIn(r, "jobnever/never");
         return ok != nullptr && ok->state == ModuleState::kTerminated && nv != nullptr &&
                nv->state == ModuleState::kTerminated;
       },
@@ -258,9 +262,9 @@ TEST_F(AgentTest, ExitingContainersAreRestartedWithBackoffPerRestartPolicy) {
   EXPECT_EQ(moduleIn(*jobs, "job/ok")->reason, "Completed");
   EXPECT_EQ(moduleIn(*jobs, "job/ok")->exitCode, 0);
   EXPECT_EQ(moduleIn(*jobs, "job/ok")->restartCount, 0);
-  EXPECT_EQ(moduleIn(*jobs, "job/never")->reason, "Error");
-  EXPECT_EQ(moduleIn(*jobs, "job/never")->exitCode, 1);
-  EXPECT_EQ(moduleIn(*jobs, "job/never")->restartCount, 0);
+  EXPECT_EQ(moduleIn(*jobs, "jobnever/never")->reason, "Error");
+  EXPECT_EQ(moduleIn(*jobs, "jobnever/never")->exitCode, 1);
+  EXPECT_EQ(moduleIn(*jobs, "jobnever/never")->restartCount, 0);
 
   // Restart counts survive an agent restart.
   int before = moduleIn(*later, "crash/loop")->restartCount;
@@ -279,11 +283,11 @@ TEST_F(AgentTest, BrokerOutageKeepsContainersRunningAndAgentReconverges) {
   const std::string device = "pi-outage";
   auto agent = newAgent(device);
   SKIFF_ASSERT_OK(agent->start());
-  auto a = busyboxModule(registry(), "app/a", {"while true; do sleep 1; done"});
+  auto a = busyboxModule(registry(), "a/app", {"while true; do sleep 1; done"});
   SKIFF_ASSERT_OK(hub().publishDesired(desiredDoc(device, 1, {a})));
-  auto rep = waitRunning(device, 1, {"app/a"});
+  auto rep = waitRunning(device, 1, {"a/app"});
   ASSERT_FALSE(HasFailure());
-  const std::string id = moduleIn(rep, "app/a")->containerId;
+  const std::string id = moduleIn(rep, "a/app")->containerId;
 
   peers_.broker->stop();
   auto until = std::chrono::steady_clock::now() + 30s;
@@ -296,24 +300,24 @@ TEST_F(AgentTest, BrokerOutageKeepsContainersRunningAndAgentReconverges) {
   SKIFF_ASSERT_OK(hub().waitBusConnected(30s));
   // The agent reconnects (backoff ≤ 30 s) and announces itself; a new document converges.
   SKIFF_ASSERT_OK(hub().waitPresence(device, true, 60s));
-  auto b = busyboxModule(registry(), "app/b", {"while true; do sleep 1; done"});
+  auto b = busyboxModule(registry(), "b/app", {"while true; do sleep 1; done"});
   SKIFF_ASSERT_OK(hub().publishDesired(desiredDoc(device, 2, {a, b})));
-  rep = waitRunning(device, 2, {"app/a", "app/b"});
+  rep = waitRunning(device, 2, {"a/app", "b/app"});
   ASSERT_FALSE(HasFailure());
-  EXPECT_EQ(moduleIn(rep, "app/a")->containerId, id);
+  EXPECT_EQ(moduleIn(rep, "a/app")->containerId, id);
 }
 
 TEST_F(AgentTest, KillNineWhileBrokerDownReconcilesFromDisk) {
   const std::string device = "pi-kill";
   auto agent = newAgent(device);
   SKIFF_ASSERT_OK(agent->start());
-  auto a = busyboxModule(registry(), "app/a", {"while true; do sleep 1; done"});
-  auto b = busyboxModule(registry(), "app/b", {"while true; do sleep 1; done"});
+  auto a = busyboxModule(registry(), "a/app", {"while true; do sleep 1; done"});
+  auto b = busyboxModule(registry(), "b/app", {"while true; do sleep 1; done"});
   SKIFF_ASSERT_OK(hub().publishDesired(desiredDoc(device, 1, {a, b})));
-  auto rep = waitRunning(device, 1, {"app/a", "app/b"});
+  auto rep = waitRunning(device, 1, {"a/app", "b/app"});
   ASSERT_FALSE(HasFailure());
-  const std::string idA = moduleIn(rep, "app/a")->containerId;
-  const std::string idB = moduleIn(rep, "app/b")->containerId;
+  const std::string idA = moduleIn(rep, "a/app")->containerId;
+  const std::string idB = moduleIn(rep, "b/app")->containerId;
 
   peers_.broker->stop();
   SKIFF_ASSERT_OK(agent->kill9());
@@ -325,7 +329,7 @@ TEST_F(AgentTest, KillNineWhileBrokerDownReconcilesFromDisk) {
   SKIFF_ASSERT_OK(agent->start());
   SKIFF_ASSERT_OK(waitUntil(
       [&] {
-        auto ids = containersWithLabel(podman(), "io.skiff.module", "app/a");
+        auto ids = containersWithLabel(podman(), "io.skiff.module", "a/app");
         return ids.isOk() && ids->size() == 1 &&
                containerState(podman(), ids->front()).valueOr("") == "running";
       },
@@ -339,8 +343,8 @@ TEST_F(AgentTest, KillNineWhileBrokerDownReconcilesFromDisk) {
   SKIFF_ASSERT_OK_AND_ASSIGN(rep, hub().waitReported(
                                       device,
                                       [&](const protocol::Reported& r) {
-                                        const auto* ma = moduleIn(r, "app/a");
-                                        const auto* mb = moduleIn(r, "app/b");
+                                        const auto* ma = moduleIn(r, "a/app");
+                                        const auto* mb = moduleIn(r, "b/app");
                                         return r.appliedVersion == 1 && ma != nullptr &&
                                                mb != nullptr &&
                                                ma->state == ModuleState::kRunning &&
@@ -348,19 +352,19 @@ TEST_F(AgentTest, KillNineWhileBrokerDownReconcilesFromDisk) {
                                                mb->state == ModuleState::kRunning;
                                       },
                                       120s, "report after reconnect"));
-  EXPECT_EQ(moduleIn(rep, "app/b")->restartCount, 1);
-  EXPECT_EQ(moduleIn(rep, "app/b")->containerId, idB);
+  EXPECT_EQ(moduleIn(rep, "b/app")->restartCount, 1);
+  EXPECT_EQ(moduleIn(rep, "b/app")->containerId, idB);
 }
 
 TEST_F(AgentTest, TornStateFileIsNeverUsed) {
   const std::string device = "pi-torn";
   auto agent = newAgent(device);
   SKIFF_ASSERT_OK(agent->start());
-  auto a = busyboxModule(registry(), "app/a", {"while true; do sleep 1; done"});
+  auto a = busyboxModule(registry(), "a/app", {"while true; do sleep 1; done"});
   SKIFF_ASSERT_OK(hub().publishDesired(desiredDoc(device, 1, {a})));
-  auto rep = waitRunning(device, 1, {"app/a"});
+  auto rep = waitRunning(device, 1, {"a/app"});
   ASSERT_FALSE(HasFailure());
-  const std::string id = moduleIn(rep, "app/a")->containerId;
+  const std::string id = moduleIn(rep, "a/app")->containerId;
   EXPECT_EQ(agent->stop(), 0);
   EXPECT_EQ(containerState(podman(), id).valueOr(""), "running");
 
@@ -378,16 +382,16 @@ TEST_F(AgentTest, TornStateFileIsNeverUsed) {
   // Nothing was acted on: the running container is left exactly as it was.
   std::this_thread::sleep_for(3s);
   EXPECT_EQ(containerState(podman(), id).valueOr(""), "running");
-  SKIFF_ASSERT_OK_AND_ASSIGN(auto ids, containersWithLabel(podman(), "io.skiff.agent", device));
+  SKIFF_ASSERT_OK_AND_ASSIGN(auto ids, containersWithLabel(podman(), "io.skiff.kind", "container"));
   EXPECT_EQ(ids, std::vector<std::string>{id});
 
   // With the broker back, the hub's retained document is accepted again and written anew.
   SKIFF_ASSERT_OK(peers_.broker->start());
   SKIFF_ASSERT_OK(hub().waitBusConnected(30s));
   SKIFF_ASSERT_OK(hub().publishDesired(desiredDoc(device, 2, {a})));
-  rep = waitRunning(device, 2, {"app/a"});
+  rep = waitRunning(device, 2, {"a/app"});
   ASSERT_FALSE(HasFailure());
-  EXPECT_EQ(moduleIn(rep, "app/a")->containerId, id);
+  EXPECT_EQ(moduleIn(rep, "a/app")->containerId, id);
   SKIFF_ASSERT_OK_AND_ASSIGN(std::string rewritten, common::readFile(path));
   SKIFF_EXPECT_OK(protocol::verifyDesired(rewritten, *hub().signingKey().publicKeyPem()));
 }
@@ -396,18 +400,18 @@ TEST_F(AgentTest, RefusesUnsignedForgedReplayedMalformedAndForeignDocuments) {
   const std::string device = "pi-gate";
   auto agent = newAgent(device);
   SKIFF_ASSERT_OK(agent->start());
-  auto a = busyboxModule(registry(), "app/a", {"while true; do sleep 1; done"});
+  auto a = busyboxModule(registry(), "a/app", {"while true; do sleep 1; done"});
   auto v1 = desiredDoc(device, 1, {a});
   SKIFF_ASSERT_OK(hub().publishDesired(v1));
-  waitRunning(device, 1, {"app/a"});
-  auto b = busyboxModule(registry(), "app/b", {"while true; do sleep 1; done"});
+  waitRunning(device, 1, {"a/app"});
+  auto b = busyboxModule(registry(), "b/app", {"while true; do sleep 1; done"});
   SKIFF_ASSERT_OK(hub().publishDesired(desiredDoc(device, 2, {a, b})));
-  auto rep = waitRunning(device, 2, {"app/a", "app/b"});
+  auto rep = waitRunning(device, 2, {"a/app", "b/app"});
   ASSERT_FALSE(HasFailure());
   SKIFF_ASSERT_OK_AND_ASSIGN(auto before, containersWithLabel(podman(), "io.skiff.agent", device));
-  ASSERT_EQ(before.size(), 2u);
+  ASSERT_EQ(before.size(), 4u);  // two pods: two sandboxes, two containers
 
-  auto c = busyboxModule(registry(), "app/c", {"sleep 3600"});
+  auto c = busyboxModule(registry(), "c/app", {"sleep 3600"});
   auto expectRefused = [&](const std::string& payload, std::int64_t version,
                            const std::string& reason) {
     SKIFF_ASSERT_OK(hub().publishRaw(device, payload));
@@ -444,8 +448,17 @@ TEST_F(AgentTest, RefusesUnsignedForgedReplayedMalformedAndForeignDocuments) {
   // Another device's document.
   expectRefused(hub().sign(desiredDoc("pi-other", 6, {a, b, c})), 6, "WrongDevice");
   // Malformed.
-  expectRefused("{\"schema\":1,\"version\":7,\"modules\":", 0, "Malformed");
-  expectRefused("{\"schema\":2,\"version\":8}", 8, "Malformed");
+  expectRefused("{\"schema\":2,\"version\":7,\"pods\":", 0, "Malformed");
+  expectRefused("{\"schema\":2,\"version\":8}", 8, "SignatureInvalid");
+  // Newer than this agent understands, but really from the hub: refused whole, said so.
+  common::Json future = protocol::toJson(desiredDoc(device, 10, {a, b, c}));
+  future["schema"] = 3;
+  future["pods"][0]["newPodFeature"] = true;
+  SKIFF_ASSERT_OK_AND_ASSIGN(
+      std::string futureDoc,
+      protocol::signDesiredJson(future, hub().signingKey(),
+                                protocol::keyIdOf(*hub().signingKey().publicKeyPem())));
+  expectRefused(futureDoc, 10, "UnsupportedSchema");
 
   // The engine was never touched.
   SKIFF_ASSERT_OK_AND_ASSIGN(auto after, containersWithLabel(podman(), "io.skiff.agent", device));
@@ -454,8 +467,8 @@ TEST_F(AgentTest, RefusesUnsignedForgedReplayedMalformedAndForeignDocuments) {
   for (const auto& id : after) EXPECT_EQ(containerState(podman(), id).valueOr(""), "running");
 
   // A good document afterwards is accepted and clears the error.
-  SKIFF_ASSERT_OK(hub().publishDesired(desiredDoc(device, 9, {a, b, c})));
-  rep = waitRunning(device, 9, {"app/a", "app/b", "app/c"});
+  SKIFF_ASSERT_OK(hub().publishDesired(desiredDoc(device, 11, {a, b, c})));
+  rep = waitRunning(device, 11, {"a/app", "b/app", "c/app"});
   EXPECT_FALSE(rep.desiredError.has_value());
 }
 
@@ -547,16 +560,16 @@ TEST_F(AgentTest, ProbesAndImagePullBackoff) {
   live.command = {"test", "-f", "/tmp/alive"};
   live.periodSeconds = 1;
   live.failureThreshold = 2;
-  flaky.livenessProbe = live;
+  flaky.containers[0].livenessProbe = live;
   protocol::Probe ready;
   ready.kind = protocol::Probe::Kind::kHttpGet;
   ready.path = "/ready";
   ready.port = 8081;
   ready.periodSeconds = 1;
-  flaky.readinessProbe = ready;
-  flaky.ports = {{8081, hostPort, "TCP", "127.0.0.1"}};
-  auto missing = busyboxModule(registry(), "app/later", {"sleep 3600"});
-  missing.image = registry().imageRef("later");
+  flaky.containers[0].readinessProbe = ready;
+  flaky.containers[0].ports = {{8081, hostPort, "TCP", "127.0.0.1"}};
+  auto missing = busyboxModule(registry(), "later/app", {"sleep 3600"});
+  missing.containers[0].image = registry().imageRef("later");
   SKIFF_ASSERT_OK(hub().publishDesired(desiredDoc(device, 1, {flaky, missing})));
 
   SKIFF_ASSERT_OK(hub().waitReported(
@@ -578,13 +591,13 @@ TEST_F(AgentTest, ProbesAndImagePullBackoff) {
   SKIFF_ASSERT_OK(hub().waitReported(
       device,
       [](const protocol::Reported& r) {
-        const auto* m = moduleIn(r, "app/later");
+        const auto* m = moduleIn(r, "later/app");
         return m != nullptr && m->reason == "ImagePullBackOff";
       },
       60s, "ImagePullBackOff"));
   bool sawErr = false;
   for (const auto& r : hub().reportedHistory(device)) {
-    const auto* m = moduleIn(r, "app/later");
+    const auto* m = moduleIn(r, "later/app");
     if (m != nullptr && m->reason == "ErrImagePull" && !m->message.empty()) sawErr = true;
   }
   EXPECT_TRUE(sawErr);
@@ -593,7 +606,7 @@ TEST_F(AgentTest, ProbesAndImagePullBackoff) {
   SKIFF_ASSERT_OK(hub().waitReported(
       device,
       [](const protocol::Reported& r) {
-        const auto* m = moduleIn(r, "app/later");
+        const auto* m = moduleIn(r, "later/app");
         return m != nullptr && m->state == ModuleState::kRunning;
       },
       60s, "pulled after backoff"));
@@ -615,19 +628,19 @@ TEST_F(AgentTest, HostPathDevicesBindMountsAndPrivileged) {
   data.kind = protocol::Volume::Kind::kHostPath;
   data.hostPath = dir_->file("host-data");
   m.volumes = {dev, data};
-  m.mounts = {{"gpio", "/dev/skiff-gpio", false, ""}, {"data", "/data", true, ""}};
-  auto priv = busyboxModule(registry(), "hw/priv", {"sleep 3600"});
-  priv.privileged = true;
+  m.containers[0].mounts = {{"gpio", "/dev/skiff-gpio", false, ""}, {"data", "/data", true, ""}};
+  auto priv = busyboxModule(registry(), "hwpriv/priv", {"sleep 3600"});
+  priv.containers[0].securityContext.privileged = true;
   SKIFF_ASSERT_OK(hub().publishDesired(desiredDoc(device, 1, {m, priv})));
-  auto rep = waitRunning(device, 1, {"hw/gpio", "hw/priv"});
+  auto rep = waitRunning(device, 1, {"hw/gpio", "hwpriv/priv"});
   ASSERT_FALSE(HasFailure());
   EXPECT_EQ(exec(moduleIn(rep, "hw/gpio")->containerId,
                  "test -c /dev/skiff-gpio && echo chardev; cat /data/value; "
                  "touch /data/x 2>/dev/null || echo read-only"),
             "chardev\nfrom-host\nread-only\n");
   auto inspect =
-      httpGet("http://d/v1.40/containers/" + moduleIn(rep, "hw/priv")->containerId + "/json", {},
-              podman().socketPath());
+      httpGet("http://d/v1.40/containers/" + moduleIn(rep, "hwpriv/priv")->containerId + "/json",
+              {}, podman().socketPath());
   ASSERT_TRUE(inspect.isOk());
   auto j = common::parseJson(inspect->body);
   ASSERT_TRUE(j.isOk());

@@ -1,6 +1,7 @@
 // Pure pieces of the agent: image references and credentials, the Docker create body and reply
 // parsing, the multiplexed stream demuxer, volume files and labels, procfs/sysfs parsers, the
-// work queue, flag validation and certificate renewal timing.
+// work queue, flag validation and certificate renewal timing. (Pod configuration:
+// tests/edge_agent/pod/.)
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -12,10 +13,10 @@
 #include <thread>
 
 #include "common/fs.h"
-#include "edge_agent/container_spec.h"
 #include "edge_agent/engine/docker_engine.h"
 #include "edge_agent/enrollment.h"
 #include "edge_agent/options.h"
+#include "edge_agent/pod/pod_config.h"
 #include "edge_agent/prober.h"
 #include "edge_agent/system_info.h"
 #include "edge_agent/work_queue.h"
@@ -56,9 +57,9 @@ TEST(ImageRefTest, CredentialMatchingHandlesDockerHubAliases) {
   EXPECT_FALSE(engine::credentialMatches("127.0.0.1:5000", "127.0.0.1:5001"));
   std::vector<protocol::RegistryCredential> creds = {{"reg.example.com", "u", "p"},
                                                      {"docker.io", "hub", "x"}};
-  EXPECT_EQ(credentialFor("reg.example.com/a/b:1", creds)->username, "u");
-  EXPECT_EQ(credentialFor("busybox", creds)->username, "hub");
-  EXPECT_FALSE(credentialFor("other.io/x", creds).has_value());
+  EXPECT_EQ(pod::credentialFor("reg.example.com/a/b:1", creds)->username, "u");
+  EXPECT_EQ(pod::credentialFor("busybox", creds)->username, "hub");
+  EXPECT_FALSE(pod::credentialFor("other.io/x", creds).has_value());
 }
 
 TEST(DockerBodyTest, CreateBodyCarriesEverySetting) {
@@ -96,6 +97,49 @@ TEST(DockerBodyTest, CreateBodyCarriesEverySetting) {
   EXPECT_EQ(h["NanoCpus"], 250000000);
   EXPECT_EQ(h["Privileged"], true);
   EXPECT_EQ(h["RestartPolicy"]["Name"], "no");
+  EXPECT_FALSE(h.contains("NetworkMode"));  // the engine's default unless a pod asks
+  EXPECT_FALSE(b.contains("User"));
+
+  // A pod member: the sandbox's namespaces, security settings.
+  engine::ContainerConfig m = c;
+  m.networkMode = "container:infra1";
+  m.ipcMode = "container:infra1";
+  m.pidMode = "container:infra1";
+  m.hostname = "web";
+  m.user = "1000:3000";
+  m.groupAdd = {2000, 4000};
+  m.capAdd = {"NET_ADMIN"};
+  m.capDrop = {"ALL"};
+  m.readonlyRootfs = true;
+  m.noNewPrivileges = true;
+  m.seccompUnconfined = true;
+  m.mounts = {{"skiff-vol", "/cache", false, /*volume=*/true}};
+  Json mb = engine::dockerCreateBody(m);
+  const Json& mh = mb["HostConfig"];
+  EXPECT_EQ(mh["NetworkMode"], "container:infra1");
+  EXPECT_EQ(mh["IpcMode"], "container:infra1");
+  EXPECT_EQ(mh["PidMode"], "container:infra1");
+  EXPECT_FALSE(mb.contains("Hostname"));  // Docker: it comes with the joined namespace
+  EXPECT_EQ(engine::dockerCreateBody(m, /*podman=*/true)["Hostname"], "web");
+  EXPECT_EQ(mb["User"], "1000:3000");
+  EXPECT_EQ(mh["GroupAdd"], Json::array({"2000", "4000"}));
+  EXPECT_EQ(mh["CapAdd"], Json::array({"NET_ADMIN"}));
+  EXPECT_EQ(mh["CapDrop"], Json::array({"ALL"}));
+  EXPECT_EQ(mh["ReadonlyRootfs"], true);
+  EXPECT_EQ(mh["SecurityOpt"], Json::array({"no-new-privileges", "seccomp=unconfined"}));
+  EXPECT_EQ(mh["Mounts"][0]["Type"], "volume");
+  EXPECT_EQ(mh["Mounts"][0]["Source"], "skiff-vol");
+  engine::ContainerConfig infra;
+  infra.image = "localhost/skiff-pause:x";
+  infra.networkMode = "bridge";
+  infra.ipcMode = "shareable";
+  infra.hostname = "web";
+  infra.sysctls = {{"net.ipv4.ip_unprivileged_port_start", "80"}};
+  Json ib = engine::dockerCreateBody(infra);
+  EXPECT_EQ(ib["Hostname"], "web");
+  EXPECT_EQ(ib["HostConfig"]["Sysctls"]["net.ipv4.ip_unprivileged_port_start"], "80");
+  EXPECT_EQ(ib["HostConfig"]["IpcMode"], "shareable");
+
   // No command override: the image's entrypoint and cmd apply.
   engine::ContainerConfig plain;
   plain.image = "busybox";
@@ -166,76 +210,6 @@ TEST(StreamDemuxerTest, SplitsFramesAcrossChunks) {
   EXPECT_EQ(raw, "plain text\n");
 }
 
-TEST(ContainerSpecTest, WritesVolumeFilesWithModesAndBuildsMounts) {
-  auto dir = test::TempDir::create("container-spec");
-  ASSERT_TRUE(dir.isOk());
-  protocol::ModuleSpec m;
-  m.name = "web/app";
-  m.image = "busybox";
-  m.command = {"sh"};
-  m.args = {"-c", "true"};
-  m.env = {{"A", "1"}, {"B", "x=y"}};
-  m.ports = {{8080, 18080, "TCP", ""}, {53, 5353, "UDP", ""}};
-  m.resources = {250, 1 << 20};
-  protocol::Volume files;
-  files.name = "cfg";
-  files.kind = protocol::Volume::Kind::kFiles;
-  files.files = {{"app.conf", "x=1\n", 0644}, {"sub/secret", "pw", 0600}};
-  protocol::Volume empty;
-  empty.name = "tmp";
-  protocol::Volume host;
-  host.name = "dev";
-  host.kind = protocol::Volume::Kind::kHostPath;
-  host.hostPath = "/dev/null";  // a character device
-  protocol::Volume hostDir;
-  hostDir.name = "data";
-  hostDir.kind = protocol::Volume::Kind::kHostPath;
-  hostDir.hostPath = dir->path();
-  m.volumes = {files, empty, host, hostDir};
-  m.mounts = {{"cfg", "/etc/app", true, ""},
-              {"cfg", "/etc/secret", true, "sub/secret"},
-              {"tmp", "/tmp/x", false, ""},
-              {"dev", "/dev/null", false, ""},
-              {"data", "/data", false, ""}};
-  std::string hash = protocol::specHash(m);
-  auto c = prepareContainer(m, hash, "dev-1", dir->path());
-  ASSERT_TRUE(c.isOk()) << c.status();
-  EXPECT_EQ(c->name, "skiff-web_app-" + hash.substr(0, 12));
-  EXPECT_EQ(c->env, (std::vector<std::string>{"A=1", "B=x=y"}));
-  EXPECT_EQ(c->entrypoint, std::vector<std::string>{"sh"});
-  EXPECT_EQ(c->cmd, (std::vector<std::string>{"-c", "true"}));
-  EXPECT_EQ(c->nanoCpus, 250000000);
-  EXPECT_EQ(c->ports[1].protocol, "udp");
-  EXPECT_EQ(c->labels.at(std::string(kLabelSpecHash)), hash);
-  ASSERT_EQ(c->mounts.size(), 4u);
-  const std::string base = moduleDir(dir->path(), "web/app") + "/" + hash.substr(0, 16);
-  EXPECT_EQ(c->mounts[0].source, base + "/cfg");
-  EXPECT_TRUE(c->mounts[0].readOnly);
-  EXPECT_EQ(c->mounts[1].source, base + "/cfg/sub/secret");
-  EXPECT_EQ(c->mounts[3].source, dir->path());
-  ASSERT_EQ(c->devices.size(), 1u);
-  EXPECT_EQ(c->devices[0].hostPath, "/dev/null");
-  EXPECT_EQ(common::readFile(base + "/cfg/app.conf").value(), "x=1\n");
-  struct stat st {};
-  ASSERT_EQ(::stat((base + "/cfg/sub/secret").c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 07777, 0600u);
-  ASSERT_EQ(::stat(base.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 07777, 0700u);
-  EXPECT_TRUE(std::filesystem::is_directory(base + "/tmp"));
-
-  // Files of other spec hashes go; all go when the module goes.
-  ASSERT_TRUE(common::makeDirs(moduleDir(dir->path(), "web/app") + "/oldhash").isOk());
-  removeModuleFiles(dir->path(), "web/app", hash);
-  EXPECT_FALSE(std::filesystem::exists(moduleDir(dir->path(), "web/app") + "/oldhash"));
-  EXPECT_TRUE(std::filesystem::exists(base));
-  removeModuleFiles(dir->path(), "web/app");
-  EXPECT_FALSE(std::filesystem::exists(moduleDir(dir->path(), "web/app")));
-
-  m.mounts.push_back({"nope", "/x", false, ""});
-  EXPECT_EQ(prepareContainer(m, hash, "dev-1", dir->path()).status().code(),
-            common::StatusCode::kInvalidArgument);
-}
-
 TEST(SystemInfoTest, ParsesProcAndSys) {
   EXPECT_EQ(goArch("x86_64"), "amd64");
   EXPECT_EQ(goArch("aarch64"), "arm64");
@@ -256,6 +230,13 @@ TEST(SystemInfoTest, ParsesProcAndSys) {
   EXPECT_EQ(*parseThermal("48\n"), 48);
   EXPECT_FALSE(parseThermal("hot").has_value());
   EXPECT_DOUBLE_EQ(parseLoadAvg("0.42 0.30 0.20 1/100 1234\n"), 0.42);
+  EXPECT_EQ(
+      parseDefaultRouteInterface("Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\n"
+                                 "docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\n"
+                                 "wlan0\t00000000\t0102A8C0\t0003\t0\t0\t600\t00000000\n"),
+      "wlan0");
+  EXPECT_EQ(parseDefaultRouteInterface("Iface\tDestination\n"), "");
+  EXPECT_FALSE(primaryAddress().empty());
 }
 
 TEST(SystemInfoTest, MetricsFromAFakeRoot) {

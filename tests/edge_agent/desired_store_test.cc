@@ -35,10 +35,13 @@ class DesiredStoreTest : public ::testing::Test {
     d.deviceId = device;
     d.version = v;
     d.issuedAt = "2026-12-01T00:00:00Z";
-    protocol::ModuleSpec m;
-    m.name = "web/app";
-    m.image = image;
-    d.modules.push_back(m);
+    protocol::PodSpec p;
+    p.name = "web";
+    protocol::ContainerSpec c;
+    c.name = "app";
+    c.image = image;
+    p.containers.push_back(c);
+    d.pods.push_back(p);
     return d;
   }
   std::string signedDoc(const protocol::DesiredState& d) { return *protocol::signDesired(d, key_); }
@@ -62,7 +65,7 @@ TEST_F(DesiredStoreTest, AcceptsNewerVersionsAndPersistsThem) {
   auto loaded = reloaded.load();
   ASSERT_TRUE(loaded.has_value());
   EXPECT_EQ(loaded->version, 5);
-  EXPECT_EQ(loaded->modules[0].image, "busybox:2");
+  EXPECT_EQ(loaded->pods[0].containers[0].image, "busybox:2");
   EXPECT_EQ(reloaded.appliedVersion(), 5);
 }
 
@@ -95,14 +98,30 @@ TEST_F(DesiredStoreTest, RefusesWithReasonsAndChangesNothing) {
   expect(common::dumpJson(j), "SignatureInvalid", 4);
   // A validly signed document that violates the schema.
   auto bad = protocol::toJson(doc(6));
-  bad["modules"][0]["restartPolicy"] = "Sometimes";
-  std::string canonical = common::dumpJson(bad);
-  std::string sig = *key_.sign(canonical);
-  bad["signature"] = {
-      {"alg", "Ed25519"}, {"keyId", protocol::keyIdOf(pub_)}, {"value", common::base64Encode(sig)}};
-  expect(common::dumpJson(bad), "Malformed", 6);
+  bad["pods"][0]["restartPolicy"] = "Sometimes";
+  expect(*protocol::signDesiredJson(bad, key_, protocol::keyIdOf(pub_)), "Malformed", 6);
+  // A document newer than this agent, validly signed: refused whole, as UnsupportedSchema.
+  auto newer = protocol::toJson(doc(6));
+  newer["schema"] = 3;
+  newer["pods"][0]["topologyOfTheFuture"] = "x";
+  expect(*protocol::signDesiredJson(newer, key_, protocol::keyIdOf(pub_)), "UnsupportedSchema", 6);
+  // ... but a forged one of any schema is SignatureInvalid.
+  expect(*protocol::signDesiredJson(newer, other_, protocol::keyIdOf(pub_)), "SignatureInvalid", 6);
+  // A schema-1 document (an older hub) is still understood: its module becomes a pod.
+  common::Json legacy = {
+      {"schema", 1},
+      {"deviceId", "dev-1"},
+      {"version", 7},
+      {"modules", common::Json::array(
+                      {{{"name", "web/app"}, {"image", "busybox:3"}, {"stopTimeoutSeconds", 4}}})}};
+  auto accepted = s.offer(*protocol::signDesiredJson(legacy, key_, protocol::keyIdOf(pub_)));
+  ASSERT_EQ(accepted.kind, Kind::kAccepted) << accepted.error.message;
+  ASSERT_EQ(accepted.document.pods.size(), 1u);
+  EXPECT_EQ(accepted.document.pods[0].name, "web-app");
+  EXPECT_EQ(accepted.document.pods[0].containers[0].name, "app");
+  EXPECT_EQ(accepted.document.pods[0].terminationGracePeriodSeconds, 4);
   // An acceptance clears the error.
-  EXPECT_EQ(s.offer(signedDoc(doc(7))).kind, Kind::kAccepted);
+  EXPECT_EQ(s.offer(signedDoc(doc(8))).kind, Kind::kAccepted);
   EXPECT_FALSE(s.lastError().has_value());
 }
 

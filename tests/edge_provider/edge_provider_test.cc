@@ -118,8 +118,8 @@ TEST_F(EdgeProviderTest, PodBecomesDeploymentAndReportsRealStatus) {
   auto d = hub->deployment(id);
   ASSERT_TRUE(d.has_value());
   EXPECT_EQ(d->target_selector(), "site=a");
-  EXPECT_EQ(hub->desiredModules("pi-a").size(), 1u);
-  EXPECT_TRUE(hub->desiredModules("pi-b").empty());
+  EXPECT_EQ(hub->desiredPods("pi-a").size(), 1u);
+  EXPECT_TRUE(hub->desiredPods("pi-b").empty());
   SKIFF_ASSERT_OK_AND_ASSIGN(Json running, p->getPod("default", "web"));
   EXPECT_EQ(running["metadata"]["uid"], "uid-web");
   ASSERT_TRUE(eventually([&] { return phaseOf(*p, "web") == "Running"; })) << phaseOf(*p, "web");
@@ -140,7 +140,7 @@ TEST_F(EdgeProviderTest, PodBecomesDeploymentAndReportsRealStatus) {
   EXPECT_EQ(hub->deployment(id)->generation(), 1);
   SKIFF_ASSERT_OK(p->updatePod(pod("web", "fleet", "app:2")));
   EXPECT_EQ(hub->deployment(id)->generation(), 2);
-  EXPECT_EQ(hub->desiredModules("pi-a")[0].image, "app:2");
+  EXPECT_EQ(hub->desiredPods("pi-a")[0].containers[0].image, "app:2");
 }
 
 TEST_F(EdgeProviderTest, RestartedProviderAdoptsWithoutReapplying) {
@@ -162,7 +162,7 @@ TEST_F(EdgeProviderTest, RestartedProviderAdoptsWithoutReapplying) {
   EXPECT_EQ(hub->applyCalls(), applies + 1);
 }
 
-TEST_F(EdgeProviderTest, DeletionCompletesWhenDevicesDropTheModules) {
+TEST_F(EdgeProviderTest, DeletionCompletesWhenDevicesDropThePod) {
   auto p = makeProvider();
   SKIFF_ASSERT_OK(p->createPod(pod("web")));
   ASSERT_TRUE(eventually([&] { return phaseOf(*p, "web") == "Running"; }));
@@ -170,12 +170,21 @@ TEST_F(EdgeProviderTest, DeletionCompletesWhenDevicesDropTheModules) {
   SKIFF_ASSERT_OK(p->deletePod(pod("web")));
   EXPECT_TRUE(hub->deployments().empty());
   std::this_thread::sleep_for(300ms);
-  EXPECT_TRUE(p->getPod("default", "web").isOk()) << "pi-a still reports the module";
+  EXPECT_TRUE(p->getPod("default", "web").isOk()) << "pi-a still reports the pod";
   EXPECT_EQ(p->getPodStatus("default", "web").status().code(), common::StatusCode::kNotFound);
-  // The device's report without the module completes it.
+  // Containers gone but the pod still terminating (its sandbox and volumes are being removed):
+  // not done yet.
   auto rep = hub->reported("pi-a");
   ASSERT_TRUE(rep.has_value());
   rep->modules.clear();
+  ASSERT_EQ(rep->pods.size(), 1u);
+  rep->pods[0].terminating = true;
+  rep->seq++;
+  hub->report("pi-a", *rep);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(p->getPod("default", "web").isOk()) << "pi-a still reports the pod, terminating";
+  // The device's report without the pod completes it.
+  rep->pods.clear();
   rep->seq++;
   rep->appliedVersion = hub->desiredVersion("pi-a");
   hub->report("pi-a", *rep);
@@ -189,9 +198,15 @@ TEST_F(EdgeProviderTest, DeletionCompletesWhenDevicesDropTheModules) {
   SKIFF_ASSERT_OK(p->createPod(pod("db")));
   ASSERT_TRUE(eventually([&] { return phaseOf(*p, "db") == "Running"; }));
   hub->setOnline("pi-a", false);
+  ASSERT_TRUE(eventually([&] {
+    auto st = p->getPodStatus("default", "db");
+    return st.isOk() && st->status.value("reason", "") == "DeviceOffline";
+  }));
   SKIFF_ASSERT_OK(p->deletePod(pod("db")));
   EXPECT_TRUE(eventually(
       [&] { return p->getPod("default", "db").status().code() == common::StatusCode::kNotFound; }));
+  // ... which the pod's Events say.
+  EXPECT_EQ(events.count("db Warning DeviceOffline deleted while device pi-a is offline"), 1);
 }
 
 TEST_F(EdgeProviderTest, FleetNode) {
@@ -432,6 +447,12 @@ TEST_F(EdgeProviderMockHubTest, AWatchEventFasterThanTheApplyAnswerWins) {
     m.state = common::protocol::ModuleState::kRunning;
     m.ready = true;
     dm->set_modules_json(Json::array({common::protocol::toJson(m)}).dump());
+    common::protocol::PodStatus ps;
+    ps.name = "web";
+    ps.deploymentId = d.id();
+    ps.phase = "Running";
+    ps.ready = true;
+    dm->set_pods_json(Json::array({common::protocol::toJson(ps)}).dump());
     deliver(hubpb::ADDED, fresh);
     auto* stale = answer.mutable_status()->add_devices();
     stale->set_device_id("pi-1");
@@ -447,13 +468,13 @@ TEST_F(EdgeProviderMockHubTest, AWatchEventFasterThanTheApplyAnswerWins) {
 
 TEST_F(EdgeProviderMockHubTest, UnsupportedFieldsAreOneWarningEvent) {
   Json p = pod("web");
-  p["spec"]["initContainers"] = Json::array({{{"name", "i"}, {"image", "x"}}});
+  p["spec"]["hostAliases"] = Json::array({{{"ip", "1.2.3.4"}}});
   EXPECT_CALL(hub, applyDeployment(testing::_)).WillRepeatedly([](const hubpb::Deployment& d) {
     return common::Result<hubpb::Deployment>(d);
   });
   EXPECT_CALL(recorder,
               event(testing::_, std::string_view("Warning"), std::string_view("UnsupportedFields"),
-                    testing::HasSubstr("spec.initContainers")))
+                    testing::HasSubstr("spec.hostAliases")))
       .Times(1);
   SKIFF_ASSERT_OK(provider->createPod(p));
   SKIFF_ASSERT_OK(provider->updatePod(p));  // same spec: not repeated

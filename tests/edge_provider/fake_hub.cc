@@ -37,7 +37,7 @@ std::string nowText() { return common::formatRfc3339(std::chrono::system_clock::
 
 bool sameSpec(const hubpb::Deployment& a, const hubpb::Deployment& b) {
   return a.target_selector() == b.target_selector() && a.priority() == b.priority() &&
-         a.modules_json() == b.modules_json() &&
+         a.pods_json() == b.pods_json() &&
          a.registry_credentials_json() == b.registry_credentials_json();
 }
 
@@ -77,11 +77,11 @@ struct FakeHub::State {
   struct DeviceState {
     hubpb::Device device;
     protocol::DeviceFacts facts;
-    std::vector<protocol::ModuleSpec> desired;
+    std::vector<protocol::PodSpec> desired;
     std::vector<protocol::RegistryCredential> credentials;
     // deployment id → {generation, desired version that first carried it}
     std::map<std::string, std::pair<std::int64_t, std::int64_t>> included;
-    std::map<std::string, std::vector<std::string>> shadowed;  // deployment id → modules
+    std::map<std::string, std::vector<std::string>> shadowed;  // deployment id → pods
     bool autoReport = true;
     std::optional<Clock::time_point> reportAt;
     std::map<std::string, ModuleBehaviour> behaviours;
@@ -94,7 +94,7 @@ struct FakeHub::State {
   };
   struct DeploymentState {
     hubpb::Deployment d;  // without status
-    std::vector<protocol::ModuleSpec> modules;
+    std::vector<protocol::PodSpec> pods;
   };
   struct Watcher {
     bool devices = true;
@@ -138,13 +138,13 @@ struct FakeHub::State {
 
   void recomputeLocked() {
     for (auto& [id, dev] : devices) {
-      std::map<std::string, std::pair<const DeploymentState*, protocol::ModuleSpec>> winners;
+      std::map<std::string, std::pair<const DeploymentState*, protocol::PodSpec>> winners;
       std::map<std::string, std::vector<std::string>> shadowed;
       std::vector<const DeploymentState*> matching;
       for (const auto& [did, dep] : deployments) {
         if (!targets(dep, dev)) continue;
         matching.push_back(&dep);
-        for (const auto& m : dep.modules) {
+        for (const auto& m : dep.pods) {
           auto it = winners.find(m.name);
           if (it == winners.end()) {
             winners.emplace(m.name, std::make_pair(&dep, m));
@@ -162,7 +162,7 @@ struct FakeHub::State {
           }
         }
       }
-      std::vector<protocol::ModuleSpec> desired;
+      std::vector<protocol::PodSpec> desired;
       for (auto& [name, w] : winners) desired.push_back(w.second);
       std::vector<protocol::RegistryCredential> creds;
       for (const auto* dep : matching) {
@@ -213,7 +213,7 @@ struct FakeHub::State {
     }
     hubpb::DeploymentStatus* st = d.mutable_status();
     std::set<std::string> names;
-    for (const auto& m : dep.modules) names.insert(m.name);
+    for (const auto& p : dep.pods) names.insert(p.name);
     for (const auto& [id, dev] : devices) {
       if (!targets(dep, dev)) continue;
       st->set_targeted(st->targeted() + 1);
@@ -230,11 +230,12 @@ struct FakeHub::State {
       std::set<std::string> shadowed;
       if (sh != dev.shadowed.end()) {
         for (const auto& m : sh->second) {
-          dm->add_shadowed_modules(m);
+          dm->add_shadowed_pods(m);
           shadowed.insert(m);
         }
       }
       Json mods = Json::array();
+      Json pods = Json::array();
       bool failing = false;
       std::set<std::string> runningReady;
       if (dev.reported) {
@@ -242,7 +243,12 @@ struct FakeHub::State {
           if (m.deploymentId != dep.d.id()) continue;
           mods.push_back(protocol::toJson(m));
           failing = failing || isFailing(m);
-          if (m.state == protocol::ModuleState::kRunning && m.ready) runningReady.insert(m.name);
+        }
+        for (const auto& p : dev.reported->pods) {
+          if (p.deploymentId != dep.d.id()) continue;
+          pods.push_back(protocol::toJson(p));
+          if (p.phase == "Failed") failing = true;
+          if (p.phase == "Running" && p.ready) runningReady.insert(p.name);
         }
         if (dev.reported->desiredError) {
           dm->set_error(dev.reported->desiredError->reason + ": " +
@@ -250,6 +256,7 @@ struct FakeHub::State {
         }
       }
       dm->set_modules_json(common::dumpJson(mods));
+      dm->set_pods_json(common::dumpJson(pods));
       if (!dev.device.online()) st->set_offline(st->offline() + 1);
       if (applied) st->set_applied(st->applied() + 1);
       bool allRun = true;
@@ -337,55 +344,97 @@ struct FakeHub::State {
     r.appliedVersion = dev.device.desired_version();
     r.facts = dev.facts;
     std::set<std::string> keep;
-    for (const auto& m : dev.desired) {
-      keep.insert(m.name);
-      Runtime& rt = dev.runtime[m.name];
-      std::string hash = protocol::specHash(m);
-      if (rt.specHash != hash) {
-        rt.specHash = hash;
-        rt.containerId = "c" + std::to_string(++containerCounter);
-        rt.startedAt = nowText();
-        rt.restarts = 0;
+    for (const auto& p : dev.desired) {
+      protocol::PodStatus ps;
+      ps.name = p.name;
+      ps.deploymentId = p.deploymentId;
+      ps.specHash = protocol::specHash(p);
+      ps.podIP = "10.88.0." + std::to_string(2 + keep.size() % 250);
+      ps.hostIP = "192.0.2.10";
+      ps.initialized = true;
+      ps.phase = "Running";
+      ps.ready = true;
+      bool allExited = !p.containers.empty();
+      bool anyFailed = false;
+      auto add = [&](const protocol::ContainerSpec& c, protocol::ContainerKind kind) {
+        std::string module = protocol::moduleName(p.name, c.name);
+        keep.insert(module);
+        Runtime& rt = dev.runtime[module];
+        std::string hash = common::tls::sha256Hex(common::dumpJson(protocol::toJson(c)));
+        if (rt.specHash != hash) {
+          rt.specHash = hash;
+          rt.containerId = "c" + std::to_string(++containerCounter);
+          rt.startedAt = nowText();
+          rt.restarts = 0;
+        }
+        protocol::ModuleStatus s;
+        s.name = module;
+        s.kind = kind;
+        s.deploymentId = p.deploymentId;
+        s.specHash = hash;
+        s.image = c.image;
+        s.imageId = "sha256:" + common::tls::sha256Hex(c.image);
+        s.containerId = rt.containerId;
+        s.restartCount = rt.restarts;
+        s.startedAt = rt.startedAt;
+        ModuleBehaviour b =
+            dev.behaviours.contains(module) ? dev.behaviours[module] : ModuleBehaviour{};
+        if (kind == protocol::ContainerKind::kInit && b.kind == ModuleBehaviour::Kind::kRun) {
+          b = ModuleBehaviour{ModuleBehaviour::Kind::kExit, 0};  // init containers complete
+        }
+        switch (b.kind) {
+          case ModuleBehaviour::Kind::kRun:
+          case ModuleBehaviour::Kind::kNotReady:
+            s.state = protocol::ModuleState::kRunning;
+            s.ready = b.kind == ModuleBehaviour::Kind::kRun;
+            s.started = true;
+            s.health = c.livenessProbe ? protocol::Health::kHealthy : protocol::Health::kUnknown;
+            break;
+          case ModuleBehaviour::Kind::kCrashLoop:
+            s.state = protocol::ModuleState::kWaiting;
+            s.reason = "CrashLoopBackOff";
+            s.message = "back-off 10s restarting failed container";
+            s.lastTermination = protocol::Termination{1, "Error", rt.startedAt, nowText()};
+            break;
+          case ModuleBehaviour::Kind::kPullError:
+            s.state = protocol::ModuleState::kWaiting;
+            s.reason = "ErrImagePull";
+            s.message = "pull access denied for " + c.image;
+            s.containerId.clear();
+            s.imageId.clear();
+            break;
+          case ModuleBehaviour::Kind::kExit:
+            s.state = protocol::ModuleState::kTerminated;
+            s.exitCode = b.exitCode;
+            s.reason = b.exitCode == 0 ? "Completed" : "Error";
+            s.finishedAt = nowText();
+            s.ready = kind == protocol::ContainerKind::kInit && b.exitCode == 0;
+            break;
+        }
+        if (kind == protocol::ContainerKind::kContainer) {
+          if (s.state != protocol::ModuleState::kRunning || !s.ready) ps.ready = false;
+          if (s.state == protocol::ModuleState::kWaiting && s.restartCount == 0 &&
+              !s.lastTermination) {
+            ps.phase = "Pending";
+          }
+          if (s.state != protocol::ModuleState::kTerminated) allExited = false;
+          if (s.state == protocol::ModuleState::kTerminated && s.exitCode.value_or(0) != 0) {
+            anyFailed = true;
+          }
+        }
+        r.modules.push_back(std::move(s));
+      };
+      for (const auto& c : p.initContainers) {
+        add(c, protocol::isSidecar(c) ? protocol::ContainerKind::kSidecar
+                                      : protocol::ContainerKind::kInit);
       }
-      protocol::ModuleStatus s;
-      s.name = m.name;
-      s.deploymentId = m.deploymentId;
-      s.specHash = hash;
-      s.image = m.image;
-      s.imageId = "sha256:" + common::tls::sha256Hex(m.image);
-      s.containerId = rt.containerId;
-      s.restartCount = rt.restarts;
-      s.startedAt = rt.startedAt;
-      ModuleBehaviour b =
-          dev.behaviours.contains(m.name) ? dev.behaviours[m.name] : ModuleBehaviour{};
-      switch (b.kind) {
-        case ModuleBehaviour::Kind::kRun:
-        case ModuleBehaviour::Kind::kNotReady:
-          s.state = protocol::ModuleState::kRunning;
-          s.ready = b.kind == ModuleBehaviour::Kind::kRun;
-          s.health = m.livenessProbe ? protocol::Health::kHealthy : protocol::Health::kUnknown;
-          break;
-        case ModuleBehaviour::Kind::kCrashLoop:
-          s.state = protocol::ModuleState::kWaiting;
-          s.reason = "CrashLoopBackOff";
-          s.message = "back-off 10s restarting failed container";
-          s.lastTermination = protocol::Termination{1, "Error", rt.startedAt, nowText()};
-          break;
-        case ModuleBehaviour::Kind::kPullError:
-          s.state = protocol::ModuleState::kWaiting;
-          s.reason = "ErrImagePull";
-          s.message = "pull access denied for " + m.image;
-          s.containerId.clear();
-          s.imageId.clear();
-          break;
-        case ModuleBehaviour::Kind::kExit:
-          s.state = protocol::ModuleState::kTerminated;
-          s.exitCode = b.exitCode;
-          s.reason = b.exitCode == 0 ? "Completed" : "Error";
-          s.finishedAt = nowText();
-          break;
+      for (const auto& c : p.containers) add(c, protocol::ContainerKind::kContainer);
+      if (allExited && p.restartPolicy != protocol::RestartPolicy::kAlways) {
+        ps.phase = anyFailed && p.restartPolicy == protocol::RestartPolicy::kNever ? "Failed"
+                                                                                   : "Succeeded";
+        ps.ready = false;
       }
-      r.modules.push_back(std::move(s));
+      r.pods.push_back(std::move(ps));
     }
     for (auto it = dev.runtime.begin(); it != dev.runtime.end();) {
       it = keep.contains(it->first) ? std::next(it) : dev.runtime.erase(it);
@@ -423,10 +472,9 @@ struct FakeHub::State {
         if (crashTick && dev.autoReport && dev.reported &&
             dev.device.applied_version() == dev.device.desired_version()) {
           bool crashing = false;
-          for (const auto& m : dev.desired) {
-            auto b = dev.behaviours.find(m.name);
-            if (b != dev.behaviours.end() && b->second.kind == ModuleBehaviour::Kind::kCrashLoop) {
-              dev.runtime[m.name].restarts++;
+          for (auto& [module, b] : dev.behaviours) {
+            if (b.kind == ModuleBehaviour::Kind::kCrashLoop && dev.runtime.contains(module)) {
+              dev.runtime[module].restarts++;
               crashing = true;
             }
           }
@@ -566,17 +614,17 @@ class FakeHub::Service final : public hubpb::Hub::Service {
         return {grpc::StatusCode::INVALID_ARGUMENT, "deployment.labels: invalid label " + k};
       }
     }
-    auto mj = common::parseJson(in.modules_json());
-    if (!mj.isOk())
-      return {grpc::StatusCode::INVALID_ARGUMENT,
-              "deployment.modules_json: " + mj.status().message()};
-    auto modules = protocol::moduleSpecsFromJson(*mj, "deployment.modules");
+    auto mj = common::parseJson(in.pods_json());
+    if (!mj.isOk()) {
+      return {grpc::StatusCode::INVALID_ARGUMENT, "deployment.pods_json: " + mj.status().message()};
+    }
+    auto modules = protocol::podSpecsFromJson(*mj, "pods");
     if (!modules.isOk()) return {grpc::StatusCode::INVALID_ARGUMENT, modules.status().message()};
     for (auto& m : *modules) {
       if (m.deploymentId.empty()) m.deploymentId = in.id();
       if (m.deploymentId != in.id()) {
         return {grpc::StatusCode::INVALID_ARGUMENT,
-                "deployment.modules: " + m.name + ".deploymentId must be " + in.id()};
+                "pods: " + m.name + ".deploymentId must be " + in.id()};
       }
     }
     if (!in.registry_credentials_json().empty()) {
@@ -594,7 +642,7 @@ class FakeHub::Service final : public hubpb::Hub::Service {
     if (next.registry_credentials_json().empty()) next.set_registry_credentials_json("[]");
     Json normalized = Json::array();
     for (const auto& m : *modules) normalized.push_back(protocol::toJson(m));
-    next.set_modules_json(common::dumpJson(normalized));
+    next.set_pods_json(common::dumpJson(normalized));
     std::int64_t now = nowMs();
     if (it == s_->deployments.end()) {
       next.set_generation(1);
@@ -1034,10 +1082,10 @@ std::vector<hubpb::Deployment> FakeHub::deployments() const {
   return out;
 }
 
-std::vector<protocol::ModuleSpec> FakeHub::desiredModules(const std::string& deviceId) const {
+std::vector<protocol::PodSpec> FakeHub::desiredPods(const std::string& deviceId) const {
   std::lock_guard lock(state_->mu);
   auto it = state_->devices.find(deviceId);
-  return it == state_->devices.end() ? std::vector<protocol::ModuleSpec>{} : it->second.desired;
+  return it == state_->devices.end() ? std::vector<protocol::PodSpec>{} : it->second.desired;
 }
 
 std::int64_t FakeHub::desiredVersion(const std::string& deviceId) const {

@@ -1,25 +1,27 @@
 // FakeHub — a TEST DOUBLE of skiff-hub's gRPC API (proto/skiff/v1/hub.proto), in memory, served
 // over TLS on 127.0.0.1 with bearer-token auth, for the edge provider's and the virtual node's
 // tests. It follows hub.proto's documented semantics so the real hub can replace it:
-// - ApplyDeployment creates or replaces by id; an identical spec (selector, priority, modules,
+// - ApplyDeployment creates or replaces by id; an identical spec (selector, priority, pods,
 //   credentials) keeps the generation, any change increments it; labels and annotations are
 //   updated either way. Credentials are returned without passwords. DeleteDeployment answers
 //   NOT_FOUND when absent.
-// - Per device, the desired state is the union of the modules of every deployment whose selector
-//   matches the device's labels ∪ implicit labels; for the same module name the higher priority
-//   wins, then the newer deployment. A device's desired version increases only when its module
-//   set really changes.
+// - Per device, the desired state is the union of the pods of every deployment whose selector
+//   matches the device's labels ∪ implicit labels; for the same pod name the higher priority
+//   wins, then the newer deployment. A device's desired version increases only when its pod set
+//   really changes.
 // - DeploymentStatus: targeted (selector matches), applied (the device's applied version includes
-//   the deployment's current generation), running (applied and every module running, ready if
-//   probed), failed (a module failing or the document refused), offline; per-device
-//   DeviceModules with the reported statuses of the deployment's modules and shadowed modules.
+//   the deployment's current generation), running (applied and every pod running and ready),
+//   failed (a container failing, a pod failed or the document refused), offline; per-device
+//   DeviceModules with the reported statuses of the deployment's pods and their containers, and
+//   the shadowed pods.
 // - Watch*: a snapshot (ADDED per match), SYNCED, then ADDED/MODIFIED/DELETED; objects leaving
 //   the selection are DELETED. Streams end with UNAVAILABLE when the server stops.
 // - StreamLogs: NOT_FOUND for unknown devices/modules, UNAVAILABLE for offline devices; tail_lines,
 //   since_seconds, timestamps, follow.
 // Devices are simulated: with auto-report on (the default) a device "applies" its desired state
-// and reports every module running and ready shortly after it changes, like an agent would;
-// behaviours make a module crash-loop, fail to pull, or exit. The test controls presence, labels,
+// and reports every pod running and ready (init containers completed) shortly after it changes,
+// like an agent would; behaviours make a container ("<pod>/<container>") crash-loop, fail to
+// pull, or exit. The test controls presence, labels,
 // facts, logs and explicit reports. State survives restartServer(), as the real hub's store.
 #pragma once
 
@@ -85,7 +87,7 @@ class FakeHub {
   // ---- introspection ----
   std::optional<::skiff::v1::Deployment> deployment(const std::string& id) const;
   std::vector<::skiff::v1::Deployment> deployments() const;
-  std::vector<common::protocol::ModuleSpec> desiredModules(const std::string& deviceId) const;
+  std::vector<common::protocol::PodSpec> desiredPods(const std::string& deviceId) const;
   std::int64_t desiredVersion(const std::string& deviceId) const;
   std::optional<common::protocol::Reported> reported(const std::string& deviceId) const;
   int applyCalls() const;

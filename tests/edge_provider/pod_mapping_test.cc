@@ -1,7 +1,8 @@
-// Pod → hub deployment mapping, field by field (docs/pod-mapping.md): modules, env with valueFrom
-// and envFrom resolved through a fake ObjectReader, $(VAR) expansion, ports, limits, volumes
-// shipped as files, probes, restart policy, image pull secrets, targeting from nodeSelector /
-// affinity / annotation, priority, warnings for unsupported fields, and clear errors by field.
+// Pod → hub deployment mapping, field by field (docs/pod-mapping.md): the pod (init containers,
+// sidecars, namespaces, security contexts, lifecycle hooks, probes), env with valueFrom and
+// envFrom resolved through a fake ObjectReader, $(VAR) expansion, ports, limits, pod volumes
+// shipped as files, restart policy, image pull secrets, targeting from nodeSelector / affinity /
+// annotation, priority, warnings for unsupported fields, and clear errors by field.
 #include "edge_provider/pod_mapping.h"
 
 #include <gtest/gtest.h>
@@ -13,7 +14,7 @@
 namespace skiff::edge_provider {
 namespace {
 
-using protocol::ModuleSpec;
+using protocol::ContainerSpec;
 
 class FakeReader final : public virtual_node::ObjectReader {
  public:
@@ -63,11 +64,11 @@ class PodMappingTest : public ::testing::Test {
     ctx.owner = "skiff-fleet";
   }
   common::Result<PodMapping> map(const Json& p) { return mapPod(p, ctx); }
-  ModuleSpec only(const Json& p) {
+  ContainerSpec only(const Json& p) {
     auto m = map(p);
     EXPECT_TRUE(m.isOk()) << m.status();
-    if (!m.isOk() || m->modules.size() != 1) return {};
-    return m->modules[0];
+    if (!m.isOk() || m->pod.containers.size() != 1) return {};
+    return m->pod.containers[0];
   }
   bool warned(const PodMapping& m, const std::string& what) {
     for (const auto& w : m.warnings) {
@@ -80,7 +81,7 @@ class PodMappingTest : public ::testing::Test {
   MappingContext ctx;
 };
 
-TEST_F(PodMappingTest, DeploymentIdentityAndModules) {
+TEST_F(PodMappingTest, DeploymentIdentityAndPod) {
   Json p = pod(Json::array({{{"name", "nginx"}, {"image", "nginx:1.25"}},
                             {{"name", "side"}, {"image", "busybox"}}}),
                {{"terminationGracePeriodSeconds", 7}});
@@ -96,16 +97,20 @@ TEST_F(PodMappingTest, DeploymentIdentityAndModules) {
   EXPECT_EQ(d.annotations().at("skiff.io/node"), "skiff-fleet");
   EXPECT_EQ(d.annotations().at("skiff.io/pod-spec-hash"), podMappingHash(p));
   EXPECT_EQ(d.target_selector(), "skiff.io/device-id");
-  ASSERT_EQ(m->modules.size(), 2u);
-  EXPECT_EQ(m->modules[0].name, "web-1/nginx");
-  EXPECT_EQ(m->modules[0].deploymentId, d.id());
-  EXPECT_EQ(m->modules[0].pullPolicy, protocol::PullPolicy::kIfNotPresent);
-  EXPECT_EQ(m->modules[1].pullPolicy, protocol::PullPolicy::kAlways);  // untagged = latest
-  EXPECT_EQ(m->modules[0].stopTimeoutSeconds, 7);
-  // modules_json is exactly what the hub and the agent parse.
-  auto parsed = protocol::moduleSpecsFromJson(Json::parse(d.modules_json()));
+  EXPECT_EQ(m->pod.name, "web-1");
+  EXPECT_EQ(m->pod.deploymentId, d.id());
+  EXPECT_EQ(m->pod.terminationGracePeriodSeconds, 7);
+  EXPECT_EQ(m->pod.restartPolicy, protocol::RestartPolicy::kAlways);
+  ASSERT_EQ(m->pod.containers.size(), 2u);
+  EXPECT_EQ(m->pod.containers[0].name, "nginx");
+  EXPECT_EQ(moduleNameFor("web-1", "nginx"), "web-1/nginx");
+  EXPECT_EQ(m->pod.containers[0].pullPolicy, protocol::PullPolicy::kIfNotPresent);
+  EXPECT_EQ(m->pod.containers[1].pullPolicy, protocol::PullPolicy::kAlways);  // untagged = latest
+  // pods_json is exactly what the hub and the agent parse.
+  auto parsed = protocol::podSpecsFromJson(Json::parse(d.pods_json()));
   SKIFF_ASSERT_OK(parsed);
-  EXPECT_EQ(*parsed, m->modules);
+  ASSERT_EQ(parsed->size(), 1u);
+  EXPECT_EQ((*parsed)[0], m->pod);
   EXPECT_TRUE(m->warnings.empty());
 }
 
@@ -141,7 +146,7 @@ TEST_F(PodMappingTest, CommandArgsEnvAndExpansion) {
       {"resources", {{"limits", {{"memory", "128Mi"}, {"cpu", 2}}}}}};
   auto m = map(pod(Json::array({c})));
   SKIFF_ASSERT_OK(m);
-  const ModuleSpec& s = m->modules[0];
+  const ContainerSpec& s = m->pod.containers[0];
   std::map<std::string, std::string> env;
   for (const auto& e : s.env) env[e.name] = e.value;
   EXPECT_EQ(env["CFG_LEVEL"], "overridden");
@@ -178,11 +183,19 @@ TEST_F(PodMappingTest, PortsProbesSecurityAndRestartPolicy) {
                                   "httpHeaders": [{"name": "X", "value": "1"}]},
                       "initialDelaySeconds": 3, "failureThreshold": 5},
     "readinessProbe": {"tcpSocket": {"port": 8080}},
-    "startupProbe": {"exec": {"command": ["true"]}},
-    "securityContext": {"privileged": true, "runAsUser": 1000}})");
+    "startupProbe": {"exec": {"command": ["true"]}, "failureThreshold": 30,
+                     "terminationGracePeriodSeconds": 5},
+    "lifecycle": {"postStart": {"httpGet": {"path": "/warm", "port": "http"}},
+                  "preStop": {"sleep": {"seconds": 5}}},
+    "securityContext": {"privileged": false, "runAsUser": 1000, "runAsGroup": 3000,
+                        "runAsNonRoot": true, "readOnlyRootFilesystem": true,
+                        "allowPrivilegeEscalation": false,
+                        "capabilities": {"add": ["CAP_NET_ADMIN"], "drop": ["ALL"]},
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                        "seLinuxOptions": {"level": "s0"}}})");
   auto m = map(pod(Json::array({c}), {{"restartPolicy", "OnFailure"}}));
   SKIFF_ASSERT_OK(m);
-  const ModuleSpec& s = m->modules[0];
+  const ContainerSpec& s = m->pod.containers[0];
   EXPECT_EQ(s.pullPolicy, protocol::PullPolicy::kNever);
   ASSERT_EQ(s.ports.size(), 2u);
   EXPECT_EQ(s.ports[0].containerPort, 8080);
@@ -191,6 +204,7 @@ TEST_F(PodMappingTest, PortsProbesSecurityAndRestartPolicy) {
   EXPECT_EQ(s.ports[1].protocol, "UDP");
   EXPECT_EQ(s.ports[1].hostIp, "127.0.0.1");
   EXPECT_TRUE(warned(*m, "ports[2].protocol: SCTP"));
+  EXPECT_TRUE(warned(*m, "startupProbe.terminationGracePeriodSeconds: not supported"));
   ASSERT_TRUE(s.livenessProbe);
   EXPECT_EQ(s.livenessProbe->kind, protocol::Probe::Kind::kHttpGet);
   EXPECT_EQ(s.livenessProbe->path, "/healthz");
@@ -201,13 +215,29 @@ TEST_F(PodMappingTest, PortsProbesSecurityAndRestartPolicy) {
   ASSERT_EQ(s.livenessProbe->httpHeaders.size(), 1u);
   ASSERT_TRUE(s.readinessProbe);
   EXPECT_EQ(s.readinessProbe->kind, protocol::Probe::Kind::kTcpSocket);
-  EXPECT_TRUE(warned(*m, "spec.containers[0].startupProbe"));
-  EXPECT_TRUE(s.privileged);
-  EXPECT_TRUE(warned(*m, "spec.containers[0].securityContext.runAsUser"));
-  EXPECT_EQ(s.restartPolicy, protocol::RestartPolicy::kOnFailure);
+  ASSERT_TRUE(s.startupProbe);
+  EXPECT_EQ(s.startupProbe->failureThreshold, 30);
+  ASSERT_TRUE(s.lifecycle.postStart);
+  EXPECT_EQ(s.lifecycle.postStart->kind, protocol::Handler::Kind::kHttpGet);
+  EXPECT_EQ(s.lifecycle.postStart->port, 8080);
+  ASSERT_TRUE(s.lifecycle.preStop);
+  EXPECT_EQ(s.lifecycle.preStop->sleepSeconds, 5);
+  const auto& sc = s.securityContext;
+  EXPECT_FALSE(sc.privileged);
+  EXPECT_EQ(sc.runAsUser, 1000);
+  EXPECT_EQ(sc.runAsGroup, 3000);
+  EXPECT_EQ(sc.runAsNonRoot, true);
+  EXPECT_TRUE(sc.readOnlyRootFilesystem);
+  EXPECT_EQ(sc.allowPrivilegeEscalation, false);
+  EXPECT_EQ(sc.capabilitiesAdd, std::vector<std::string>{"NET_ADMIN"});
+  EXPECT_EQ(sc.capabilitiesDrop, std::vector<std::string>{"ALL"});
+  EXPECT_EQ(sc.seccompProfile, "RuntimeDefault");
+  EXPECT_TRUE(warned(*m, "spec.containers[0].securityContext.seLinuxOptions"));
+  EXPECT_FALSE(warned(*m, "runAsUser"));
+  EXPECT_EQ(m->pod.restartPolicy, protocol::RestartPolicy::kOnFailure);
 }
 
-TEST_F(PodMappingTest, VolumesAreShippedAsFiles) {
+TEST_F(PodMappingTest, PodVolumesAreSharedAndShippedAsFiles) {
   Json c = Json::parse(R"J({"name": "app", "image": "app:1", "volumeMounts": [
     {"name": "all", "mountPath": "/etc/all"},
     {"name": "some", "mountPath": "/etc/some", "readOnly": true},
@@ -229,13 +259,17 @@ TEST_F(PodMappingTest, VolumesAreShippedAsFiles) {
         {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
         {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}},
     {"name": "gpio", "hostPath": {"path": "/dev/gpiomem", "type": "CharDevice"}},
-    {"name": "tmp", "emptyDir": {"medium": "Memory"}},
+    {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+    {"name": "scratch", "emptyDir": {"sizeLimit": 1000}},
     {"name": "data", "persistentVolumeClaim": {"claimName": "pvc"}}])");
-  auto m = map(pod(Json::array({c}), {{"volumes", volumes}}));
+  Json writer = {{"name", "writer"},
+                 {"image", "busybox"},
+                 {"volumeMounts", {{{"name", "scratch"}, {"mountPath", "/out"}}}}};
+  auto m = map(pod(Json::array({c, writer}), {{"volumes", volumes}}));
   SKIFF_ASSERT_OK(m);
-  const ModuleSpec& s = m->modules[0];
+  const ContainerSpec& s = m->pod.containers[0];
   std::map<std::string, protocol::Volume> v;
-  for (const auto& vol : s.volumes) v[vol.name] = vol;
+  for (const auto& vol : m->pod.volumes) v[vol.name] = vol;
   ASSERT_EQ(v["all"].files.size(), 4u);  // LEVEL, app.conf, bad key, logo.png (binaryData)
   bool png = false;
   for (const auto& f : v["all"].files)
@@ -254,13 +288,17 @@ TEST_F(PodMappingTest, VolumesAreShippedAsFiles) {
   EXPECT_EQ(v["gpio"].kind, protocol::Volume::Kind::kHostPath);
   EXPECT_EQ(v["gpio"].hostPath, "/dev/gpiomem");
   EXPECT_EQ(v["tmp"].kind, protocol::Volume::Kind::kEmptyDir);
+  EXPECT_EQ(v["tmp"].medium, "Memory");
+  EXPECT_EQ(v["tmp"].sizeLimitBytes, 64 << 20);
+  EXPECT_EQ(v["scratch"].sizeLimitBytes, 1000);
   EXPECT_FALSE(v.contains("data"));
   EXPECT_TRUE(warned(*m, "persistentVolumeClaim volume \"data\" is not supported"));
-  EXPECT_TRUE(warned(*m, "Memory (tmpfs) is not supported"));
   EXPECT_TRUE(warned(*m, "subPathExpr"));
-  ASSERT_EQ(s.mounts.size(), 7u);
+  ASSERT_EQ(s.mounts.size(), 7u);  // the unsupported volume's mount is left out
   EXPECT_TRUE(s.mounts[1].readOnly);
   EXPECT_EQ(s.mounts[2].subPath, "password");
+  // One pod volume, mounted by both containers (the sandbox shares it).
+  EXPECT_EQ(m->pod.containers[1].mounts[0].volume, "scratch");
 }
 
 TEST_F(PodMappingTest, ImagePullSecretsBecomeRegistryCredentials) {
@@ -353,20 +391,68 @@ TEST_F(PodMappingTest, PriorityFromAnnotation) {
       << bad.status();
 }
 
+TEST_F(PodMappingTest, InitContainersSidecarsAndPodSettings) {
+  Json app = {{"name", "app"}, {"image", "x:1"}};
+  Json init = {{"name", "init"}, {"image", "busybox:1"}, {"command", {"sh", "-c", "true"}}};
+  Json side = {{"name", "proxy"},
+               {"image", "proxy:1"},
+               {"restartPolicy", "Always"},
+               {"startupProbe", {{"tcpSocket", {{"port", 9000}}}}},
+               {"ports", {{{"containerPort", 9000}}}}};
+  Json sc = {{"runAsUser", 1000},
+             {"runAsGroup", 3000},
+             {"runAsNonRoot", true},
+             {"supplementalGroups", {4000}},
+             {"fsGroup", 2000},
+             {"sysctls", {{{"name", "net.ipv4.ip_unprivileged_port_start"}, {"value", "80"}}}},
+             {"seccompProfile", {{"type", "Unconfined"}}},
+             {"fsGroupChangePolicy", "OnRootMismatch"}};
+  auto m = map(pod(Json::array({app}), {{"initContainers", {init, side}},
+                                        {"hostIPC", true},
+                                        {"shareProcessNamespace", true},
+                                        {"hostname", "gateway"},
+                                        {"securityContext", sc}}));
+  SKIFF_ASSERT_OK(m);
+  const auto& p = m->pod;
+  ASSERT_EQ(p.initContainers.size(), 2u);
+  EXPECT_EQ(p.initContainers[0].name, "init");
+  EXPECT_FALSE(protocol::isSidecar(p.initContainers[0]));
+  EXPECT_TRUE(protocol::isSidecar(p.initContainers[1]));
+  EXPECT_TRUE(p.initContainers[1].startupProbe.has_value());
+  EXPECT_TRUE(p.hostIPC);
+  EXPECT_TRUE(p.shareProcessNamespace);
+  EXPECT_FALSE(p.hostNetwork);
+  EXPECT_EQ(p.hostname, "gateway");
+  EXPECT_EQ(p.securityContext.runAsUser, 1000);
+  EXPECT_EQ(p.securityContext.runAsGroup, 3000);
+  EXPECT_EQ(p.securityContext.runAsNonRoot, true);
+  EXPECT_EQ(p.securityContext.supplementalGroups, std::vector<std::int64_t>{4000});
+  EXPECT_EQ(p.securityContext.fsGroup, 2000);
+  ASSERT_EQ(p.securityContext.sysctls.size(), 1u);
+  EXPECT_EQ(p.securityContext.seccompProfile, "Unconfined");
+  EXPECT_TRUE(warned(*m, "spec.securityContext.fsGroupChangePolicy"));
+  EXPECT_FALSE(warned(*m, "initContainers"));
+  auto host = map(pod(Json::array({app}), {{"hostNetwork", true}, {"hostPID", true}}));
+  SKIFF_ASSERT_OK(host);
+  EXPECT_TRUE(host->pod.hostNetwork);
+  EXPECT_TRUE(host->pod.hostPID);
+  EXPECT_TRUE(host->warnings.empty());
+}
+
 TEST_F(PodMappingTest, UnsupportedFieldsAreWarnings) {
   Json c = {{"name", "a"},
             {"image", "x:1"},
-            {"lifecycle", {{"preStop", {{"exec", {{"command", {"true"}}}}}}}},
+            {"lifecycle", {{"preStop", {{"tcpSocket", {{"port", 80}}}}}}},
             {"tty", true}};
-  auto m = map(pod(Json::array({c}), {{"initContainers", {{{"name", "init"}, {"image", "x"}}}},
-                                      {"hostNetwork", true},
-                                      {"hostAliases", {{{"ip", "1.2.3.4"}}}},
-                                      {"securityContext", {{"runAsNonRoot", true}}},
+  auto m = map(pod(Json::array({c}), {{"hostAliases", {{{"ip", "1.2.3.4"}}}},
+                                      {"securityContext", {{"seLinuxOptions", {{"level", "s0"}}}}},
+                                      {"ephemeralContainers", {{{"name", "dbg"}}}},
                                       {"activeDeadlineSeconds", 60}}));
   SKIFF_ASSERT_OK(m);
-  for (const char* w : {"spec.initContainers", "spec.hostNetwork", "spec.hostAliases",
-                        "spec.securityContext.runAsNonRoot", "spec.activeDeadlineSeconds",
-                        "spec.containers[0].lifecycle", "spec.containers[0].tty"}) {
+  for (const char* w :
+       {"spec.hostAliases", "spec.securityContext.seLinuxOptions", "spec.activeDeadlineSeconds",
+        "spec.ephemeralContainers", "spec.containers[0].lifecycle.preStop.tcpSocket",
+        "spec.containers[0].tty"}) {
     EXPECT_TRUE(warned(*m, w)) << w;
   }
 }
@@ -409,17 +495,37 @@ TEST_F(PodMappingTest, BadPodsFailWithTheFieldPath) {
   EXPECT_NE(errorOf({{"name", "a"}, {"image", "x"}, {"workingDir", "relative"}})
                 .find("spec.containers[0].workingDir"),
             std::string::npos);
-  EXPECT_NE(errorOf({{"name", "a"}, {"image", ""}}).find("spec.containers[0].image: required"),
+  EXPECT_NE(
+      errorOf({{"name", "a"}, {"image", ""}}).find("spec.containers[0].image: Required value"),
+      std::string::npos);
+  // Issue #19's bad input: an init container without an image, two containers with one port,
+  // a negative sizeLimit, a mount of an unknown volume.
+  EXPECT_NE(errorOf({{"name", "a"}, {"image", "x"}}, {{"initContainers", {{{"name", "i"}}}}})
+                .find("spec.initContainers[0].image: Required value"),
+            std::string::npos);
+  {
+    auto m = map(
+        pod(Json::array({{{"name", "a"}, {"image", "x"}, {"ports", {{{"containerPort", 80}}}}},
+                         {{"name", "b"}, {"image", "x"}, {"ports", {{{"containerPort", 80}}}}}})));
+    EXPECT_NE(m.status().message().find(
+                  "spec.containers[1].ports[0].containerPort: duplicate port 80/TCP"),
+              std::string::npos)
+        << m.status();
+  }
+  EXPECT_NE(errorOf({{"name", "a"}, {"image", "x"}},
+                    {{"volumes", {{{"name", "v"}, {"emptyDir", {{"sizeLimit", "-1Gi"}}}}}}})
+                .find("spec.volumes[0].emptyDir.sizeLimit: must not be negative"),
+            std::string::npos);
+  EXPECT_NE(errorOf({{"name", "a"}, {"image", "x"}, {"restartPolicy", "Always"}})
+                .find("may not be set for non-init containers"),
             std::string::npos);
   EXPECT_NE(errorOf({{"name", "a"}, {"image", "x"}}, {{"restartPolicy", "Sometimes"}})
                 .find("spec.restartPolicy"),
             std::string::npos);
-  Json longName = pod(Json::array({{{"name", "a"}, {"image", "x"}}}));
-  longName["metadata"]["name"] = std::string(252, 'p');
-  auto m = map(longName);
-  EXPECT_NE(m.status().message().find("spec.containers[0].name: module name must be 1-253"),
-            std::string::npos)
-      << m.status();
+  Json badName = pod(Json::array({{{"name", "a"}, {"image", "x"}}}));
+  badName["metadata"]["name"] = "Web_1";
+  auto m = map(badName);
+  EXPECT_NE(m.status().message().find("metadata.name"), std::string::npos) << m.status();
 }
 
 }  // namespace

@@ -26,6 +26,7 @@ Json pod(const std::string& restartPolicy = "Always", const std::string& phase =
 
 ModuleStatus running(const std::string& container, bool ready = true) {
   ModuleStatus m;
+  m.started = true;
   m.name = "web/" + container;
   m.deploymentId = "dep";
   m.image = "reg/" + container + ":1";
@@ -64,8 +65,36 @@ struct Dev {
   bool applied = true;
   std::vector<ModuleStatus> modules;
   std::string error;
-  std::vector<std::string> shadowed;
+  std::vector<std::string> shadowed;  // pod names
+  std::string phase;                  // "" = what the agent reports for these containers
+  std::string podIP = "";
 };
+
+// The pod status an agent reports with these containers (edge_agent/pod/pod_state.h's rules for
+// the cases these tests use): Pending while a container waits to start for the first time,
+// Succeeded/Failed when every container exited (Never), else Running; ready when all are.
+protocol::PodStatus agentPod(const Dev& dv) {
+  protocol::PodStatus ps;
+  ps.name = "web";
+  ps.deploymentId = "dep";
+  ps.initialized = true;
+  ps.podIP = dv.podIP.empty() ? "10.88.0." + std::to_string(dv.id.size()) : dv.podIP;
+  ps.hostIP = "192.0.2." + std::to_string(dv.id.size());
+  bool waiting = false, exited = !dv.modules.empty(), failed = false, ready = true;
+  for (const auto& m : dv.modules) {
+    if (m.state == ModuleState::kWaiting && m.restartCount == 0) waiting = true;
+    if (m.state != ModuleState::kTerminated) exited = false;
+    if (m.state == ModuleState::kTerminated && m.exitCode.value_or(0) != 0) failed = true;
+    ready = ready && m.ready && m.state == ModuleState::kRunning;
+  }
+  ps.phase = !dv.phase.empty() ? dv.phase
+             : waiting         ? "Pending"
+             : exited          ? (failed ? "Failed" : "Succeeded")
+                               : "Running";
+  ps.ready = ready && ps.phase == "Running" && dv.modules.size() == 2;
+  if (dv.modules.size() < 2 && ps.phase == "Running") ps.phase = "Pending";
+  return ps;
+}
 
 ::skiff::v1::Deployment deployment(const std::vector<Dev>& devs) {
   ::skiff::v1::Deployment d;
@@ -78,10 +107,11 @@ struct Dev {
     dm->set_online(dv.online);
     dm->set_applied(dv.applied);
     dm->set_error(dv.error);
-    for (const auto& s : dv.shadowed) dm->add_shadowed_modules(s);
+    for (const auto& s : dv.shadowed) dm->add_shadowed_pods(s);
     Json mods = Json::array();
     for (const auto& m : dv.modules) mods.push_back(protocol::toJson(m));
     dm->set_modules_json(mods.dump());
+    dm->set_pods_json(Json::array({protocol::toJson(agentPod(dv))}).dump());
   }
   return d;
 }
@@ -219,15 +249,15 @@ TEST(PodStatusTest, FailingDeviceSpeaksForTheContainer) {
   EXPECT_TRUE(noticed(pu, "Failed", "device pi-1: container app: ErrImagePull"));
 }
 
-TEST(PodStatusTest, RefusedDocumentsAndShadowedModules) {
+TEST(PodStatusTest, RefusedDocumentsAndShadowedPods) {
   auto refused = deployment({{"pi-1", true, true, {}, "SignatureInvalid: bad signature"}});
   auto r = compute(pod(), &refused);
   EXPECT_EQ(container(r, "app")["state"]["waiting"]["reason"], "CreateContainerError");
   EXPECT_TRUE(noticed(r, "DesiredStateRefused", "SignatureInvalid"));
   EXPECT_EQ(Json::parse(r.devicesAnnotation)["failed"], 1);
-  auto shadowed = deployment({{"pi-1", true, true, {running("side")}, "", {"web/app"}}});
+  auto shadowed = deployment({{"pi-1", true, true, {running("side")}, "", {"web"}}});
   auto s = compute(pod(), &shadowed);
-  EXPECT_EQ(container(s, "app")["state"]["waiting"]["reason"], "ModuleShadowed");
+  EXPECT_EQ(container(s, "app")["state"]["waiting"]["reason"], "PodShadowed");
 }
 
 TEST(PodStatusTest, OfflineDevices) {
@@ -263,7 +293,11 @@ TEST(PodStatusTest, CompletionsForNeverAndOnFailure) {
   EXPECT_EQ(f.status["phase"], "Failed");
   EXPECT_EQ(container(f, "app")["state"]["terminated"]["exitCode"], 2);
   EXPECT_EQ(Json::parse(f.devicesAnnotation)["completed"], 1);
-  EXPECT_NE(compute(pod("OnFailure"), &bad).status["phase"], "Failed")
+  // OnFailure: the agent restarts the failed container, so its pod is Running, never Failed.
+  auto restarting =
+      deployment({{"pi-1", true, true, {exited("app", 0), exited("side", 0)}},
+                  {"pi-2", true, true, {exited("app", 2), exited("side", 0)}, "", {}, "Running"}});
+  EXPECT_NE(compute(pod("OnFailure"), &restarting).status["phase"], "Failed")
       << "OnFailure restarts: never Failed";
   // An offline device may still be running: not terminal yet.
   auto partial = deployment({{"pi-1", true, true, {exited("app", 0), exited("side", 0)}},

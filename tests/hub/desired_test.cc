@@ -1,5 +1,5 @@
-// Desired-state composition (priority merge, shadowing, credentials, content hash) and the label
-// index's candidate sets.
+// Desired-state composition (priority merge of pods, shadowing, credentials, content hash) and the
+// label index's candidate sets.
 #include "hub/fleet/desired.h"
 
 #include <gtest/gtest.h>
@@ -10,18 +10,21 @@ namespace skiff::hub::fleet {
 namespace {
 
 DeploymentPtr dep(const std::string& id, int priority, std::int64_t updatedAt,
-                  std::vector<std::pair<std::string, std::string>> modules,
+                  std::vector<std::pair<std::string, std::string>> pods,
                   std::vector<common::protocol::RegistryCredential> creds = {}) {
   DeploymentRecord r;
   r.spec.id = id;
   r.spec.priority = priority;
   r.spec.targetSelector = "a=b";
-  for (auto& [name, image] : modules) {
-    common::protocol::ModuleSpec m;
-    m.name = name;
-    m.image = image;
-    m.deploymentId = id;
-    r.spec.modules.push_back(m);
+  for (auto& [name, image] : pods) {
+    common::protocol::PodSpec p;
+    p.name = name;
+    p.deploymentId = id;
+    common::protocol::ContainerSpec c;
+    c.name = "main";
+    c.image = image;
+    p.containers.push_back(c);
+    r.spec.pods.push_back(p);
   }
   r.spec.registryCredentials = std::move(creds);
   r.updatedAtMs = updatedAt;
@@ -30,26 +33,26 @@ DeploymentPtr dep(const std::string& id, int priority, std::int64_t updatedAt,
   return *c;
 }
 
-TEST(DesiredTest, HigherPriorityThenNewerWinsPerModule) {
+TEST(DesiredTest, HigherPriorityThenNewerWinsPerPod) {
   auto base = dep("base", 0, 100, {{"web", "nginx:1"}, {"log", "fb:1"}});
   auto hot = dep("hot", 10, 50, {{"web", "nginx:2"}});
   auto newer = dep("newer", 0, 200, {{"log", "fb:2"}});
   auto c = composeDesired({base, hot, newer});
-  ASSERT_EQ(c.modules.size(), 2u);
+  ASSERT_EQ(c.pods.size(), 2u);
   auto state = toDesiredState(c, "d1", 7, "2026-01-01T00:00:00Z");
-  EXPECT_EQ(state.modules[0].name, "log");
-  EXPECT_EQ(state.modules[0].image, "fb:2");     // same priority: newer wins
-  EXPECT_EQ(state.modules[1].image, "nginx:2");  // higher priority wins
-  EXPECT_EQ(state.modules[1].deploymentId, "hot");
-  EXPECT_EQ(c.moduleNamed("web")->deployment->id(), "hot");
-  EXPECT_EQ(c.moduleNamed("nope"), nullptr);
+  EXPECT_EQ(state.pods[0].name, "log");
+  EXPECT_EQ(state.pods[0].containers[0].image, "fb:2");     // same priority: newer wins
+  EXPECT_EQ(state.pods[1].containers[0].image, "nginx:2");  // higher priority wins
+  EXPECT_EQ(state.pods[1].deploymentId, "hot");
+  EXPECT_EQ(c.podNamed("web")->deployment->id(), "hot");
+  EXPECT_EQ(c.podNamed("nope"), nullptr);
   // Order of the input does not matter.
   EXPECT_EQ(composeDesired({newer, hot, base}).hash, c.hash);
 }
 
 TEST(DesiredTest, HashChangesExactlyWhenTheDocumentWould) {
   auto a = dep("a", 0, 1, {{"web", "nginx:1"}});
-  auto a2 = dep("a", 0, 2, {{"web", "nginx:1"}});  // re-applied, same modules
+  auto a2 = dep("a", 0, 2, {{"web", "nginx:1"}});  // re-applied, same pods
   auto b = dep("a", 0, 3, {{"web", "nginx:2"}});
   EXPECT_EQ(composeDesired({a}).hash, composeDesired({a2}).hash);
   EXPECT_NE(composeDesired({a}).hash, composeDesired({b}).hash);
@@ -66,7 +69,7 @@ TEST(DesiredTest, CachedJsonIsExactlyTheProtocolsDocument) {
   auto state = toDesiredState(c, "d1", 9, "2026-01-01T00:00:00Z");
   EXPECT_EQ(common::dumpJson(toDesiredJson(c, "d1", 9, "2026-01-01T00:00:00Z")),
             common::dumpJson(common::protocol::toJson(state)));
-  EXPECT_EQ(a->specHashes[0], common::protocol::specHash(a->record.spec.modules[0]));
+  EXPECT_EQ(a->specHashes[0], common::protocol::specHash(a->record.spec.pods[0]));
   // And the signed form verifies and round-trips.
   auto key = common::tls::PrivateKey::generate(common::tls::KeyType::kEd25519);
   ASSERT_TRUE(key.isOk());
@@ -76,7 +79,7 @@ TEST(DesiredTest, CachedJsonIsExactlyTheProtocolsDocument) {
   ASSERT_TRUE(wire.isOk());
   auto back = common::protocol::verifyDesired(*wire, *pub);
   ASSERT_TRUE(back.isOk()) << back.status();
-  EXPECT_EQ(back->modules, toDesiredState(c, "d1", 9, "x").modules);
+  EXPECT_EQ(back->pods, toDesiredState(c, "d1", 9, "x").pods);
 }
 
 TEST(DesiredTest, CredentialsOnlyFromContributingDeployments) {

@@ -122,10 +122,10 @@ TEST_F(FleetStatusTest, KeptCountsFollowEveryChangeLikeAFullCount) {
   EXPECT_EQ(counts("base"), (Counts{6, 6, 6, 0, 0}));
 
   // A failing module, then its recovery.
-  agents_["d4"]->setFailure("log", "ErrImagePull");
+  agents_["d4"]->setFailure("log/log", "ErrImagePull");
   ingest({agents_["d4"]->report()});
   EXPECT_EQ(counts("base"), (Counts{6, 6, 5, 1, 0}));
-  agents_["d4"]->setFailure("log", "");
+  agents_["d4"]->setFailure("log/log", "");
   ingest({agents_["d4"]->report()});
   EXPECT_EQ(counts("base"), (Counts{6, 6, 6, 0, 0}));
 

@@ -36,9 +36,12 @@ class HubFleetTest : public ::testing::Test {
     devices_[id] = std::move(*d);
     return *devices_[id];
   }
-  static bool runs(SimDevice& d, const std::string& module) {
-    auto names = d.agent().moduleNames();
-    return std::find(names.begin(), names.end(), module) != names.end();
+  // A module "<pod>/<container>", or a pod by its name, runs on the device.
+  static bool runs(SimDevice& d, const std::string& name) {
+    for (const auto& m : d.agent().moduleNames()) {
+      if (m == name || common::protocol::podOfModule(m) == name) return true;
+    }
+    return false;
   }
   bool waitRuns(SimDevice& d, const std::string& module, bool want = true) {
     return d.waitFor([&](SimAgent&) { return runs(d, module) == want; }, 20s);
@@ -127,14 +130,16 @@ TEST_F(HubFleetTest, PriorityMergeShadowingAndStatusAggregation) {
       [](SimAgent& a) {
         auto doc = a.applied();
         if (!doc) return false;
-        for (const auto& m : doc->modules) {
-          if (m.name == "web") return m.image == "nginx:2" && m.deploymentId == "hotfix";
+        for (const auto& p : doc->pods) {
+          if (p.name == "web") {
+            return p.containers[0].image == "nginx:2" && p.deploymentId == "hotfix";
+          }
         }
         return false;
       },
       20s));
   ASSERT_TRUE(waitRuns(d2, "web"));
-  EXPECT_EQ(d2.agent().applied()->modules[1].image, "nginx:1");  // sorted: log, web
+  EXPECT_EQ(d2.agent().applied()->pods[1].containers[0].image, "nginx:1");  // sorted: log, web
   ASSERT_TRUE(waitUntil(
                   [&] {
                     auto st = getDeployment(*hub_, "base").status();
@@ -146,15 +151,15 @@ TEST_F(HubFleetTest, PriorityMergeShadowingAndStatusAggregation) {
   auto base = getDeployment(*hub_, "base");
   for (const auto& dm : base.status().devices()) {
     if (dm.device_id() == "p1") {
-      ASSERT_EQ(dm.shadowed_modules_size(), 1);
-      EXPECT_EQ(dm.shadowed_modules(0), "web");
+      ASSERT_EQ(dm.shadowed_pods_size(), 1);
+      EXPECT_EQ(dm.shadowed_pods(0), "web");
     } else {
-      EXPECT_EQ(dm.shadowed_modules_size(), 0);
+      EXPECT_EQ(dm.shadowed_pods_size(), 0);
     }
   }
 
   // A failing module is counted failed (and becomes a Warning event); an offline device offline.
-  d2.agent().setFailure("log", "ErrImagePull");
+  d2.agent().setFailure("log/log", "ErrImagePull");
   SKIFF_ASSERT_OK(d2.sendReport());
   ASSERT_TRUE(
       waitUntil([&] { return getDeployment(*hub_, "base").status().failed() == 1; }, 20s).isOk());
@@ -270,7 +275,10 @@ TEST_F(HubFleetTest, BrokerRestartLosesNothingAndRepublishesNothing) {
   // New changes flow after the restart.
   ASSERT_TRUE(apply(*hub_, deployment("web", "site=a", {{"web", "nginx:2"}})).ok());
   EXPECT_TRUE(d1.waitFor(
-      [](SimAgent& a) { return a.applied() && a.applied()->modules[0].image == "nginx:2"; }, 20s));
+      [](SimAgent& a) {
+        return a.applied() && a.applied()->pods[0].containers[0].image == "nginx:2";
+      },
+      20s));
 }
 
 TEST_F(HubFleetTest, BadInputIsRefusedCountedAndChangesNothing) {
@@ -280,7 +288,7 @@ TEST_F(HubFleetTest, BadInputIsRefusedCountedAndChangesNothing) {
   std::string topic = proto::topicFor("x1", proto::Channel::kReported);
 
   SKIFF_ASSERT_OK(d1.publishRaw(topic, "{not json"));
-  SKIFF_ASSERT_OK(d1.publishRaw(topic, R"({"schema":2,"deviceId":"x1"})"));
+  SKIFF_ASSERT_OK(d1.publishRaw(topic, R"({"schema":3,"deviceId":"x1"})"));
   SKIFF_ASSERT_OK(d1.publishRaw(topic, R"({"schema":1,"deviceId":"x1","seq":"three"})"));
   SKIFF_ASSERT_OK(d1.publishRaw(topic, R"({"schema":1,"deviceId":"x1","bogus":true})"));
   SKIFF_ASSERT_OK(d1.publishRaw(
@@ -336,12 +344,14 @@ TEST_F(HubFleetTest, BadInputIsRefusedCountedAndChangesNothing) {
   EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(bad.error_message().find("labelSelector"), std::string::npos) << bad.error_message();
   v1::Deployment dep = deployment("bad", "site=a", {{"web", "nginx"}});
-  dep.set_modules_json(R"([{"name":"web","image":"nginx","ports":[{"containerPort":70000}]}])");
+  dep.set_pods_json(
+      R"([{"name":"web","containers":[{"name":"c","image":"nginx","ports":[{"containerPort":70000}]}]}])");
   auto s = apply(*hub_, dep);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(s.error_message().find("modules[0].ports[0].containerPort"), std::string::npos)
+  EXPECT_NE(s.error_message().find("pods[0].containers[0].ports[0].containerPort"),
+            std::string::npos)
       << s.error_message();
-  dep.set_modules_json(R"([{"name":"web","image":"nginx"}])");
+  dep.set_pods_json(R"([{"name":"web","containers":[{"name":"c","image":"nginx"}]}])");
   dep.set_target_selector("site=");
   EXPECT_EQ(apply(*hub_, dep).error_code(), grpc::StatusCode::OK);  // "site=" is a valid selector
   dep.set_id("bad2");
@@ -350,10 +360,10 @@ TEST_F(HubFleetTest, BadInputIsRefusedCountedAndChangesNothing) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("targetSelector"), std::string::npos) << s.error_message();
   dep.set_target_selector("site=a");
-  dep.set_modules_json("[]");
+  dep.set_pods_json("[]");
   EXPECT_EQ(apply(*hub_, dep).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   dep.set_id("Not_An_Id");
-  dep.set_modules_json(R"([{"name":"web","image":"nginx"}])");
+  dep.set_pods_json(R"([{"name":"web","containers":[{"name":"c","image":"nginx"}]}])");
   EXPECT_EQ(apply(*hub_, dep).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   v1::ListDeploymentsRequest ldr;
   v1::ListDeploymentsResponse ldp;

@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "common/fs.h"
 #include "hub/auth.h"
 #include "hub/broker/crl.h"
 #include "hub/broker/mosquitto_config.h"
@@ -19,7 +20,7 @@ DeploymentInput input() {
   DeploymentInput in;
   in.id = "web";
   in.targetSelector = "site = a";
-  in.modulesJson = R"([{"name":"web/nginx","image":"nginx"}])";
+  in.podsJson = R"([{"name":"web","containers":[{"name":"nginx","image":"nginx"}]}])";
   return in;
 }
 
@@ -27,7 +28,7 @@ TEST(ModelTest, ValidDeploymentIsNormalized) {
   auto d = validateDeployment(input());
   ASSERT_TRUE(d.isOk()) << d.status();
   EXPECT_EQ(d->targetSelector, "site=a");
-  EXPECT_EQ(d->modules[0].deploymentId, "web");
+  EXPECT_EQ(d->pods[0].deploymentId, "web");
   DeploymentRecord r{*d, 3, 10, 20};
   auto back = deploymentRecordFromJson(toJson(r));
   ASSERT_TRUE(back.isOk()) << back.status();
@@ -65,12 +66,36 @@ TEST(ModelTest, BadDeploymentsNameTheField) {
   in.targetSelector = "a in (";
   expect(in, "targetSelector");
   in = input();
-  in.modulesJson = R"([{"name":"x","image":"y","bogus":1}])";
-  expect(in, "modules[0].bogus");
-  in.modulesJson = "[]";
-  expect(in, "modules");
-  in.modulesJson = R"([{"name":"x","image":"y","deploymentId":"other"}])";
-  expect(in, "modules[0].deploymentId");
+  in.podsJson = R"([{"name":"x","containers":[{"name":"c","image":"y","bogus":1}]}])";
+  expect(in, "pods[0].containers[0].bogus");
+  in.podsJson = "[]";
+  expect(in, "pods");
+  in.podsJson = "";
+  expect(in, "pods: at least one pod");
+  in.podsJson = R"([{"name":"x","deploymentId":"other","containers":[{"name":"c","image":"y"}]}])";
+  expect(in, "pods[0].deploymentId");
+  in.podsJson =
+      R"([{"name":"x","containers":[{"name":"c","image":"y","ports":[{"containerPort":80}]},{"name":"d","image":"y","ports":[{"containerPort":80}]}]}])";
+  expect(in, "pods[0].containers[1].ports[0].containerPort: duplicate port");
+  in.modulesJson = R"([{"name":"x","image":"y"}])";
+  expect(in, "not both");
+  // Schema-1 input (modules) is still taken, as pods of one container.
+  in = input();
+  in.podsJson.clear();
+  in.modulesJson = R"([{"name":"web/nginx","image":"nginx","bogus":1}])";
+  expect(in, "modules[0].containers[0].bogus");
+  in.modulesJson = R"([{"name":"web/nginx","image":"nginx"}])";
+  auto legacy = validateDeployment(in);
+  ASSERT_TRUE(legacy.isOk()) << legacy.status();
+  EXPECT_EQ(legacy->pods[0].name, "web-nginx");
+  EXPECT_EQ(legacy->pods[0].containers[0].name, "nginx");
+  // A record stored by a hub of schema 1 loads as pods.
+  Json stored = {{"id", "old"},
+                 {"targetSelector", "a=b"},
+                 {"modules", Json::array({{{"name", "m/x"}, {"image", "i"}}})}};
+  auto rec = deploymentRecordFromJson(stored);
+  ASSERT_TRUE(rec.isOk()) << rec.status();
+  EXPECT_EQ(rec->spec.pods[0].name, "m-x");
   in = input();
   in.labels = {{"bad key!", "y"}};
   expect(in, "labels[\"bad key!\"]");
@@ -107,11 +132,13 @@ TEST(ManifestTest, YamlAndJsonManifests) {
 targetSelector: "x=y"
 priority: 3
 labels: {team: "1"}
-modules:
+pods:
   - name: m
-    image: i
-    ports: [{containerPort: 80}]
-    env: [{name: N, value: "007"}]
+    containers:
+      - name: c
+        image: i
+        ports: [{containerPort: 80}]
+        env: [{name: N, value: "007"}]
 ---
 id: b
 targetSelector: x
@@ -121,16 +148,33 @@ modules: [{name: n, image: j}]
   ASSERT_TRUE(docs.isOk()) << docs.status();
   ASSERT_EQ(docs->size(), 2u);
   EXPECT_EQ((*docs)[0].priority(), 3);
-  EXPECT_NE((*docs)[0].modules_json().find("\"containerPort\":80"), std::string::npos);
-  EXPECT_NE((*docs)[0].modules_json().find("\"value\":\"007\""), std::string::npos);
-  auto json = ctl::parseManifests(R"([{"id":"c","targetSelector":"x","modules":[]}])", "f.json");
+  EXPECT_NE((*docs)[0].pods_json().find("\"containerPort\":80"), std::string::npos);
+  EXPECT_NE((*docs)[0].pods_json().find("\"value\":\"007\""), std::string::npos);
+  EXPECT_NE((*docs)[1].modules_json().find("\"image\":\"j\""), std::string::npos);  // schema 1
+  auto json = ctl::parseManifests(R"([{"id":"c","targetSelector":"x","pods":[]}])", "f.json");
   ASSERT_TRUE(json.isOk());
   EXPECT_EQ((*json)[0].id(), "c");
-  auto bad = ctl::parseManifests("id: a\nlabels: {n: 1}\nmodules: []\n", "f.yaml");
+  auto bad = ctl::parseManifests("id: a\nlabels: {n: 1}\npods: []\n", "f.yaml");
   EXPECT_NE(bad.status().message().find("labels.n"), std::string::npos) << bad.status();
   EXPECT_NE(ctl::parseManifests("{", "f.json").status().message().find("f.json"),
             std::string::npos);
   EXPECT_FALSE(ctl::parseManifests("", "e.yaml").isOk());
+}
+
+// The example the docs point to is a valid deployment, as the hub would validate it.
+TEST(ManifestTest, ShippedExampleIsAValidDeployment) {
+  auto text = common::readFile(std::string(SKIFF_SOURCE_DIR) + "/deploy/examples/hello.yaml");
+  ASSERT_TRUE(text.isOk()) << text.status();
+  auto docs = ctl::parseManifests(*text, "hello.yaml");
+  ASSERT_TRUE(docs.isOk()) << docs.status();
+  ASSERT_EQ(docs->size(), 1u);
+  const auto& d = (*docs)[0];
+  DeploymentInput in{d.id(),           {}, {}, d.target_selector(), d.priority(), d.pods_json(),
+                     d.modules_json(), ""};
+  auto spec = validateDeployment(in);
+  ASSERT_TRUE(spec.isOk()) << spec.status();
+  ASSERT_EQ(spec->pods.size(), 1u);
+  EXPECT_EQ(spec->pods[0].containers.size(), 1u);
 }
 
 TEST(BrokerFilesTest, CrlRoundTripAndAcl) {
@@ -155,6 +199,7 @@ TEST(BrokerFilesTest, CrlRoundTripAndAcl) {
   EXPECT_NE(conf.find("crlfile /c.pem"), std::string::npos);
   EXPECT_NE(conf.find("require_certificate true"), std::string::npos);
   EXPECT_NE(conf.find("use_identity_as_username true"), std::string::npos);
+  EXPECT_NE(conf.find("\nset_tcp_nodelay true\n"), std::string::npos);  // reports go out at once
 }
 
 TEST(MetricsHistoryTest, KeepsOneSamplePerSlotForTheWindow) {

@@ -61,12 +61,15 @@ TEST_F(SkiffctlTest, DevicesTokensDeploymentsAndLogs) {
 targetSelector: "site=a,arch in (arm64)"
 priority: 5
 labels: {app: web}
-modules:
-  - name: web/nginx
-    image: "nginx:1.25"
-    ports: [{containerPort: 80, hostPort: 8080}]
-    env: [{name: MODE, value: "prod"}]
+pods:
+  - name: web
+    containers:
+      - name: nginx
+        image: "nginx:1.25"
+        ports: [{containerPort: 80, hostPort: 8080}]
+        env: [{name: MODE, value: "prod"}]
 ---
+# A schema-1 manifest (modules) still applies: the module becomes a pod of one container.
 apiVersion: skiff.io/v1
 kind: Deployment
 id: agent-sidecar
@@ -115,13 +118,14 @@ modules:
   ASSERT_TRUE((*dev)->waitFor([](SimAgent& a) { return a.moduleNames().size() == 1; }, 20s));
 
   // Logs.
-  (*dev)->agent().setLogLines("sidecar", {"hello\n"});
-  auto logs = ctl({"logs", "pi-1", "sidecar", "--tail", "5"});
+  (*dev)->agent().setLogLines("sidecar/sidecar", {"hello\n"});
+  auto logs = ctl({"logs", "pi-1", "sidecar/sidecar", "--tail", "5"});
   EXPECT_EQ(logs.exitCode, 0) << logs.output;
   EXPECT_EQ(logs.output, "hello\n");
   // -f runs until interrupted (SIGINT → exit 0).
   SubprocessOptions so;
-  so.argv = {SKIFFCTL_BIN, "--config", hub_->skiffctlConfig(), "logs", "pi-1", "sidecar", "-f"};
+  so.argv = {SKIFFCTL_BIN,      "--config", hub_->skiffctlConfig(), "logs", "pi-1",
+             "sidecar/sidecar", "-f"};
   so.logFile = hub_->dataDir() + "/follow.log";
   SKIFF_ASSERT_OK_AND_ASSIGN(Subprocess follow, Subprocess::start(so));
   ASSERT_TRUE(waitUntil(
@@ -147,11 +151,12 @@ modules:
 
 TEST_F(SkiffctlTest, BadInputAndErrorsHaveClearMessagesAndExitCodes) {
   std::string badYaml = file("bad.yaml",
-                             "id: x\ntargetSelector: a\nmodules: [{name: x, image: y, "
-                             "ports: [{containerPort: 0}]}]\n");
+                             "id: x\ntargetSelector: a\npods: [{name: x, containers: [{name: c, "
+                             "image: y, ports: [{containerPort: 0}]}]}]\n");
   auto r = ctl({"deploy", "apply", "-f", badYaml});
   EXPECT_EQ(r.exitCode, 2) << r.output;
-  EXPECT_NE(r.output.find("modules[0].ports[0].containerPort"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("pods[0].containers[0].ports[0].containerPort"), std::string::npos)
+      << r.output;
   auto broken = ctl({"deploy", "apply", "-f", file("broken.yaml", "id: [unclosed\n")});
   EXPECT_EQ(broken.exitCode, 2);
   EXPECT_NE(broken.output.find("line"), std::string::npos) << broken.output;

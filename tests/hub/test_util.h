@@ -20,6 +20,8 @@ inline std::string moduleJson(const std::string& name, const std::string& image)
   return common::dumpJson(common::Json{{"name", name}, {"image", image}});
 }
 
+// A deployment of pods given as modules {"<pod>/<container>", image}: containers of the same pod
+// name go into one pod; a name without '/' is a pod with one container of that name.
 inline v1::Deployment deployment(const std::string& id, const std::string& selector,
                                  const std::vector<std::pair<std::string, std::string>>& modules,
                                  int priority = 0) {
@@ -27,9 +29,21 @@ inline v1::Deployment deployment(const std::string& id, const std::string& selec
   d.set_id(id);
   d.set_target_selector(selector);
   d.set_priority(priority);
-  common::Json ms = common::Json::array();
-  for (const auto& [name, image] : modules) ms.push_back({{"name", name}, {"image", image}});
-  d.set_modules_json(common::dumpJson(ms));
+  std::vector<std::string> order;
+  std::map<std::string, common::Json> pods;
+  for (const auto& [name, image] : modules) {
+    auto slash = name.find('/');
+    std::string pod = name.substr(0, slash);
+    std::string container = slash == std::string::npos ? name : name.substr(slash + 1);
+    if (!pods.contains(pod)) {
+      order.push_back(pod);
+      pods[pod] = {{"name", pod}, {"containers", common::Json::array()}};
+    }
+    pods[pod]["containers"].push_back({{"name", container}, {"image", image}});
+  }
+  common::Json ps = common::Json::array();
+  for (const auto& p : order) ps.push_back(pods[p]);
+  d.set_pods_json(common::dumpJson(ps));
   return d;
 }
 

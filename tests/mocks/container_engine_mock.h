@@ -9,7 +9,7 @@ namespace skiff::test {
 
 class MockContainerEngine : public edge_agent::engine::ContainerEngine {
  public:
-  MOCK_METHOD(common::Result<std::string>, ensureImage,
+  MOCK_METHOD(common::Result<edge_agent::engine::ImageInfo>, ensureImage,
               (const std::string& image, common::protocol::PullPolicy policy,
                const edge_agent::engine::RegistryAuth* auth),
               (override));
@@ -38,6 +38,17 @@ class MockContainerIo : public edge_agent::engine::ContainerIo {
               (const std::string& id, const std::vector<std::string>& command,
                std::chrono::milliseconds timeout),
               (override));
+};
+
+class MockEngineResources : public edge_agent::engine::EngineResources {
+ public:
+  MOCK_METHOD(common::Result<std::string>, importImage,
+              (const std::string& reference, const std::string& rootfsTar), (override));
+  MOCK_METHOD(common::Result<edge_agent::engine::VolumeInfo>, createVolume,
+              (const edge_agent::engine::VolumeConfig& config), (override));
+  MOCK_METHOD(common::Status, removeVolume, (const std::string& name), (override));
+  MOCK_METHOD(common::Result<std::vector<std::string>>, listVolumes,
+              ((const std::map<std::string, std::string>& labels)), (override));
 };
 
 }  // namespace skiff::test

@@ -1,8 +1,10 @@
 // Podman API service fixture: per-test config files, service lifecycle and cleanup.
 #include "tests/support/podman.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 #include <sstream>
 
 #include "common/fs.h"
+#include "common/json.h"
 #include "tests/support/http.h"
 
 namespace skiff::test {
@@ -78,9 +81,11 @@ Result<std::unique_ptr<PodmanFixture>> PodmanFixture::create(PodmanOptions opts)
   containersConf += "cgroupns = \"host\"\n";
   containersConf += "default_ulimits = [\"nofile=1024:1024\", \"nproc=4096:4096\"]\n";
   containersConf += "log_driver = \"k8s-file\"\n";
+  SKIFF_RETURN_IF_ERROR(fx->allocateNetwork());
   containersConf += "\n[network]\n";
   containersConf += "network_backend = \"cni\"\n";
   containersConf += "network_config_dir = " + quoted("net") + "\n";
+  containersConf += "default_network = \"" + fx->network_ + "\"\n";
   containersConf += "\n[engine]\n";
   containersConf += "runtime = \"runc\"\n";
   containersConf += "cgroup_manager = \"cgroupfs\"\n";
@@ -152,16 +157,73 @@ Result<CommandResult> PodmanFixture::podman(const std::vector<std::string>& args
   return runCommand(argv, env_, timeout);
 }
 
+Status PodmanFixture::allocateNetwork() {
+  SKIFF_RETURN_IF_ERROR(common::makeDirs("/tmp/skiff-podman-net", 0755));
+  for (int n = 0; n < 250; ++n) {
+    std::string lockPath = "/tmp/skiff-podman-net/" + std::to_string(n) + ".lock";
+    int fd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) continue;
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      continue;
+    }
+    networkLock_ = fd;
+    network_ = "skf" + std::to_string(n);
+    subnet_ = "10.213." + std::to_string(n) + ".0/24";
+    // A bridge left by a test that was killed: ours now (we hold its lock).
+    (void)runCommand({"ip", "link", "del", network_}, {}, std::chrono::seconds(10));
+    std::string prefix = "10.213." + std::to_string(n) + ".";
+    common::Json conf = {
+        {"cniVersion", "0.4.0"},
+        {"name", network_},
+        {"plugins",
+         common::Json::array(
+             {{{"type", "bridge"},
+               {"bridge", network_},
+               {"isGateway", true},
+               {"ipMasq", false},
+               {"hairpinMode", true},
+               {"ipam",
+                {{"type", "host-local"},
+                 {"dataDir", dir_.file("cni-ipam")},
+                 {"routes", common::Json::array({{{"dst", "0.0.0.0/0"}}})},
+                 {"ranges", common::Json::array({common::Json::array(
+                                {{{"subnet", subnet_}, {"gateway", prefix + "1"}}})})}}}},
+              {{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}}})}};
+    return common::writeFileAtomic(dir_.file("net/" + network_ + ".conflist"),
+                                   common::dumpJson(conf));
+  }
+  return common::unavailable("no free podman test network (250 in use)");
+}
+
+void PodmanFixture::releaseNetwork() {
+  if (networkLock_ < 0) return;
+  (void)runCommand({"ip", "link", "del", network_}, {}, std::chrono::seconds(10));
+  ::close(networkLock_);  // releases the lock
+  networkLock_ = -1;
+}
+
 void PodmanFixture::stop() {
-  if (!proc_.has_value()) return;
+  if (!proc_.has_value()) {
+    releaseNetwork();
+    return;
+  }
   // Containers' conmon processes live in their own sessions: remove them through podman while
-  // the storage is still consistent, then stop the service.
-  auto rm = podman({"rm", "--all", "--force", "--time", "0"}, std::chrono::seconds(60));
+  // the storage is still consistent, then stop the service. --depend: a pod's infra container
+  // goes after the containers that joined it.
+  // Podman removes in parallel and can trip over its own ordering: retry a few times.
+  Result<CommandResult> rm = common::internalError("not run");
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    rm = podman({"rm", "--all", "--force", "--depend", "--time", "0"}, std::chrono::seconds(60));
+    if (rm.isOk() && rm->exitCode == 0) break;
+  }
   if (!rm.isOk() || rm->exitCode != 0) {
     std::cerr << "[skiff-test] podman rm -af failed: "
               << (rm.isOk() ? rm->output : rm.status().toString()) << "\n";
   }
+  (void)podman({"volume", "rm", "--all", "--force"}, std::chrono::seconds(30));
   proc_.reset();
+  releaseNetwork();
   // Exec sessions (exec probes, `podman exec`) run under conmon processes of their own, detached
   // from the service; after their container is gone they would linger for minutes.
   for (pid_t pid : conmonsUnder(dir_.path())) ::kill(pid, SIGKILL);

@@ -1,7 +1,13 @@
 // PodmanFixture: `podman system service` exposing the Docker-compatible API on a unix socket, with
 // every piece of state (containers.conf, storage.conf, registries.conf, graph/run roots,
 // XDG_RUNTIME_DIR) in its own temp dir. Configured for this machine kind: runc, vfs, cgroupfs,
-// host network/cgroup namespaces and explicit ulimits (no CAP_SYS_RESOURCE in the sandbox).
+// host cgroup namespace and explicit ulimits (no CAP_SYS_RESOURCE in the sandbox).
+//
+// Networking: plain containers share the host's network namespace (as before pods existed);
+// pod sandboxes ask for the engine's default network ("bridge"), which is a CNI bridge of this
+// fixture's own — interface skf<N> with 10.213.<N>.0/24, N taken under a lock file so parallel
+// fixtures never share one, IPAM state in the temp dir, no masquerading — removed again by stop().
+// Its addresses exist only on this machine.
 // env() lets tests drive the `podman` CLI against the same storage (e.g. benchmarks vs podman run).
 #pragma once
 
@@ -47,6 +53,9 @@ class PodmanFixture {
   // Idempotent. Same sequence as the destructor.
   void stop();
   const std::string& dir() const { return dir_.path(); }
+  // The fixture's bridge network: name (= interface) and subnet ("10.213.7.0/24").
+  const std::string& networkName() const { return network_; }
+  const std::string& subnet() const { return subnet_; }
   std::string logContents() const;
   // conmon processes still referring to this instance's storage (none after stop()).
   std::vector<pid_t> leftoverConmons() const;
@@ -55,7 +64,13 @@ class PodmanFixture {
   explicit PodmanFixture(TempDir dir) : dir_(std::move(dir)) {}
   void unmountLeftovers();
 
+  Status allocateNetwork();
+  void releaseNetwork();
+
   TempDir dir_;
+  std::string network_;
+  std::string subnet_;
+  int networkLock_ = -1;
   std::string socketPath_;
   std::map<std::string, std::string> env_;
   std::optional<Subprocess> proc_;

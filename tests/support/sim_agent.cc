@@ -2,6 +2,7 @@
 #include "tests/support/sim_agent.h"
 
 #include "common/clock.h"
+#include "common/tls.h"
 
 namespace skiff::test {
 
@@ -81,6 +82,28 @@ OutMessage SimAgent::reportLocked() {
     if (rs != restarts_.end()) s.restartCount = rs->second;
     r.modules.push_back(std::move(s));
   }
+  // One sandbox per pod, its phase what the kubelet's rules make of the containers.
+  if (applied_) {
+    int n = 0;
+    for (const auto& p : applied_->pods) {
+      proto::PodStatus ps;
+      ps.name = p.name;
+      ps.deploymentId = p.deploymentId;
+      ps.specHash = proto::specHash(p);
+      ps.podIP = "10.88." + std::to_string(n / 250) + "." + std::to_string(2 + n % 250);
+      ++n;
+      ps.hostIP = "192.0.2.1";
+      ps.initialized = true;
+      ps.phase = "Running";
+      ps.ready = true;
+      for (const auto& m : r.modules) {
+        if (proto::podOfModule(m.name) != p.name) continue;
+        if (m.state != proto::ModuleState::kRunning || !m.ready) ps.ready = false;
+        if (m.state == proto::ModuleState::kWaiting && m.restartCount == 0) ps.phase = "Pending";
+      }
+      r.pods.push_back(std::move(ps));
+    }
+  }
   r.facts.arch = arch_;
   r.facts.osRelease = "Simulated 1.0";
   r.facts.kernel = "6.1.0-sim";
@@ -154,22 +177,39 @@ std::vector<OutMessage> SimAgent::onMessage(const std::string& topic, std::strin
   }
   error_.reset();
   std::map<std::string, proto::ModuleStatus> next;
-  for (const auto& m : doc->modules) {
-    proto::ModuleStatus s;
-    std::string hash = proto::specHash(m);
-    auto old = modules_.find(m.name);
-    bool same = old != modules_.end() && old->second.specHash == hash;
-    s.name = m.name;
-    s.deploymentId = m.deploymentId;
-    s.specHash = hash;
-    s.image = m.image;
-    s.imageId = "sha256:" + hash.substr(0, 64);
-    s.containerId = same ? old->second.containerId : hash.substr(0, 12);
-    s.state = proto::ModuleState::kRunning;
-    s.startedAt = same ? old->second.startedAt : now();
-    s.ready = true;
-    s.health = proto::Health::kHealthy;
-    next[m.name] = std::move(s);
+  for (const auto& p : doc->pods) {
+    // Init containers completed, sidecars and app containers running.
+    auto add = [&](const proto::ContainerSpec& c, proto::ContainerKind kind) {
+      proto::ModuleStatus s;
+      std::string name = proto::moduleName(p.name, c.name);
+      std::string hash = common::tls::sha256Hex(common::dumpJson(proto::toJson(c)));
+      auto old = modules_.find(name);
+      bool same = old != modules_.end() && old->second.specHash == hash;
+      s.name = name;
+      s.kind = kind;
+      s.deploymentId = p.deploymentId;
+      s.specHash = hash;
+      s.image = c.image;
+      s.imageId = "sha256:" + hash.substr(0, 64);
+      s.containerId = same ? old->second.containerId : hash.substr(0, 12);
+      s.startedAt = same ? old->second.startedAt : now();
+      s.ready = true;
+      if (kind == proto::ContainerKind::kInit) {
+        s.state = proto::ModuleState::kTerminated;
+        s.exitCode = 0;
+        s.reason = "Completed";
+        s.finishedAt = s.startedAt;
+      } else {
+        s.state = proto::ModuleState::kRunning;
+        s.started = true;
+        s.health = proto::Health::kHealthy;
+      }
+      next[name] = std::move(s);
+    };
+    for (const auto& c : p.initContainers) {
+      add(c, proto::isSidecar(c) ? proto::ContainerKind::kSidecar : proto::ContainerKind::kInit);
+    }
+    for (const auto& c : p.containers) add(c, proto::ContainerKind::kContainer);
   }
   modules_ = std::move(next);
   applied_ = std::move(*doc);

@@ -113,12 +113,12 @@ TEST_F(VirtualNodeDeviceModeTest, NodesPerDeviceDaemonSetAndPresence) {
   for (const auto& d : deps) selectors.insert(d.target_selector());
   EXPECT_EQ(selectors,
             (std::set<std::string>{"skiff.io/device-id=pi-a", "skiff.io/device-id=pi-c"}));
-  EXPECT_TRUE(env.hub().desiredModules("pi-b").empty());
-  auto mods = env.hub().desiredModules("pi-a");
-  ASSERT_EQ(mods.size(), 1u);
-  EXPECT_TRUE(mods[0].privileged);
-  ASSERT_EQ(mods[0].volumes.size(), 1u);
-  EXPECT_EQ(mods[0].volumes[0].hostPath, "/dev/gpiomem");
+  EXPECT_TRUE(env.hub().desiredPods("pi-b").empty());
+  auto pods = env.hub().desiredPods("pi-a");
+  ASSERT_EQ(pods.size(), 1u);
+  EXPECT_TRUE(pods[0].containers[0].securityContext.privileged);
+  ASSERT_EQ(pods[0].volumes.size(), 1u);
+  EXPECT_EQ(pods[0].volumes[0].hostPath, "/dev/gpiomem");
 
   // Logs come from the pod's own device, without a device header.
   std::string podA = sensorPods()["pi-a"]["metadata"]["name"];
@@ -168,7 +168,7 @@ TEST_F(VirtualNodeDeviceModeTest, NodesPerDeviceDaemonSetAndPresence) {
   // Relabelling pi-a away from site=a moves the DaemonSet's pod off it.
   env.hub().setLabels("pi-a", {{"site", "z"}});
   EXPECT_TRUE(waitFor([&] { return !sensorPods().contains("pi-a"); }, kWait)) << env.diagnostics();
-  EXPECT_TRUE(waitFor([&] { return env.hub().desiredModules("pi-a").empty(); }, kWait));
+  EXPECT_TRUE(waitFor([&] { return env.hub().desiredPods("pi-a").empty(); }, kWait));
 }
 
 }  // namespace

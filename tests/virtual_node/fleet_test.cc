@@ -144,9 +144,12 @@ TEST_F(VirtualNodeFleetTest, DeploymentLifecycleThroughTheHub) {
   EXPECT_EQ(dep->annotations().at("skiff.io/pod-uid"), uid);
   EXPECT_EQ(dep->annotations().at("skiff.io/node"), "skiff-fleet");
   EXPECT_EQ(dep->labels().at("skiff.io/virtual-node"), "skiff-fleet");
-  auto modules = env.hub().desiredModules("pi-a");
-  ASSERT_EQ(modules.size(), 1u);
-  EXPECT_EQ(modules[0].name, podName + "/web");
+  auto desired = env.hub().desiredPods("pi-a");
+  ASSERT_EQ(desired.size(), 1u);
+  EXPECT_EQ(desired[0].name, podName);
+  ASSERT_EQ(desired[0].containers.size(), 1u);
+  auto modules = desired[0].containers;
+  EXPECT_EQ(modules[0].name, "web");
   EXPECT_EQ(modules[0].image, "127.0.0.1:5000/busybox:1");
   EXPECT_EQ(modules[0].command, (std::vector<std::string>{"httpd", "-f", "-p", "8080"}));
   ASSERT_EQ(modules[0].env.size(), 1u);
@@ -155,7 +158,7 @@ TEST_F(VirtualNodeFleetTest, DeploymentLifecycleThroughTheHub) {
   EXPECT_EQ(modules[0].ports[0].hostPort, 18080);
   EXPECT_EQ(modules[0].resources.cpuMillis, 250);
   EXPECT_EQ(modules[0].resources.memoryBytes, 64LL << 20);
-  EXPECT_TRUE(env.hub().desiredModules("pi-b").empty()) << "pi-b is site=b";
+  EXPECT_TRUE(env.hub().desiredPods("pi-b").empty()) << "pi-b is site=b";
 
   // Simulated reports → Running with the device's container status.
   ASSERT_TRUE(waitFor(
@@ -194,7 +197,7 @@ TEST_F(VirtualNodeFleetTest, DeploymentLifecycleThroughTheHub) {
       [&] {
         auto deps = env.hub().deployments();
         return deps.size() == 1 && deps[0].id() != id &&
-               deps[0].modules_json().find("busybox:2") != std::string::npos;
+               deps[0].pods_json().find("busybox:2") != std::string::npos;
       },
       kWait))
       << env.diagnostics();

@@ -105,8 +105,7 @@ TEST_F(VirtualNodePodsTest, ImageChangeUpdatesTheHubDeploymentInPlace) {
   ASSERT_TRUE(waitFor(
       [&] {
         auto d = env.hub().deployment(id);
-        return d && d->generation() == 2 &&
-               d->modules_json().find("busybox:2") != std::string::npos;
+        return d && d->generation() == 2 && d->pods_json().find("busybox:2") != std::string::npos;
       },
       kWait))
       << env.diagnostics();
@@ -149,6 +148,7 @@ stringData:
   std::string spec = R"(  imagePullSecrets: [{name: regcred}]
   initContainers:
   - {name: setup, image: busybox}
+  hostAliases: [{ip: 10.0.0.1, hostnames: [gateway]}]
   volumes:
   - name: config
     configMap: {name: app-config, items: [{key: app.conf, path: app.conf}]}
@@ -172,6 +172,7 @@ stringData:
     - {name: scratch, mountPath: /tmp/scratch}
     lifecycle:
       preStop: {exec: {command: ["true"]}}
+    tty: true
     livenessProbe:
       httpGet: {path: /healthz, port: 8080}
       periodSeconds: 5
@@ -179,18 +180,19 @@ stringData:
   SKIFF_ASSERT_OK(env.kubectl().ok(
       {"apply", "-f",
        env.manifest("refs.yaml", podYaml("refs", "registry.example.com/app:1", spec, container))}));
-  ASSERT_TRUE(waitFor([&] { return env.hub().desiredModules("pi-a").size() == 1; }, kWait))
+  ASSERT_TRUE(waitFor([&] { return env.hub().desiredPods("pi-a").size() == 1; }, kWait))
       << env.diagnostics();
-  auto m = env.hub().desiredModules("pi-a")[0];
+  auto pod = env.hub().desiredPods("pi-a")[0];
+  auto m = pod.containers[0];
   std::map<std::string, std::string> envs;
   for (const auto& e : m.env) envs[e.name] = e.value;
   EXPECT_EQ(envs["LEVEL"], "debug");
   EXPECT_EQ(envs["PASSWORD"], "s3cret");
   EXPECT_EQ(envs["POD_NAME"], "refs");
   EXPECT_EQ(envs["GREETING"], "level=debug");
-  ASSERT_EQ(m.volumes.size(), 3u);
+  ASSERT_EQ(pod.volumes.size(), 3u);
   std::map<std::string, common::protocol::Volume> vols;
-  for (const auto& v : m.volumes) vols[v.name] = v;
+  for (const auto& v : pod.volumes) vols[v.name] = v;
   ASSERT_EQ(vols["config"].files.size(), 1u);
   EXPECT_EQ(vols["config"].files[0].path, "app.conf");
   EXPECT_EQ(vols["config"].files[0].content, "listen 8080\n");
@@ -198,6 +200,9 @@ stringData:
   EXPECT_EQ(vols["secret"].files[0].content, "s3cret");
   EXPECT_EQ(vols["secret"].files[0].mode, 0400);
   EXPECT_EQ(vols["scratch"].kind, common::protocol::Volume::Kind::kEmptyDir);
+  ASSERT_EQ(pod.initContainers.size(), 1u);
+  EXPECT_EQ(pod.initContainers[0].name, "setup");
+  ASSERT_TRUE(m.lifecycle.preStop.has_value());
   ASSERT_TRUE(m.livenessProbe.has_value());
   EXPECT_EQ(m.livenessProbe->port, 8080);
   EXPECT_EQ(m.livenessProbe->periodSeconds, 5);
@@ -211,8 +216,10 @@ stringData:
       [&] {
         std::string ev = events("refs");
         return ev.find("UnsupportedFields") != std::string::npos &&
-               ev.find("spec.initContainers") != std::string::npos &&
-               ev.find("spec.containers[0].lifecycle") != std::string::npos;
+               ev.find("spec.hostAliases") != std::string::npos &&
+               ev.find("spec.containers[0].tty") != std::string::npos &&
+               ev.find("spec.initContainers") == std::string::npos &&
+               ev.find("lifecycle") == std::string::npos;
       },
       kWait))
       << events("refs");

@@ -2,15 +2,22 @@
 // callbacks, retained messages, reconnect + resubscribe after a broker restart, the Last Will on
 // an unclean exit (and none on stop()), the persistent session, mutual TLS with the device ACL,
 // and bad options.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <mutex>
 
 #include "common/bus/message_bus.h"
 #include "tests/support/mosquitto.h"
+#include "tests/support/process.h"
 #include "tests/support/status_assert.h"
 
 namespace skiff::common::bus {
@@ -105,6 +112,43 @@ TEST(PahoBusTest, PublishSubscribeWithResponseProperties) {
   EXPECT_EQ(a->subscribe("", 1).code(), StatusCode::kInvalidArgument);
   a->stop();
   EXPECT_EQ(a->publish(Message{"a", "x"}).code(), StatusCode::kUnavailable);
+}
+
+// TCP_NODELAY of this process's TCP sockets connected to `port` (Paho does not expose its
+// socket; docs/agent.md "Reporting" says why it matters).
+std::vector<int> noDelayTowards(int port) {
+  std::vector<int> out;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    int fd = std::atoi(it->path().filename().c_str());
+    sockaddr_in peer{};
+    socklen_t len = sizeof peer;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0 ||
+        peer.sin_family != AF_INET || ntohs(peer.sin_port) != port) {
+      continue;
+    }
+    int v = 0;
+    socklen_t vl = sizeof v;
+    if (::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) == 0) out.push_back(v);
+  }
+  return out;
+}
+
+TEST(PahoBusTest, SocketsToTheBrokerDoNotWaitForNagle) {
+  SKIFF_ASSERT_OK_AND_ASSIGN(auto broker, test::MosquittoFixture::create());
+  const std::string url = broker->url();
+  const int port = std::stoi(url.substr(url.rfind(':') + 1));
+  auto a = plainBus(*broker, "nodelay");
+  a->start();
+  SKIFF_ASSERT_OK(a->waitConnected(10s));
+  SKIFF_ASSERT_OK(test::waitUntil(
+      [&] {
+        auto v = noDelayTowards(port);
+        return !v.empty() && std::all_of(v.begin(), v.end(), [](int x) { return x != 0; });
+      },
+      5s, "TCP_NODELAY on the socket to the broker"));
+  a->stop();
 }
 
 TEST(PahoBusTest, ReconnectsAndResubscribesAfterBrokerRestart) {

@@ -10,138 +10,16 @@
 namespace skiff::common::protocol {
 namespace {
 
-ModuleSpec fullModule() {
-  ModuleSpec m;
-  m.name = "web-1/nginx";
-  m.deploymentId = "default.web-1-abcdef0123";
-  m.image = "127.0.0.1:5000/busybox:latest";
-  m.pullPolicy = PullPolicy::kAlways;
-  m.command = {"sh", "-c"};
-  m.args = {"echo hi; sleep 100"};
-  m.workingDir = "/srv";
-  m.env = {{"MODE", "prod"}, {"EMPTY", ""}};
-  m.ports = {{8080, 18080, "TCP", ""}, {53, 0, "UDP", "127.0.0.1"}};
-  m.resources = {250, 64 * 1024 * 1024};
-  Volume files{"cfg", Volume::Kind::kFiles, {{"app.conf", std::string("a=1\0b", 5), 0600}}, ""};
-  Volume cache{"cache", Volume::Kind::kEmptyDir, {}, ""};
-  Volume gpio{"gpio", Volume::Kind::kHostPath, {}, "/dev/gpiomem"};
-  m.volumes = {files, cache, gpio};
-  m.mounts = {{"cfg", "/etc/app", true, ""},
-              {"cache", "/cache", false, ""},
-              {"gpio", "/dev/gpiomem", false, ""}};
-  m.privileged = true;
-  m.restartPolicy = RestartPolicy::kOnFailure;
-  Probe live;
-  live.kind = Probe::Kind::kHttpGet;
-  live.path = "/healthz";
-  live.port = 8080;
-  live.httpHeaders = {{"X-Probe", "1"}};
-  m.livenessProbe = live;
-  Probe ready;
-  ready.kind = Probe::Kind::kExec;
-  ready.command = {"cat", "/tmp/ready"};
-  ready.periodSeconds = 2;
-  m.readinessProbe = ready;
-  m.stopTimeoutSeconds = 3;
-  return m;
-}
-
-TEST(ProtocolTest, ModuleSpecRoundTripsThroughJson) {
-  ModuleSpec m = fullModule();
-  auto back = moduleSpecFromJson(parseJson(dumpJson(toJson(m))).value());
-  SKIFF_ASSERT_OK(back);
-  EXPECT_EQ(*back, m);
-  EXPECT_EQ(specHash(*back), specHash(m));
-  ModuleSpec changed = m;
-  changed.env[0].value = "dev";
-  EXPECT_NE(specHash(changed), specHash(m));
-}
-
-TEST(ProtocolTest, MinimalModuleGetsKubernetesDefaults) {
-  auto m = moduleSpecFromJson(Json{{"name", "a"}, {"image", "busybox"}});
-  SKIFF_ASSERT_OK(m);
-  EXPECT_EQ(m->restartPolicy, RestartPolicy::kAlways);
-  EXPECT_EQ(m->pullPolicy, PullPolicy::kIfNotPresent);
-  EXPECT_EQ(m->stopTimeoutSeconds, 10);
-  auto p = moduleSpecFromJson(Json{
-      {"name", "a"}, {"image", "busybox"}, {"livenessProbe", {{"tcpSocket", {{"port", 80}}}}}});
-  SKIFF_ASSERT_OK(p);
-  EXPECT_EQ(p->livenessProbe->periodSeconds, 10);
-  EXPECT_EQ(p->livenessProbe->failureThreshold, 3);
-  EXPECT_EQ(p->livenessProbe->timeoutSeconds, 1);
-}
-
-struct BadModule {
-  const char* json;
-  const char* wantInMessage;
-};
-
-class BadModuleTest : public testing::TestWithParam<BadModule> {};
-
-TEST_P(BadModuleTest, IsRejectedNamingTheField) {
-  auto j = parseJson(GetParam().json);
-  ASSERT_TRUE(j.isOk()) << GetParam().json;
-  auto m = moduleSpecFromJson(*j, "modules[0]");
-  ASSERT_FALSE(m.isOk()) << GetParam().json;
-  EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(m.status().message().find(GetParam().wantInMessage), std::string::npos)
-      << m.status().message();
-}
-
-INSTANTIATE_TEST_SUITE_P(
-    Cases, BadModuleTest,
-    testing::Values(
-        BadModule{R"({"image":"x"})", "modules[0].name: required"},
-        BadModule{R"({"name":"A","image":"x"})", "modules[0].name"},
-        BadModule{R"({"name":"a/","image":"x"})", "must start and end"},
-        BadModule{R"({"name":"a"})", "modules[0].image: required"},
-        BadModule{R"({"name":"a","image":"x y"})", "whitespace"},
-        BadModule{R"({"name":"a","image":"x","imagee":"y"})", "modules[0].imagee: unknown field"},
-        BadModule{R"({"name":"a","image":7})", "modules[0].image: expected string, got"},
-        BadModule{R"({"name":"a","image":"x","restartPolicy":"Sometimes"})", "Always, OnFailure"},
-        BadModule{R"({"name":"a","image":"x","ports":[{"containerPort":0}]})",
-                  "ports[0].containerPort: must be between 1 and 65535"},
-        BadModule{R"({"name":"a","image":"x","ports":[{"containerPort":80,"protocol":"SCTP"}]})",
-                  "TCP or UDP"},
-        BadModule{R"({"name":"a","image":"x","ports":[{"containerPort":80.5}]})",
-                  "expected integer"},
-        BadModule{R"({"name":"a","image":"x","env":[{"name":"A=B","value":"1"}]})",
-                  "env[0].name: invalid character"},
-        BadModule{R"({"name":"a","image":"x","resources":{"cpuMillis":-1}})",
-                  "resources.cpuMillis"},
-        BadModule{R"({"name":"a","image":"x","mounts":[{"volume":"nope","mountPath":"/x"}]})",
-                  "no volume named"},
-        BadModule{
-            R"({"name":"a","image":"x","volumes":[{"name":"v","type":"files","files":[{"path":"../etc/passwd","content":""}]}]})",
-            "'..'"},
-        BadModule{
-            R"({"name":"a","image":"x","volumes":[{"name":"v","type":"files","files":[{"path":"f","content":"!!"}]}]})",
-            "not valid base64"},
-        BadModule{
-            R"({"name":"a","image":"x","volumes":[{"name":"v","type":"hostPath","hostPath":"dev"}]})",
-            "absolute path"},
-        BadModule{R"({"name":"a","image":"x","volumes":[{"name":"v"}]})", "type: required"},
-        BadModule{
-            R"({"name":"a","image":"x","volumes":[{"name":"v","type":"emptyDir"},{"name":"v","type":"emptyDir"}]})",
-            "duplicate volume"},
-        BadModule{R"({"name":"a","image":"x","livenessProbe":{}})", "exactly one of"},
-        BadModule{
-            R"({"name":"a","image":"x","livenessProbe":{"exec":{"command":["a"]},"tcpSocket":{"port":1}}})",
-            "exactly one of"},
-        BadModule{R"({"name":"a","image":"x","readinessProbe":{"httpGet":{"port":70000}}})",
-                  "readinessProbe.httpGet.port"},
-        BadModule{R"({"name":"a","image":"x","livenessProbe":{"exec":{"command":[]}}})",
-                  "command: must not be empty"},
-        BadModule{R"({"name":"a","image":"x","stopTimeoutSeconds":99999})", "stopTimeoutSeconds"},
-        BadModule{R"({"name":"a","image":"x","command":["ok",3]})", "command[1]: expected string"},
-        BadModule{R"("just a string")", "modules[0]: expected object"}));
-
-TEST(ProtocolTest, DuplicateModuleNamesAreRejected) {
-  auto ms = moduleSpecsFromJson(
-      parseJson(R"([{"name":"a","image":"x"},{"name":"a","image":"y"}])").value());
-  ASSERT_FALSE(ms.isOk());
-  EXPECT_NE(ms.status().message().find("modules[1].name: duplicate module"), std::string::npos);
-  EXPECT_FALSE(moduleSpecsFromJson(Json::object()).isOk());
+PodSpec onePod() {
+  PodSpec p;
+  p.name = "web-1";
+  p.deploymentId = "default.web-1-abcdef0123";
+  ContainerSpec c;
+  c.name = "nginx";
+  c.image = "127.0.0.1:5000/busybox:latest";
+  c.env = {{"MODE", "prod"}};
+  p.containers = {c};
+  return p;
 }
 
 class SigningTest : public testing::Test {
@@ -153,7 +31,7 @@ class SigningTest : public testing::Test {
     doc_.deviceId = "pi-01";
     doc_.version = 7;
     doc_.issuedAt = "2026-12-01T10:00:00Z";
-    doc_.modules = {fullModule()};
+    doc_.pods = {onePod()};
     doc_.registryCredentials = {{"127.0.0.1:5000", "u", "p"}};
   }
   tls::PrivateKey key_;
@@ -189,7 +67,7 @@ TEST_F(SigningTest, ForgedTamperedUnsignedAndWrongKeyAreUnauthenticated) {
   };
   Json j = parseJson(wire).value();
   Json tampered = j;
-  tampered["modules"][0]["image"] = "evil/miner";
+  tampered["pods"][0]["containers"][0]["image"] = "evil/miner";
   expectUnauth(dumpJson(tampered), "tampered image");
   Json bumped = j;
   bumped["version"] = 8;
@@ -215,18 +93,40 @@ TEST_F(SigningTest, ForgedTamperedUnsignedAndWrongKeyAreUnauthenticated) {
 TEST_F(SigningTest, MalformedAndOversizedPayloadsAreRejected) {
   EXPECT_EQ(verifyDesired("{not json", pub_).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(verifyDesired("[]", pub_).status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(verifyDesired(R"({"schema":2})", pub_).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(verifyDesired(R"({"schema":"2"})", pub_).status().code(), StatusCode::kInvalidArgument);
   std::string huge(kMaxPayloadBytes + 1, ' ');
   EXPECT_EQ(verifyDesired(huge, pub_).status().code(), StatusCode::kResourceExhausted);
   // Properly signed but violating the schema: still refused, as InvalidArgument.
   Json bad = toJson(doc_);
-  bad["modules"][0]["image"] = 5;
+  bad["pods"][0]["containers"][0]["image"] = 5;
   auto sig = key_.sign(dumpJson(bad)).value();
   bad["signature"] = {{"alg", "Ed25519"}, {"keyId", "x"}, {"value", base64Encode(sig)}};
   auto r = verifyDesired(dumpJson(bad), pub_);
   ASSERT_FALSE(r.isOk());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(r.status().message().find("desired.modules[0].image"), std::string::npos);
+  EXPECT_NE(r.status().message().find("desired.pods[0].containers[0].image"), std::string::npos);
+}
+
+TEST_F(SigningTest, SchemasOneAndTwoAreReadNewerOnesRefused) {
+  // Schema 2 is what this build writes.
+  EXPECT_EQ(toJson(doc_)["schema"], kDesiredSchema);
+  // Schema 1 (an older hub): modules, each read as a pod of one container.
+  Json legacy = {{"schema", 1},
+                 {"deviceId", "pi-01"},
+                 {"version", 3},
+                 {"modules", Json::array({{{"name", "web/app"}, {"image", "busybox"}}})}};
+  auto wire = signDesiredJson(legacy, key_, keyIdOf(pub_)).value();
+  auto back = verifyDesired(wire, pub_);
+  SKIFF_ASSERT_OK(back);
+  ASSERT_EQ(back->pods.size(), 1u);
+  EXPECT_EQ(back->pods[0].name, "web-app");
+  // Schema 3: refused as a whole, saying so (the agent reports it as UnsupportedSchema).
+  Json future = toJson(doc_);
+  future["schema"] = 3;
+  auto newer = verifyDesired(signDesiredJson(future, key_, keyIdOf(pub_)).value(), pub_);
+  ASSERT_FALSE(newer.isOk());
+  EXPECT_NE(newer.status().message().find("schema 3 is newer"), std::string::npos)
+      << newer.status();
 }
 
 TEST(ProtocolTest, ReportedRoundTripsAndValidates) {
@@ -236,8 +136,24 @@ TEST(ProtocolTest, ReportedRoundTripsAndValidates) {
   rep.reportedAt = "2026-12-01T10:00:00Z";
   rep.appliedVersion = 7;
   rep.desiredError = DesiredError{8, "SignatureInvalid", "forged"};
+  PodStatus pod;
+  pod.name = "web";
+  pod.deploymentId = "dep";
+  pod.specHash = "abc";
+  pod.phase = "Running";
+  pod.initialized = true;
+  pod.ready = true;
+  pod.terminating = true;
+  pod.podIP = "10.88.0.4";
+  pod.hostIP = "192.168.1.20";
+  pod.reason = "SandboxChanged";
+  pod.message = "Pod sandbox changed, it will be killed and re-created.";
+  pod.startedAt = "2026-12-01T10:00:00Z";
+  rep.pods = {pod};
   ModuleStatus s;
   s.name = "web/nginx";
+  s.kind = ContainerKind::kSidecar;
+  s.started = true;
   s.state = ModuleState::kWaiting;
   s.reason = "CrashLoopBackOff";
   s.restartCount = 4;
@@ -264,6 +180,28 @@ TEST(ProtocolTest, ReportedRoundTripsAndValidates) {
   bad = toJson(rep);
   bad["modules"][0]["state"] = "dancing";
   EXPECT_FALSE(reportedFromJson(bad).isOk());
+  bad = toJson(rep);
+  bad["pods"][0]["phase"] = "Sleeping";
+  EXPECT_FALSE(reportedFromJson(bad).isOk());
+  bad = toJson(rep);
+  bad["pods"].push_back(bad["pods"][0]);
+  EXPECT_FALSE(reportedFromJson(bad).isOk());
+  bad = toJson(rep);
+  bad["schema"] = 3;
+  EXPECT_FALSE(reportedFromJson(bad).isOk());
+  // A schema-1 agent's report: its modules are read as the pods they now are.
+  Json legacy = {
+      {"schema", 1},
+      {"deviceId", "pi-01"},
+      {"modules",
+       Json::array(
+           {{{"name", "web/app"}, {"deploymentId", "d"}, {"state", "running"}, {"ready", true}}})}};
+  auto old = reportedFromJson(legacy);
+  SKIFF_ASSERT_OK(old);
+  ASSERT_EQ(old->pods.size(), 1u);
+  EXPECT_EQ(old->pods[0].name, "web-app");
+  EXPECT_EQ(old->pods[0].phase, "Running");
+  EXPECT_EQ(old->modules[0].name, "web-app/app");
 }
 
 TEST(ProtocolTest, PresenceMetricsAndRpcRoundTrip) {

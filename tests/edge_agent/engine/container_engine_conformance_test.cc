@@ -6,7 +6,9 @@
 #include <memory>
 #include <thread>
 
+#include "common/fs.h"
 #include "edge_agent/engine/docker_engine.h"
+#include "edge_agent/pod/pause_image.h"
 #include "tests/support/podman.h"
 #include "tests/support/registry.h"
 #include "tests/support/status_assert.h"
@@ -34,6 +36,8 @@ struct DockerOverPodman {
   }
   ContainerEngine& lifecycle() { return *engine; }
   ContainerIo& io() { return *engine; }
+  EngineResources& resources() { return *engine; }
+  std::string podNetwork() { return podman->networkName(); }
   std::string image(const std::string& tag = "latest") { return registry->imageRef(tag); }
 };
 
@@ -90,9 +94,9 @@ TYPED_TEST(ContainerEngineConformanceTest, PullPoliciesAndBadImages) {
             StatusCode::kNotFound);
   auto id = e.ensureImage(this->f_.image(), PullPolicy::kIfNotPresent, nullptr);
   ASSERT_TRUE(id.isOk()) << id.status();
-  EXPECT_TRUE(id->starts_with("sha256:")) << *id;
-  EXPECT_EQ(*e.ensureImage(this->f_.image(), PullPolicy::kNever, nullptr), *id);
-  EXPECT_EQ(*e.ensureImage(this->f_.image(), PullPolicy::kAlways, nullptr), *id);
+  EXPECT_TRUE(id->id.starts_with("sha256:")) << id->id;
+  EXPECT_EQ(e.ensureImage(this->f_.image(), PullPolicy::kNever, nullptr)->id, id->id);
+  EXPECT_EQ(e.ensureImage(this->f_.image(), PullPolicy::kAlways, nullptr)->id, id->id);
   // A tag the registry does not have, and a malformed reference.
   auto missing = e.ensureImage(this->f_.image("nosuchtag"), PullPolicy::kIfNotPresent, nullptr);
   EXPECT_FALSE(missing.isOk());
@@ -231,6 +235,91 @@ TYPED_TEST(ContainerEngineConformanceTest, StatsAndVersion) {
   EXPECT_GT(s2->cpuTotalNanos, s1->cpuTotalNanos);  // a busy loop burns CPU
   EXPECT_GT(s2->memoryBytes, 0);
   EXPECT_FALSE(io.stats("no-such-container").isOk());
+}
+
+// What a pod sandbox is built from: an image imported from a tarball (the pause program), an
+// infra container on the pod network whose network and IPC namespaces members join, and engine
+// volumes (tmpfs) shared by the members, listed by label, refused removal while in use.
+TYPED_TEST(ContainerEngineConformanceTest, PodSandboxBuildingBlocks) {
+  auto& e = this->f_.lifecycle();
+  auto& res = this->f_.resources();
+  SKIFF_ASSERT_OK_AND_ASSIGN(std::string pause, common::readFile(SKIFF_PAUSE_BIN));
+  std::string tar = pod::ustarWithOneFile("pause", pause, 0755);
+  SKIFF_ASSERT_OK_AND_ASSIGN(std::string imageId, res.importImage("localhost/conf-pause:1", tar));
+  EXPECT_FALSE(imageId.empty());
+  // Importing again moves the tag (engines stamp each import with its own creation time).
+  SKIFF_ASSERT_OK_AND_ASSIGN(std::string again, res.importImage("localhost/conf-pause:1", tar));
+  auto present = e.ensureImage("localhost/conf-pause:1", PullPolicy::kNever, nullptr);
+  ASSERT_TRUE(present.isOk()) << present.status();
+  EXPECT_EQ(present->id, again);
+
+  ContainerConfig infra;
+  infra.name = "conf-infra";
+  infra.image = "localhost/conf-pause:1";
+  infra.entrypoint = {"/pause"};
+  infra.labels = {{"io.skiff.agent", "conformance"}};
+  infra.networkMode = this->f_.podNetwork();
+  infra.ipcMode = "shareable";
+  infra.hostname = "conf-pod";
+  infra.stopTimeoutSeconds = 1;
+  SKIFF_ASSERT_OK_AND_ASSIGN(std::string infraId, e.create(infra));
+  SKIFF_ASSERT_OK(e.start(infraId));
+  SKIFF_ASSERT_OK_AND_ASSIGN(auto infraInfo, e.inspect(infraId));
+  EXPECT_EQ(infraInfo.status, ContainerStatus::kRunning);
+  ASSERT_FALSE(infraInfo.ipAddress.empty());
+  EXPECT_GT(infraInfo.pid, 0);
+
+  std::map<std::string, std::string> labels = {{"io.skiff.agent", "conformance"},
+                                               {"io.skiff.pod", "conf-pod"}};
+  SKIFF_ASSERT_OK_AND_ASSIGN(auto vol, res.createVolume({"conf-mem", labels, true, 8 << 20}));
+  EXPECT_EQ(vol.name, "conf-mem");
+  SKIFF_ASSERT_OK_AND_ASSIGN(auto same, res.createVolume({"conf-mem", labels, true, 8 << 20}));
+  EXPECT_EQ(same.name, "conf-mem");  // the existing one
+  SKIFF_ASSERT_OK_AND_ASSIGN(auto listed, res.listVolumes(labels));
+  EXPECT_EQ(listed, std::vector<std::string>{"conf-mem"});
+  SKIFF_ASSERT_OK_AND_ASSIGN(auto none, res.listVolumes({{"io.skiff.pod", "other"}}));
+  EXPECT_TRUE(none.empty());
+
+  auto member = [&](const std::string& name, const std::string& script) {
+    ContainerConfig c = this->config(name, {script});
+    c.networkMode = "container:" + infraId;
+    c.ipcMode = "container:" + infraId;
+    c.mounts = {{"conf-mem", "/shared", false, true}};
+    return this->run(c);
+  };
+  std::string server =
+      member("conf-server", "echo shared > /shared/f; httpd -f -p 7070 -h /shared");
+  std::string client = member("conf-client", "sleep 3600");
+  ASSERT_FALSE(server.empty());
+  ASSERT_FALSE(client.empty());
+  auto& io = this->f_.io();
+  // One network namespace: the member has the sandbox's address and reaches its neighbour on
+  // 127.0.0.1; one volume: what one member wrote, the other reads (from tmpfs).
+  SKIFF_ASSERT_OK(test::waitUntil(
+      [&] {
+        auto r = io.exec(client, {"wget", "-q", "-O-", "http://127.0.0.1:7070/f"}, 5s);
+        return r.isOk() && r->output == "shared\n";
+      },
+      30s, "the neighbour on 127.0.0.1"));
+  auto addr = io.exec(client, {"sh", "-c", "ip -4 -o addr show eth0"}, 5s);
+  ASSERT_TRUE(addr.isOk());
+  EXPECT_NE(addr->output.find("inet " + infraInfo.ipAddress + "/"), std::string::npos)
+      << addr->output;
+  auto shared = io.exec(client, {"sh", "-c", "cat /shared/f; grep ' /shared ' /proc/mounts"}, 5s);
+  ASSERT_TRUE(shared.isOk());
+  EXPECT_TRUE(shared->output.starts_with("shared\n")) << shared->output;
+  EXPECT_NE(shared->output.find("tmpfs"), std::string::npos) << shared->output;
+
+  // In use: refused; once the members are gone, removed; absent: Ok.
+  EXPECT_FALSE(res.removeVolume("conf-mem").isOk());
+  for (const auto& id : {server, client, infraId}) {
+    SKIFF_EXPECT_OK(e.stop(id, 1s));
+    SKIFF_EXPECT_OK(e.remove(id));
+  }
+  SKIFF_EXPECT_OK(res.removeVolume("conf-mem"));
+  SKIFF_EXPECT_OK(res.removeVolume("conf-mem"));
+  SKIFF_ASSERT_OK_AND_ASSIGN(auto after, res.listVolumes(labels));
+  EXPECT_TRUE(after.empty());
 }
 
 TYPED_TEST(ContainerEngineConformanceTest, UnreachableEngineIsUnavailable) {

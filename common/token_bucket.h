@@ -1,0 +1,30 @@
+// A token bucket: up to `burst` events at once, then one per `interval` on average. Used to
+// rate-limit status pushes without delaying the first few changes of a burst (the agent's
+// reports, the hub's watch streams). Not thread-safe: one owner thread.
+#pragma once
+
+#include <chrono>
+
+namespace skiff::common {
+
+class TokenBucket {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  TokenBucket(double burst, Clock::duration interval, Clock::time_point now = Clock::now());
+
+  // How long until an event may happen (zero: now).
+  Clock::duration delay(Clock::time_point now = Clock::now());
+  // An event happened: takes a token (never below zero).
+  void take(Clock::time_point now = Clock::now());
+
+ private:
+  void refill(Clock::time_point now);
+
+  double burst_;
+  Clock::duration interval_;
+  double tokens_;
+  Clock::time_point at_;
+};
+
+}  // namespace skiff::common
