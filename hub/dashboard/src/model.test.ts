@@ -1,7 +1,27 @@
 import { describe, expect, it } from 'vitest';
 
 import { parseHash, href } from './hooks';
-import { deviceHealth, podName, readDeployment, readDevice, readOverview, readPod, rolloutSegments } from './model';
+import {
+  containerOfModule,
+  deploymentPods,
+  deviceHealth,
+  groupByPod,
+  moduleFailing,
+  podName,
+  podOfModule,
+  podReadyCount,
+  podRestarts,
+  podTone,
+  podWorks,
+  readDeployment,
+  readDevice,
+  readModuleStatus,
+  readOverview,
+  readPod,
+  readPodStatus,
+  readReported,
+  rolloutSegments,
+} from './model';
 
 describe('readDevice', () => {
   it('supplies defaults for omitted fields and reads int64 strings too', () => {
@@ -139,6 +159,198 @@ describe('failing modules (the hub\'s rule)', () => {
     expect(deviceHealth(m({ state: 'waiting', reason: 'ContainerCreating' }))).toBe('online');
     expect(deviceHealth(m({ state: 'terminated', reason: 'Completed', exitCode: 0 }))).toBe('online');
     expect(deviceHealth(m({ state: 'running', health: 'healthy', ready: true }))).toBe('online');
+  });
+});
+
+describe('pods (schema 2)', () => {
+  const podJson = {
+    name: 'web',
+    deploymentId: 'web',
+    specHash: 'ab12',
+    phase: 'Running',
+    initialized: true,
+    ready: true,
+    podIP: '10.88.0.2',
+    hostIP: '192.0.2.1',
+    startedAt: '2026-12-01T17:00:00Z',
+  };
+
+  it('reads the pods and the container kinds of a report', () => {
+    const r = readReported({
+      schema: 2,
+      pods: [{ ...podJson, reason: 'SandboxChanged', message: 'm', terminating: true }],
+      modules: [
+        { name: 'web/setup', kind: 'init', state: 'terminated', reason: 'Completed', exitCode: 0, ready: true },
+        { name: 'web/proxy', kind: 'sidecar', state: 'running', ready: true, started: true },
+        { name: 'web/nginx', state: 'running', ready: true, started: true },
+      ],
+    });
+    expect(r?.pods).toEqual([
+      {
+        name: 'web',
+        deploymentId: 'web',
+        specHash: 'ab12',
+        phase: 'Running',
+        initialized: true,
+        ready: true,
+        terminating: true,
+        podIP: '10.88.0.2',
+        hostIP: '192.0.2.1',
+        reason: 'SandboxChanged',
+        message: 'm',
+        startedAtMs: Date.UTC(2026, 11, 1, 17, 0, 0),
+      },
+    ]);
+    expect(r?.modules.map((m) => [m.kind, m.started])).toEqual([
+      ['init', false],
+      ['sidecar', true],
+      ['container', true],
+    ]);
+  });
+
+  it('degrades malformed pods and kinds to unknown instead of failing', () => {
+    expect(readReported({ pods: 'web' })?.pods).toEqual([]);
+    expect(readReported({ pods: { name: 'web' } })?.pods).toEqual([]);
+    expect(readReported({ pods: null })?.pods).toEqual([]);
+    expect(readReported({ modules: [] })?.pods).toEqual([]); // an old agent's schema-1 report
+    const p = readPodStatus({ name: 7, phase: 3, ready: 'yes', podIP: 10, startedAt: 'not a time', terminating: 1 });
+    expect(p).toMatchObject({ name: '', phase: '', ready: false, podIP: '', startedAtMs: null, terminating: false });
+    expect(readPodStatus(null).phase).toBe('');
+    expect(readReported({ pods: [null, 42, { name: 'a' }] })?.pods.map((x) => x.name)).toEqual(['', '', 'a']);
+    for (const kind of [undefined, 'container', 'Sidecar', 'ephemeral', 3, null]) {
+      expect(readModuleStatus({ name: 'a/b', kind }).kind).toBe('container');
+    }
+    expect(readModuleStatus({ name: 'a/b', started: 'true' }).started).toBe(false);
+    const d = readDevice({ id: 'x', online: true, reported: { pods: [{ name: 'web', phase: 7 }], modules: 'none' } });
+    expect(deviceHealth(d)).toBe('online');
+  });
+
+  it('reads shadowedPods and the per-device pods of a deployment', () => {
+    const d = readDeployment({
+      id: 'web',
+      pods: [{ name: 'web', restartPolicy: 'OnFailure', hostNetwork: true, containers: [] }, { name: 'cache' }],
+      modules: [
+        { name: 'web/setup', image: 'busybox', kind: 'init' },
+        { name: 'web/proxy', image: 'envoy', kind: 'sidecar' },
+        { name: 'web/nginx', image: 'nginx', kind: 'container' },
+        { name: 'cache/redis', image: 'redis' },
+      ],
+      status: {
+        targeted: 1,
+        devices: [
+          {
+            deviceId: 'pi-01',
+            pods: [podJson],
+            modules: [{ name: 'web/nginx', state: 'running' }],
+            shadowedPods: ['cache', 3],
+            shadowedModules: ['cache/redis'],
+          },
+        ],
+      },
+    });
+    expect(d.pods).toEqual([
+      { name: 'web', restartPolicy: 'OnFailure', hostNetwork: true },
+      { name: 'cache', restartPolicy: 'Always', hostNetwork: false },
+    ]);
+    expect(d.modules.map((m) => m.kind)).toEqual(['init', 'sidecar', 'container', 'container']);
+    const dm = d.status.devices[0];
+    expect(dm.shadowedPods).toEqual(['cache']);
+    expect(dm.pods[0]).toMatchObject({ name: 'web', phase: 'Running', podIP: '10.88.0.2' });
+    expect(deploymentPods(d).map((p) => [p.name, p.containers.map((c) => c.name)])).toEqual([
+      ['web', ['web/setup', 'web/proxy', 'web/nginx']],
+      ['cache', ['cache/redis']],
+    ]);
+  });
+
+  it('tolerates a deployment with malformed pods and per-device entries', () => {
+    const d = readDeployment({ id: 'x', pods: 'web', modules: [{ name: 'web/a' }], status: { devices: [{ pods: {}, shadowedPods: 'web' }] } });
+    expect(d.pods).toEqual([]);
+    expect(d.status.devices[0]).toMatchObject({ pods: [], modules: [], shadowedPods: [] });
+    // Without pod specs (an older hub), the modules still name the pods.
+    expect(deploymentPods(d)).toEqual([{ name: 'web', restartPolicy: '', hostNetwork: false, containers: [d.modules[0]] }]);
+  });
+
+  it('splits module names into pod and container', () => {
+    expect(podOfModule('web/nginx')).toBe('web');
+    expect(containerOfModule('web/nginx')).toBe('nginx');
+    expect(podOfModule('legacy')).toBe('legacy');
+    expect(containerOfModule('legacy')).toBe('legacy');
+  });
+
+  it('groups containers under their pods', () => {
+    const r = readReported({
+      pods: [
+        { name: 'web', phase: 'Running', ready: true },
+        { name: 'idle', phase: 'Pending' },
+      ],
+      modules: [
+        { name: 'web/nginx', state: 'running', ready: true, restartCount: 2 },
+        { name: 'web/proxy', kind: 'sidecar', state: 'running', ready: false, restartCount: 1 },
+        { name: 'web/setup', kind: 'init', state: 'terminated', reason: 'Completed', ready: true, restartCount: 3 },
+        { name: 'old/module', state: 'running' },
+      ],
+    })!;
+    const groups = groupByPod(r.pods, r.modules);
+    expect(groups.map((g) => [g.name, g.pod?.phase ?? null, g.containers.map((m) => m.name)])).toEqual([
+      ['idle', 'Pending', []],
+      ['old', null, ['old/module']], // no pod status: an old agent's module
+      ['web', 'Running', ['web/setup', 'web/proxy', 'web/nginx']],
+    ]);
+    expect(podRestarts(groups[2])).toBe(6);
+    expect(podReadyCount(groups[2])).toEqual({ ready: 1, total: 2 }); // init containers do not count
+  });
+
+  it('judges pods like the hub and colours their phase', () => {
+    const p = (x: object) => readPodStatus({ name: 'p', ...x });
+    expect(podWorks(p({ phase: 'Running', ready: true }))).toBe(true);
+    expect(podWorks(p({ phase: 'Succeeded' }))).toBe(true);
+    expect(podWorks(p({ phase: 'Running', ready: false }))).toBe(false);
+    expect(podWorks(p({ phase: 'Running', ready: true, terminating: true }))).toBe(false);
+    expect(podWorks(p({ phase: 'Failed' }))).toBe(false);
+    expect(podTone(p({ phase: 'Running', ready: true }))).toBe('good');
+    expect(podTone(p({ phase: 'Running' }))).toBe('warn');
+    expect(podTone(p({ phase: 'Pending' }))).toBe('warn');
+    expect(podTone(p({ phase: 'Failed' }))).toBe('bad');
+    expect(podTone(p({ phase: 'Succeeded' }))).toBe('muted');
+    expect(podTone(p({ phase: 3 }))).toBe('muted');
+  });
+});
+
+describe('sidecars of completed pods (the hub\'s isFailing with the report)', () => {
+  const stopped = { state: 'terminated', reason: 'Error', exitCode: 143 };
+  const report = (phase: unknown, module: object) =>
+    readDevice({ id: 'd', online: true, reported: { pods: [{ name: 'job', phase }], modules: [{ name: 'job/proxy', ...module }] } });
+
+  it('does not count a sidecar the agent stopped when its pod completed', () => {
+    for (const phase of ['Succeeded', 'Failed']) {
+      const d = report(phase, { kind: 'sidecar', ...stopped });
+      expect(moduleFailing(d.reported!.modules[0], d.reported!.pods)).toBe(false);
+      expect(deviceHealth(d)).toBe('online');
+    }
+  });
+
+  it('counts it while the pod runs, and counts init and app containers of completed pods', () => {
+    expect(deviceHealth(report('Running', { kind: 'sidecar', ...stopped }))).toBe('degraded');
+    expect(deviceHealth(report('Failed', { kind: 'init', ...stopped }))).toBe('degraded');
+    expect(deviceHealth(report('Failed', { ...stopped }))).toBe('degraded');
+    expect(deviceHealth(report('Running', { kind: 'sidecar', state: 'waiting', reason: 'CrashLoopBackOff' }))).toBe('degraded');
+  });
+
+  it('looks at the sidecar\'s own pod only, and at a phase it knows', () => {
+    const d = readDevice({
+      id: 'd',
+      online: true,
+      reported: {
+        pods: [
+          { name: 'other', phase: 'Succeeded' },
+          { name: 'job', phase: 5 },
+        ],
+        modules: [{ name: 'job/proxy', kind: 'sidecar', ...stopped }],
+      },
+    });
+    expect(deviceHealth(d)).toBe('degraded');
+    const m = readModuleStatus({ name: 'job/proxy', kind: 'sidecar', ...stopped });
+    expect(moduleFailing(m, [])).toBe(true); // no pods reported: judged on its own
   });
 });
 

@@ -2,16 +2,23 @@
 // objects. The contract is docs/hub-api.md "JSON conventions": Device and Deployment follow
 // proto/skiff/v1/hub.proto in lowerCamelCase with every field present, int64 values as JSON
 // numbers, and the *_json fields embedded as JSON values (reported, metrics, metricsHistory,
-// modules) that keep docs/protocol.md's field names. The readers still supply a default for an
-// absent field and accept an int64 written as a decimal string (protobuf's canonical mapping),
-// so a document from an older or newer hub degrades to "unknown" rather than breaking a view.
+// pods, modules) that keep docs/protocol.md's field names (schema 2: pods, and one module per
+// container named "<pod>/<container>"). The readers still supply a default for an absent field
+// and accept an int64 written as a decimal string (protobuf's canonical mapping), so a document
+// from an older or newer hub degrades to "unknown" rather than breaking a view.
 
 import { parseInt64, parseTime } from './format';
 
 export type Labels = Record<string, string>;
 
+// A container's role in its pod: an app container, a regular init container, or a native
+// sidecar (an init container with restartPolicy Always).
+export type ContainerKind = 'container' | 'init' | 'sidecar';
+
+// One container on a device (docs/protocol.md ModuleStatus); `name` is "<pod>/<container>".
 export interface ModuleStatus {
   name: string;
+  kind: ContainerKind;
   deploymentId: string;
   image: string;
   state: string; // waiting | running | terminated ("" if unknown)
@@ -22,8 +29,25 @@ export interface ModuleStatus {
   startedAtMs: number | null;
   finishedAtMs: number | null;
   ready: boolean;
+  started: boolean;
   health: string;
   lastTerminationFinishedAtMs: number | null;
+}
+
+// One pod on a device (docs/protocol.md PodStatus).
+export interface PodStatus {
+  name: string;
+  deploymentId: string;
+  specHash: string;
+  phase: string; // Pending | Running | Succeeded | Failed ("" if unknown)
+  initialized: boolean;
+  ready: boolean;
+  terminating: boolean;
+  podIP: string;
+  hostIP: string;
+  reason: string;
+  message: string;
+  startedAtMs: number | null;
 }
 
 export interface DeviceFacts {
@@ -45,6 +69,7 @@ export interface Reported {
   reportedAtMs: number | null;
   appliedVersion: number;
   desiredError: { version: number; reason: string; message: string } | null;
+  pods: PodStatus[]; // [] in an old agent's schema-1 report
   modules: ModuleStatus[];
   facts: DeviceFacts | null;
 }
@@ -91,9 +116,10 @@ export interface DeviceModules {
   applied: boolean;
   desiredVersion: number;
   appliedVersion: number;
-  modules: ModuleStatus[];
+  pods: PodStatus[]; // the deployment's pods on this device
+  modules: ModuleStatus[]; // their containers
   error: string;
-  shadowedModules: string[];
+  shadowedPods: string[]; // the deployment's pods a higher-priority deployment overrides here
 }
 
 export interface DeploymentStatus {
@@ -105,9 +131,18 @@ export interface DeploymentStatus {
   devices: DeviceModules[];
 }
 
+// A deployment's container as the hub derives it from the pod specs ("<pod>/<container>").
 export interface ModuleSpecSummary {
   name: string;
   image: string;
+  kind: ContainerKind;
+}
+
+// What the views show of a deployment's pod spec (docs/protocol.md "Pod spec").
+export interface PodSpecSummary {
+  name: string;
+  restartPolicy: string; // Always | OnFailure | Never
+  hostNetwork: boolean;
 }
 
 export interface Deployment {
@@ -115,6 +150,7 @@ export interface Deployment {
   labels: Labels;
   targetSelector: string;
   priority: number;
+  pods: PodSpecSummary[];
   modules: ModuleSpecSummary[];
   generation: number;
   createdAtMs: number;
@@ -201,6 +237,9 @@ function bool(value: unknown): boolean {
 function arr(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [];
 }
+function strings(value: unknown): string[] {
+  return arr(value).filter((x): x is string => typeof x === 'string');
+}
 function labels(value: unknown): Labels {
   const o = obj(value);
   const out: Labels = {};
@@ -208,11 +247,17 @@ function labels(value: unknown): Labels {
   return out;
 }
 
+// "init" and "sidecar" as written; anything else (absent for app containers) is "container".
+function kind(value: unknown): ContainerKind {
+  return value === 'init' || value === 'sidecar' ? value : 'container';
+}
+
 export function readModuleStatus(value: unknown): ModuleStatus {
   const m = obj(value) ?? {};
   const last = obj(m.lastTermination);
   return {
     name: str(m.name),
+    kind: kind(m.kind),
     deploymentId: str(m.deploymentId),
     image: str(m.image),
     state: str(m.state),
@@ -223,8 +268,27 @@ export function readModuleStatus(value: unknown): ModuleStatus {
     startedAtMs: parseTime(m.startedAt),
     finishedAtMs: parseTime(m.finishedAt),
     ready: bool(m.ready),
+    started: bool(m.started),
     health: str(m.health) || 'unknown',
     lastTerminationFinishedAtMs: last ? parseTime(last.finishedAt) : null,
+  };
+}
+
+export function readPodStatus(value: unknown): PodStatus {
+  const p = obj(value) ?? {};
+  return {
+    name: str(p.name),
+    deploymentId: str(p.deploymentId),
+    specHash: str(p.specHash),
+    phase: str(p.phase),
+    initialized: bool(p.initialized),
+    ready: bool(p.ready),
+    terminating: bool(p.terminating),
+    podIP: str(p.podIP),
+    hostIP: str(p.hostIP),
+    reason: str(p.reason),
+    message: str(p.message),
+    startedAtMs: parseTime(p.startedAt),
   };
 }
 
@@ -239,6 +303,7 @@ export function readReported(value: unknown): Reported | null {
     desiredError: err
       ? { version: parseInt64(err.version), reason: str(err.reason), message: str(err.message) }
       : null,
+    pods: arr(r.pods).map(readPodStatus),
     modules: arr(r.modules).map(readModuleStatus),
     facts: (obj(r.facts) as DeviceFacts | null) ?? null,
   };
@@ -285,7 +350,7 @@ export function readDevice(value: unknown): Device {
     appliedVersion: parseInt64(d.appliedVersion),
     reported: readReported(d.reported),
     metrics: readMetrics(d.metrics),
-    deploymentIds: arr(d.deploymentIds).filter((x): x is string => typeof x === 'string'),
+    deploymentIds: strings(d.deploymentIds),
     metricsHistory: history,
   };
 }
@@ -305,9 +370,10 @@ function readDeviceModules(value: unknown): DeviceModules {
     applied: bool(d.applied),
     desiredVersion: parseInt64(d.desiredVersion),
     appliedVersion: parseInt64(d.appliedVersion),
+    pods: arr(d.pods).map(readPodStatus),
     modules: arr(d.modules).map(readModuleStatus),
     error: str(d.error),
-    shadowedModules: arr(d.shadowedModules).filter((x): x is string => typeof x === 'string'),
+    shadowedPods: strings(d.shadowedPods),
   };
 }
 
@@ -331,9 +397,13 @@ export function readDeployment(value: unknown): Deployment {
     labels: labels(d.labels),
     targetSelector: str(d.targetSelector),
     priority: parseInt64(d.priority),
+    pods: arr(d.pods).map((x) => {
+      const p = obj(x) ?? {};
+      return { name: str(p.name), restartPolicy: str(p.restartPolicy) || 'Always', hostNetwork: bool(p.hostNetwork) };
+    }),
     modules: arr(d.modules).map((x) => {
       const m = obj(x) ?? {};
-      return { name: str(m.name), image: str(m.image) };
+      return { name: str(m.name), image: str(m.image), kind: kind(m.kind) };
     }),
     generation: parseInt64(d.generation),
     createdAtMs: parseInt64(d.createdAtUnixMs),
@@ -433,9 +503,27 @@ export function readWhoami(value: unknown): Whoami {
 
 // ---- derived state ------------------------------------------------------------------------
 
+// A module's pod: its name up to the first '/' (common/protocol podOfModule).
+export function podOfModule(module: string): string {
+  const slash = module.indexOf('/');
+  return slash < 0 ? module : module.slice(0, slash);
+}
+
+// A module's container name within its pod: what follows the first '/'.
+export function containerOfModule(module: string): string {
+  const slash = module.indexOf('/');
+  return slash < 0 ? module : module.slice(slash + 1);
+}
+
+// A pod that has completed (Succeeded or Failed) on the device.
+function podCompleted(pods: readonly PodStatus[], name: string): boolean {
+  return pods.some((p) => p.name === name && (p.phase === 'Succeeded' || p.phase === 'Failed'));
+}
+
 // A failing module, as the hub judges it (hub/fleet/fleet.cc isFailing; DeploymentStatus
 // `failed`, the overview's `degraded`): waiting for one of these reasons, terminated with an
-// error, or unhealthy.
+// error, or unhealthy — except a sidecar of a completed pod (`pods`: the device's pods), which
+// the agent stopped, as the kubelet does: the pod's phase tells how the pod ended.
 const FAILING_WAITING = new Set([
   'CrashLoopBackOff',
   'ErrImagePull',
@@ -447,7 +535,8 @@ const FAILING_WAITING = new Set([
   'ErrImageNeverPull',
 ]);
 
-export function moduleFailing(m: ModuleStatus): boolean {
+export function moduleFailing(m: ModuleStatus, pods: readonly PodStatus[]): boolean {
+  if (m.kind === 'sidecar' && podCompleted(pods, podOfModule(m.name))) return false;
   if (m.health === 'unhealthy') return true;
   if (m.state === 'waiting') return FAILING_WAITING.has(m.reason);
   if (m.state === 'terminated') {
@@ -463,7 +552,7 @@ export type Health = 'online' | 'degraded' | 'offline';
 export function deviceHealth(d: Device): Health {
   if (!d.online) return 'offline';
   const r = d.reported;
-  if (r && (r.desiredError !== null || r.modules.some(moduleFailing))) return 'degraded';
+  if (r && (r.desiredError !== null || r.modules.some((m) => moduleFailing(m, r.pods)))) return 'degraded';
   return 'online';
 }
 
@@ -503,6 +592,81 @@ export function rolloutSegments(s: DeploymentStatus): RolloutSegments {
   const updating = take(s.applied - s.running - s.failed);
   const pending = left;
   return { running, updating, pending, failed, offline };
+}
+
+// ---- pods -----------------------------------------------------------------------------------
+
+// A pod on a device with its containers: `pod` is null for containers whose pod has no status
+// (an old agent's schema-1 report names modules without pods).
+export interface PodGroup {
+  name: string;
+  pod: PodStatus | null;
+  containers: ModuleStatus[]; // init containers, sidecars, app containers; each by name
+}
+
+const KIND_ORDER: Record<ContainerKind, number> = { init: 0, sidecar: 1, container: 2 };
+
+// The pods of a report (or of a deployment's status on a device) by name, each with its
+// containers (modules "<pod>/<container>").
+export function groupByPod(pods: readonly PodStatus[], modules: readonly ModuleStatus[]): PodGroup[] {
+  const groups = new Map<string, PodGroup>();
+  for (const p of pods) if (!groups.has(p.name)) groups.set(p.name, { name: p.name, pod: p, containers: [] });
+  for (const m of modules) {
+    const name = podOfModule(m.name);
+    const group = groups.get(name) ?? { name, pod: null, containers: [] };
+    groups.set(name, group);
+    group.containers.push(m);
+  }
+  for (const g of groups.values()) {
+    g.containers.sort((a, b) => KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || a.name.localeCompare(b.name));
+  }
+  return [...groups.values()].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+// Restarts of a pod: the sum over its containers.
+export function podRestarts(g: PodGroup): number {
+  return g.containers.reduce((n, m) => n + m.restartCount, 0);
+}
+
+// Ready containers of a pod as kubectl counts them: app containers and sidecars.
+export function podReadyCount(g: PodGroup): { ready: number; total: number } {
+  const counted = g.containers.filter((m) => m.kind !== 'init');
+  return { ready: counted.filter((m) => m.ready).length, total: counted.length };
+}
+
+// A pod that does its job, as the hub counts a device running (docs/hub.md "Deployment status"):
+// running and ready, or succeeded.
+export function podWorks(p: PodStatus): boolean {
+  return !p.terminating && ((p.phase === 'Running' && p.ready) || p.phase === 'Succeeded');
+}
+
+// A deployment's pod with its containers, for the spec and per-device views.
+export interface DeploymentPod extends PodSpecSummary {
+  containers: ModuleSpecSummary[];
+}
+
+// A deployment's pods in the hub's order, each with its containers from the derived `modules`
+// (init containers first); a pod only `modules` names (no `pods` from the hub) has restartPolicy "".
+export function deploymentPods(d: Pick<Deployment, 'pods' | 'modules'>): DeploymentPod[] {
+  const out = new Map<string, DeploymentPod>();
+  for (const p of d.pods) if (!out.has(p.name)) out.set(p.name, { ...p, containers: [] });
+  for (const m of d.modules) {
+    const name = podOfModule(m.name);
+    const pod = out.get(name) ?? { name, restartPolicy: '', hostNetwork: false, containers: [] };
+    out.set(name, pod);
+    pod.containers.push(m);
+  }
+  return [...out.values()];
+}
+
+export type Tone = 'good' | 'warn' | 'bad' | 'muted';
+
+// Badge colour of a pod phase: failed red, running and ready green, succeeded, terminating or
+// unknown grey, anything else (pending, not ready) amber.
+export function podTone(p: PodStatus): Tone {
+  if (p.phase === 'Failed') return 'bad';
+  if (p.terminating || p.phase === 'Succeeded' || p.phase === '') return 'muted';
+  return p.phase === 'Running' && p.ready ? 'good' : 'warn';
 }
 
 // Annotations the edge provider writes on the deployments it creates for pods.

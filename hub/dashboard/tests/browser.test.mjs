@@ -134,6 +134,29 @@ async function login(p, tokenValue) {
   await p.getByRole('button', { name: 'Sign in' }).click();
 }
 
+// Waits until the first element matching `selector` shows every one of `parts` (the page may
+// still be applying the latest live update); fails naming what it shows instead.
+async function waitForTexts(p, selector, parts, what) {
+  try {
+    await p.waitForFunction(
+      ({ sel, want }) => {
+        const text = document.querySelector(sel)?.textContent ?? '';
+        return want.every((x) => text.includes(x));
+      },
+      { sel: selector, want: parts },
+      { timeout: LIVE_MS },
+    );
+  } catch {
+    const shown = await p.locator(selector).first().textContent({ timeout: 1000 }).catch(() => '(no such element)');
+    assert.fail(`${what}: expected ${JSON.stringify(parts)} in ${JSON.stringify(shown)}`);
+  }
+}
+
+// What the dashboard shows of a pod's phase (PodPhaseBadge) and its IP.
+function podTexts(pod) {
+  return [pod.terminating ? 'Terminating' : pod.phase || 'unknown', ...(pod.podIP ? [pod.podIP] : [])];
+}
+
 async function statValue(p, name) {
   return Number(await p.locator(`[data-stat="${name}"]`).textContent());
 }
@@ -267,13 +290,22 @@ test('the first load of the overview stays within budget', async () => {
   await c.close();
 });
 
-test('the device detail shows modules and charts', async () => {
+test('the device detail shows pods with their containers, and charts', async () => {
   phase = 'device';
   await page.locator(`.tiles [data-device="${device.id}"]`).click();
   await page.waitForURL(new RegExp(`#/devices/${device.id}$`));
   const row = page.locator(`tr[data-module="${device.module}"]`);
   await row.waitFor();
   assert.match(await row.textContent(), /running/);
+  // One row per pod the device reports, with its phase and pod IP; the module's row is in the
+  // group (tbody) of its pod.
+  const twin = await apiGet(`/devices/${encodeURIComponent(device.id)}`);
+  for (const pod of twin.reported?.pods ?? []) {
+    await waitForTexts(page, `tr.pod-row[data-pod="${pod.name}"]`, podTexts(pod), `pod ${pod.name} on ${device.id}`);
+  }
+  const ownPod = device.module.split('/')[0];
+  const group = page.locator('tbody', { has: page.locator(`tr.pod-row[data-pod="${ownPod}"]`) });
+  assert.equal(await group.locator(`tr[data-module="${device.module}"]`).count(), 1, `${device.module} under pod ${ownPod}`);
   // CPU and memory charts draw on canvases once uPlot has loaded.
   await page.locator('.chart-box canvas').first().waitFor();
   assert.ok((await page.locator('.chart-box canvas').count()) >= 2, 'CPU and memory charts');
@@ -380,6 +412,14 @@ test('deployments show rollout progress and the pods view maps pods to deploymen
     for (const dm of one.status.devices) {
       const row = page.locator(`tr[data-device="${dm.deviceId}"]`);
       assert.match(await row.textContent(), dm.online ? /online/ : /offline/, `${detailed.id} on ${dm.deviceId}`);
+      // Each of the deployment's pods there with its phase and pod IP; the overridden ones named.
+      for (const pod of dm.pods ?? []) {
+        const sel = `tr[data-device="${dm.deviceId}"] .pod-status[data-pod="${pod.name}"]`;
+        await waitForTexts(page, sel, podTexts(pod), `${detailed.id}: pod ${pod.name} on ${dm.deviceId}`);
+      }
+      for (const name of dm.shadowedPods ?? []) {
+        assert.ok((await row.textContent()).includes(`${name}: overridden`), `${detailed.id}: ${name} overridden on ${dm.deviceId}`);
+      }
     }
     await shot(page, 'deployment-detail');
   }

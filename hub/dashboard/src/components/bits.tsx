@@ -1,9 +1,9 @@
-// Small presentational pieces shared by the views: health badges, label chips, rollout bar,
-// key/value lists, empty states.
+// Small presentational pieces shared by the views: health, state and pod phase badges, container
+// kind tags, label chips, rollout bar, key/value lists, empty states.
 import type { ComponentChildren } from 'preact';
 
 import { formatLabels } from '../format';
-import { type DeploymentStatus, type Health, rolloutSegments } from '../model';
+import { type ContainerKind, type DeploymentStatus, type Health, type PodStatus, podTone, rolloutSegments } from '../model';
 
 const HEALTH_TEXT: Record<Health, string> = {
   online: 'online',
@@ -26,6 +26,33 @@ export function StateBadge({ state, reason, failing }: { state: string; reason: 
     <span class={`badge tone-${tone}`} title={reason || state}>
       {state || 'unknown'}
       {reason ? ` · ${reason}` : ''}
+    </span>
+  );
+}
+
+// A pod's phase on a device and the pod-level reason; "Terminating" while the device stops it.
+export function PodPhaseBadge({ pod }: { pod: PodStatus | null }) {
+  if (!pod) {
+    return (
+      <span class="badge tone-muted" title="The device reports no status for this pod">
+        no pod status
+      </span>
+    );
+  }
+  const text = pod.terminating ? 'Terminating' : pod.phase || 'unknown';
+  return (
+    <span class={`badge tone-${podTone(pod)}`} data-phase={pod.phase} title={pod.reason || text}>
+      {text}
+      {pod.reason ? ` · ${pod.reason}` : ''}
+    </span>
+  );
+}
+
+// Whether a container is an init container, a native sidecar or an app container.
+export function KindTag({ kind }: { kind: ContainerKind }) {
+  return (
+    <span class={`kind kind-${kind}`} data-kind={kind}>
+      {kind}
     </span>
   );
 }

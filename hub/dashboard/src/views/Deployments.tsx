@@ -1,14 +1,35 @@
 // Deployments: rollout progress per deployment (targeted / applied / running / failed / offline
-// as a stacked bar), live from `deployment` events; the detail view adds the per-device status
-// from GET /api/v1/deployments/{id}. Admins can delete a deployment after confirming.
+// as a stacked bar), live from `deployment` events; the detail view adds its pods and the
+// per-device status (each pod's phase, IP and containers) from GET /api/v1/deployments/{id}.
+// Admins can delete a deployment after confirming.
 import { useEffect, useState } from 'preact/hooks';
 
 import { ApiError, request } from '../api';
 import { ConfirmDialog } from '../components/Dialog';
-import { Empty, ErrorText, KeyValues, LabelChips, RolloutBar, RolloutLegend, StateBadge } from '../components/bits';
+import {
+  Empty,
+  ErrorText,
+  KeyValues,
+  KindTag,
+  LabelChips,
+  PodPhaseBadge,
+  RolloutBar,
+  RolloutLegend,
+  StateBadge,
+} from '../components/bits';
 import { formatRelative, formatTimestamp } from '../format';
 import { href, useNow } from '../hooks';
-import { type Deployment, POD_ANNOTATIONS, moduleFailing, readDeployment } from '../model';
+import {
+  type Deployment,
+  type DeploymentPod,
+  type DeviceModules,
+  POD_ANNOTATIONS,
+  containerOfModule,
+  deploymentPods,
+  groupByPod,
+  moduleFailing,
+  readDeployment,
+} from '../model';
 import { type State, deleteDeployment, token } from '../store';
 
 export function Deployments({ state }: { state: State }) {
@@ -33,8 +54,8 @@ export function Deployments({ state }: { state: State }) {
                 <DeleteDeployment deployment={d} state={state} />
               </div>
               <p class="small">
-                selector <code>{d.targetSelector || '(none)'}</code> · {d.modules.length} module
-                {d.modules.length === 1 ? '' : 's'}
+                selector <code>{d.targetSelector || '(none)'}</code> · {count(deploymentPods(d).length, 'pod')} ·{' '}
+                {count(d.modules.length, 'container')}
                 {d.annotations[POD_ANNOTATIONS.name] ? (
                   <>
                     {' '}
@@ -104,6 +125,7 @@ export function DeploymentDetail({ id, state }: { id: string; state: State }) {
     );
   }
   const devices = [...d.status.devices].sort((a, b) => a.deviceId.localeCompare(b.deviceId));
+  const specPods = deploymentPods(d);
   return (
     <>
       <p class="crumbs">
@@ -129,14 +151,8 @@ export function DeploymentDetail({ id, state }: { id: string; state: State }) {
               ['labels', <LabelChips labels={d.labels} />],
             ]}
           />
-          <h3>Modules</h3>
-          <ul class="plain">
-            {d.modules.map((m) => (
-              <li key={m.name}>
-                <strong>{m.name}</strong> <span class="mono small">{m.image}</span>
-              </li>
-            ))}
-          </ul>
+          <h3>Pods</h3>
+          <PodSpecs pods={specPods} />
         </section>
         <section class="card" aria-labelledby="annotations-h">
           <h2 id="annotations-h">Annotations</h2>
@@ -158,7 +174,7 @@ export function DeploymentDetail({ id, state }: { id: string; state: State }) {
                 <th scope="col">device</th>
                 <th scope="col">presence</th>
                 <th scope="col">applied</th>
-                <th scope="col">modules</th>
+                <th scope="col">pods</th>
               </tr>
             </thead>
             <tbody>
@@ -174,17 +190,8 @@ export function DeploymentDetail({ id, state }: { id: string; state: State }) {
                     {x.applied ? 'yes' : 'no'} <span class="muted small">(v{x.appliedVersion} of v{x.desiredVersion})</span>
                     {x.error ? <div class="form-error small">{x.error}</div> : null}
                   </td>
-                  <td data-label="modules">
-                    {x.modules.map((m) => (
-                      <div key={m.name}>
-                        {m.name} <StateBadge state={m.state} reason={m.reason} failing={moduleFailing(m)} />
-                      </div>
-                    ))}
-                    {x.shadowedModules.map((m) => (
-                      <div key={m} class="muted small">
-                        {m}: overridden by a higher-priority deployment
-                      </div>
-                    ))}
+                  <td data-label="pods">
+                    <PodsOnDevice status={x} specPods={specPods} />
                   </td>
                 </tr>
               ))}
@@ -193,6 +200,70 @@ export function DeploymentDetail({ id, state }: { id: string; state: State }) {
         )}
       </section>
     </>
+  );
+}
+
+function count(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
+}
+
+// The deployment's pods as specified: restart policy, host network, containers with kind and image.
+function PodSpecs({ pods }: { pods: DeploymentPod[] }) {
+  if (pods.length === 0) return <p class="muted">No pods.</p>;
+  return (
+    <ul class="plain">
+      {pods.map((p) => (
+        <li key={p.name} data-pod-spec={p.name}>
+          <strong>{p.name}</strong>{' '}
+          <span class="muted small">
+            {[p.restartPolicy && `restart ${p.restartPolicy}`, p.hostNetwork && 'host network'].filter(Boolean).join(' · ')}
+          </span>
+          <ul class="plain pod-containers">
+            {p.containers.map((m) => (
+              <li key={m.name}>
+                {containerOfModule(m.name)} <KindTag kind={m.kind} /> <span class="mono small">{m.image}</span>
+              </li>
+            ))}
+          </ul>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+// One device's share of the deployment: each pod's phase and IP with its containers' states,
+// the pods not reported yet, and those a higher-priority deployment overrides there.
+function PodsOnDevice({ status: x, specPods }: { status: DeviceModules; specPods: DeploymentPod[] }) {
+  const groups = groupByPod(x.pods, x.modules);
+  const missing = specPods.filter((p) => !x.shadowedPods.includes(p.name) && !groups.some((g) => g.name === p.name));
+  return (
+    <div class="pod-list">
+      {groups.map((g) => (
+        <div key={g.name} class="pod-status" data-pod={g.name}>
+          <strong>{g.name}</strong> <PodPhaseBadge pod={g.pod} />
+          {g.pod?.podIP ? <span class="mono small muted"> {g.pod.podIP}</span> : null}
+          {g.pod?.message ? <div class="small muted">{g.pod.message}</div> : null}
+          <ul class="plain pod-containers">
+            {g.containers.map((m) => (
+              <li key={m.name} data-module={m.name}>
+                {containerOfModule(m.name)} <KindTag kind={m.kind} />{' '}
+                <StateBadge state={m.state} reason={m.reason} failing={moduleFailing(m, x.pods)} />
+              </li>
+            ))}
+          </ul>
+        </div>
+      ))}
+      {missing.map((p) => (
+        <div key={p.name} class="muted small">
+          {p.name}: not reported yet
+        </div>
+      ))}
+      {x.shadowedPods.map((p) => (
+        <div key={p} class="muted small">
+          {p}: overridden by a higher-priority deployment
+        </div>
+      ))}
+    </div>
   );
 }
 
@@ -238,7 +309,7 @@ function DeleteDeployment({ deployment, state }: { deployment: Deployment; state
         }}
       >
         <p>
-          Its modules leave all {deployment.status.targeted} targeted device
+          Its pods leave all {deployment.status.targeted} targeted device
           {deployment.status.targeted === 1 ? '' : 's'}: the containers are stopped and removed.
         </p>
         {deployment.annotations[POD_ANNOTATIONS.name] ? (

@@ -1,12 +1,13 @@
 // Device detail: health, labels (relabel action for admins, confirmed first), facts, certificate,
-// versions, every module's state, and CPU / memory / temperature over the last hour: the
-// history from GET /api/v1/devices/{id} (metricsHistory) extended by the live `device` events.
+// versions, every pod with its containers (DevicePods), and CPU / memory / temperature over the
+// last hour: the history from GET /api/v1/devices/{id} (metricsHistory) extended by the live
+// `device` events.
 import { useEffect, useState } from 'preact/hooks';
 
 import { ApiError, request } from '../api';
 import { Chart } from '../components/Chart';
 import { ConfirmDialog } from '../components/Dialog';
-import { Empty, ErrorText, HealthBadge, KeyValues, LabelChips, StateBadge } from '../components/bits';
+import { Empty, ErrorText, HealthBadge, KeyValues, LabelChips } from '../components/bits';
 import {
   diffLabels,
   formatBytes,
@@ -18,8 +19,9 @@ import {
   parseLabelsText,
 } from '../format';
 import { href, useNow } from '../hooks';
-import { type Device, type Metrics, deviceArch, deviceHealth, moduleFailing, moduleLastChange, readDevice } from '../model';
+import { type Device, type Metrics, deviceArch, deviceHealth, readDevice } from '../model';
 import { type State, relabelDevice, token } from '../store';
+import { DevicePods } from './DevicePods';
 
 const HOUR_MS = 3600_000;
 
@@ -70,7 +72,6 @@ export function DeviceDetail({ id, state }: { id: string; state: State }) {
   }
   const health = deviceHealth(device);
   const facts = device.reported?.facts ?? null;
-  const modules = [...(device.reported?.modules ?? [])].sort((a, b) => a.name.localeCompare(b.name));
   const times = history.map((m) => m.atMs);
   const memTotal = device.metrics?.memoryTotalBytes ?? facts?.memoryBytes ?? undefined;
 
@@ -122,72 +123,7 @@ export function DeviceDetail({ id, state }: { id: string; state: State }) {
         />
       </section>
 
-      <section class="card" aria-labelledby="modules-h">
-        <h2 id="modules-h">Modules</h2>
-        {modules.length === 0 ? (
-          <Empty>{device.reported ? 'No modules on this device.' : 'The device has not reported yet.'}</Empty>
-        ) : (
-          <table class="table responsive modules-table">
-            <thead>
-              <tr>
-                <th scope="col">module</th>
-                <th scope="col">state</th>
-                <th scope="col">image</th>
-                <th scope="col" class="num">restarts</th>
-                <th scope="col">ready / health</th>
-                <th scope="col">last change</th>
-                <th scope="col">
-                  <span class="sr-only">logs</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {modules.map((m) => {
-                const mm = device.metrics?.modules.find((x) => x.name === m.name);
-                const changed = moduleLastChange(m);
-                return (
-                  <tr key={m.name} data-module={m.name}>
-                    <th scope="row" data-label="module">
-                      {m.name}
-                      {m.deploymentId ? (
-                        <div class="small">
-                          <a href={href(['deployments', m.deploymentId])}>{m.deploymentId}</a>
-                        </div>
-                      ) : null}
-                    </th>
-                    <td data-label="state">
-                      <StateBadge state={m.state} reason={m.reason} failing={moduleFailing(m)} />
-                      {m.message ? <div class="small muted">{m.message}</div> : null}
-                    </td>
-                    <td data-label="image" class="mono wrap">
-                      {m.image}
-                      {mm ? (
-                        <div class="small muted">
-                          {formatPercent(mm.cpuPercent)} CPU · {formatBytes(mm.memoryBytes)}
-                        </div>
-                      ) : null}
-                    </td>
-                    <td class="num" data-label="restarts">
-                      {m.restartCount}
-                    </td>
-                    <td data-label="ready / health">
-                      {m.ready ? 'ready' : 'not ready'} · {m.health}
-                    </td>
-                    <td data-label="last change" title={formatTimestamp(changed)}>
-                      {formatRelative(changed, now)}
-                    </td>
-                    <td data-label="logs">
-                      <a class="btn btn-small" href={href(['devices', device.id, 'logs', m.name])}>
-                        Logs
-                      </a>
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        )}
-      </section>
+      <DevicePods device={device} now={now} />
 
       <div class="grid-2">
         <section class="card" aria-labelledby="labels-h">

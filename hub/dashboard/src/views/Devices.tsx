@@ -8,7 +8,7 @@ import { ApiError, items, request } from '../api';
 import { Empty, ErrorText, HealthBadge, LabelChips } from '../components/bits';
 import { formatBytes, formatCelsius, formatPercent, formatRelative, formatTimestamp } from '../format';
 import { href, useNow } from '../hooks';
-import { type Device, deviceArch, deviceHealth, moduleFailing, readDevice } from '../model';
+import { type Device, deviceArch, deviceHealth, moduleFailing, podWorks, readDevice } from '../model';
 import { type State, token } from '../store';
 
 export function Devices({ state, selector }: { state: State; selector: string }) {
@@ -117,7 +117,7 @@ function DeviceTable({ devices }: { devices: Device[] }) {
             <th scope="col">health</th>
             <th scope="col">labels</th>
             <th scope="col">arch</th>
-            <th scope="col">modules</th>
+            <th scope="col">pods</th>
             <th scope="col" class="num">CPU</th>
             <th scope="col" class="num">memory</th>
             <th scope="col" class="num">temp.</th>
@@ -155,9 +155,8 @@ class DeviceRow extends Component<{ device: Device; now: number }> {
 
   render() {
     const { device: d, now } = this.props;
-    const mods = d.reported?.modules ?? [];
-    const running = mods.filter((m) => m.state === 'running' && !moduleFailing(m)).length;
     const health = deviceHealth(d);
+    const load = workload(d);
     return (
       <tr data-device={d.id} data-health={health}>
         <th scope="row" data-label="device">
@@ -170,9 +169,9 @@ class DeviceRow extends Component<{ device: Device; now: number }> {
           <LabelChips labels={d.labels} />
         </td>
         <td data-label="arch">{deviceArch(d) || <span class="muted">—</span>}</td>
-        <td data-label="modules">
-          {mods.length ? `${running}/${mods.length} running` : <span class="muted">none</span>}
-          {mods.length && !d.online ? <span class="muted small"> (last report)</span> : null}
+        <td data-label="pods">
+          {load || <span class="muted">none</span>}
+          {load && !d.online ? <span class="muted small"> (last report)</span> : null}
         </td>
         <td class="num" data-label="CPU">
           {formatPercent(d.metrics?.cpuPercent)}
@@ -189,4 +188,20 @@ class DeviceRow extends Component<{ device: Device; now: number }> {
       </tr>
     );
   }
+}
+
+// "2/3 pods running" (running and ready, or succeeded: what the hub counts as running), plus the
+// pods still terminating; an old agent's report without pods counts its modules. "" when there
+// is nothing.
+function workload(d: Device): string {
+  const r = d.reported;
+  if (!r) return '';
+  if (r.pods.length) {
+    const desired = r.pods.filter((p) => !p.terminating);
+    const stopping = r.pods.length - desired.length;
+    return `${desired.filter(podWorks).length}/${desired.length} pods running${stopping ? ` · ${stopping} terminating` : ''}`;
+  }
+  const mods = r.modules;
+  const running = mods.filter((m) => m.state === 'running' && !moduleFailing(m, r.pods)).length;
+  return mods.length ? `${running}/${mods.length} modules running` : '';
 }

@@ -201,7 +201,7 @@ function ProblemList({ devices }: { devices: Device[] }) {
 function degradedWhy(d: Device): string {
   const r = d.reported;
   if (r?.desiredError) return `refused desired state: ${r.desiredError.reason}`;
-  const bad = r?.modules.find(moduleFailing);
+  const bad = r?.modules.find((m) => moduleFailing(m, r.pods));
   return bad ? `${bad.name}: ${bad.reason || bad.health}` : 'degraded';
 }
 
