@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "common/fs.h"
 #include "common/json.h"
@@ -226,7 +227,14 @@ void PodmanFixture::stop() {
   releaseNetwork();
   // Exec sessions (exec probes, `podman exec`) run under conmon processes of their own, detached
   // from the service; after their container is gone they would linger for minutes.
-  for (pid_t pid : conmonsUnder(dir_.path())) ::kill(pid, SIGKILL);
+  // SIGKILL is delivered asynchronously: wait (bounded) until the processes are gone, so a caller
+  // that checks right after stop() does not see one still exiting.
+  for (int i = 0; i < 200; ++i) {
+    auto left = conmonsUnder(dir_.path());
+    if (left.empty()) break;
+    for (pid_t pid : left) ::kill(pid, SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   unmountLeftovers();
 }
 
