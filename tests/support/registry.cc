@@ -140,7 +140,12 @@ Result<std::unique_ptr<RegistryFixture>> RegistryFixture::create(RegistryOptions
   SKIFF_RETURN_IF_ERROR(waitForReady(
       *fx->proc_,
       [&ping] {
-        auto r = httpGet(ping);
+        // A short timeout per ping: a connect to a port nobody listens on yet can, rarely,
+        // connect to itself (local port == remote port) and would then hang until the timeout.
+        HttpRequest req;
+        req.url = ping;
+        req.timeout = std::chrono::seconds(1);
+        auto r = httpRequest(req);
         return r.isOk() && r->status == 200;
       },
       opts.startTimeout, "docker-registry"));
