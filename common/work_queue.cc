@@ -8,24 +8,49 @@ namespace skiff::common {
 WorkQueue::WorkQueue(Duration baseDelay, Duration maxDelay)
     : baseDelay_(baseDelay), maxDelay_(maxDelay) {}
 
-void WorkQueue::add(const std::string& key) {
-  std::lock_guard lock(mu_);
-  if (shutdown_ || dirty_.contains(key)) return;
+void WorkQueue::addLocked(const std::string& key, bool urgent) {
+  if (dirty_.contains(key)) {
+    if (urgent && !processing_.contains(key)) {
+      auto it = std::find(queue_.begin(), queue_.end(), key);
+      if (it != queue_.end()) {
+        queue_.erase(it);
+        queue_.push_front(key);
+      }
+    }
+    return;
+  }
   dirty_.insert(key);
-  if (processing_.contains(key)) return;  // re-queued by done()
-  queue_.push_back(key);
+  if (processing_.contains(key)) return;  // queued again by done()
+  if (urgent) {
+    queue_.push_front(key);
+  } else {
+    queue_.push_back(key);
+  }
   cv_.notify_one();
+}
+
+void WorkQueue::add(const std::string& key, bool urgent) {
+  std::lock_guard lock(mu_);
+  if (shutdown_) return;
+  addLocked(key, urgent);
 }
 
 void WorkQueue::addAfter(const std::string& key, Duration delay) {
   if (delay <= Duration::zero()) return add(key);
   std::lock_guard lock(mu_);
   if (shutdown_) return;
-  delayed_.emplace(std::chrono::steady_clock::now() + delay, key);
-  cv_.notify_one();
+  auto due = Clock::now() + delay;
+  auto [it, inserted] = deadlines_.try_emplace(key, due);
+  if (!inserted) {
+    if (it->second <= due) return;
+    due_.erase({it->second, key});
+    it->second = due;
+  }
+  due_.emplace(due, key);
+  cv_.notify_all();  // a waiting get() may need to wake earlier
 }
 
-void WorkQueue::addRateLimited(const std::string& key) {
+WorkQueue::Duration WorkQueue::addRateLimited(const std::string& key) {
   Duration delay;
   {
     std::lock_guard lock(mu_);
@@ -34,6 +59,7 @@ void WorkQueue::addRateLimited(const std::string& key) {
     if (delay > maxDelay_ || delay < Duration::zero()) delay = maxDelay_;
   }
   addAfter(key, delay);
+  return delay;
 }
 
 void WorkQueue::forget(const std::string& key) {
@@ -41,27 +67,32 @@ void WorkQueue::forget(const std::string& key) {
   failures_.erase(key);
 }
 
-void WorkQueue::promoteDueLocked(std::chrono::steady_clock::time_point now) {
-  while (!delayed_.empty() && delayed_.begin()->first <= now) {
-    std::string key = delayed_.begin()->second;
-    delayed_.erase(delayed_.begin());
-    if (dirty_.contains(key)) continue;
-    dirty_.insert(key);
-    if (!processing_.contains(key)) queue_.push_back(key);
+int WorkQueue::failures(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  auto it = failures_.find(key);
+  return it == failures_.end() ? 0 : it->second;
+}
+
+void WorkQueue::promoteDueLocked(Clock::time_point now) {
+  while (!due_.empty() && due_.begin()->first <= now) {
+    std::string key = due_.begin()->second;
+    due_.erase(due_.begin());
+    deadlines_.erase(key);
+    addLocked(key, false);
   }
 }
 
 std::optional<std::string> WorkQueue::get() {
   std::unique_lock lock(mu_);
   for (;;) {
-    promoteDueLocked(std::chrono::steady_clock::now());
+    promoteDueLocked(Clock::now());
     if (shutdown_) return std::nullopt;
     if (!queue_.empty() && active_) break;
-    if (delayed_.empty() || !active_) {
+    if (due_.empty() || !active_) {
       cv_.wait(lock);
     } else {
       // A copy: another worker may promote (erase) that entry while this one waits.
-      auto due = delayed_.begin()->first;
+      auto due = due_.begin()->first;
       cv_.wait_until(lock, due);
     }
   }
@@ -75,7 +106,7 @@ std::optional<std::string> WorkQueue::get() {
 void WorkQueue::done(const std::string& key) {
   std::lock_guard lock(mu_);
   processing_.erase(key);
-  if (dirty_.contains(key)) {
+  if (dirty_.contains(key) && !shutdown_) {
     queue_.push_back(key);
     cv_.notify_one();
   }

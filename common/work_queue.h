@@ -1,7 +1,14 @@
-// Key-only work queue for level-triggered controllers (client-go's workqueue semantics):
-// a key is queued at most once; a key being processed is not handed to a second worker, and if
-// it is added meanwhile it is re-queued when done(); failures back off exponentially per key.
-// Thread-safe. get() blocks until a key is ready or the queue shuts down.
+// The one work queue of Skiff's level-triggered loops (the controllers, the scheduler, the virtual
+// node's pod controller, the agent's reconciler), with client-go's workqueue semantics:
+//   - a key is queued at most once; adding a queued key does nothing (an urgent add moves it to
+//     the front);
+//   - a key handed out by get() is not handed to a second worker until done(); added meanwhile,
+//     it is queued again by done();
+//   - addAfter keeps one pending deadline per key, the earliest; a plain add does not cancel it
+//     (the key is then processed twice, which a level-triggered loop shrugs off);
+//   - addRateLimited waits baseDelay doubling with each failure of the key, up to maxDelay, until
+//     forget(key).
+// Thread-safe. get() blocks until a key is due, or returns nullopt once shut down.
 #pragma once
 
 #include <chrono>
@@ -12,40 +19,54 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 
 namespace skiff::common {
 
 class WorkQueue {
  public:
-  using Duration = std::chrono::steady_clock::duration;
+  using Clock = std::chrono::steady_clock;
+  using Duration = Clock::duration;
   explicit WorkQueue(Duration baseDelay = std::chrono::milliseconds(5),
                      Duration maxDelay = std::chrono::seconds(60));
 
-  void add(const std::string& key);
+  // Queues key now. urgent puts it ahead of the keys already waiting (moving it forward if it
+  // was queued): a changed desired pod must not wait behind periodic rechecks of every pod.
+  void add(const std::string& key, bool urgent = false);
+  // Queues key once delay has passed; an earlier pending deadline for the key wins.
   void addAfter(const std::string& key, Duration delay);
-  // add after this key's backoff (which doubles with each call until forget()).
-  void addRateLimited(const std::string& key);
-  void forget(const std::string& key);  // reset the key's backoff after a success
-  // Next key, or nullopt once shut down (after draining nothing further).
+  // Queues key after its backoff; returns the delay used.
+  Duration addRateLimited(const std::string& key);
+  // Resets the key's backoff (after a success).
+  void forget(const std::string& key);
+  // Failures recorded for key since its last forget().
+  int failures(const std::string& key) const;
+  // Next key, or nullopt once shut down.
   std::optional<std::string> get();
+  // Marks key as processed; queues it again if it was added meanwhile.
   void done(const std::string& key);
+  // Wakes every get() with nullopt; later adds are ignored.
   void shutDown();
   // An inactive queue keeps collecting keys but get() hands none out until it is active again
   // (leader election: followers keep their queues warm and only leaders work). Default active.
   void setActive(bool active);
+  // Keys queued now (not counting delayed ones or ones being processed).
   std::size_t length() const;
 
  private:
-  void promoteDueLocked(std::chrono::steady_clock::time_point now);
+  void addLocked(const std::string& key, bool urgent);
+  void promoteDueLocked(Clock::time_point now);
+
+  const Duration baseDelay_;
+  const Duration maxDelay_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::string> queue_;
-  std::set<std::string> dirty_;
-  std::set<std::string> processing_;
-  std::multimap<std::chrono::steady_clock::time_point, std::string> delayed_;
+  std::set<std::string> dirty_;                         // queued, or to be queued again by done()
+  std::set<std::string> processing_;                    // handed out by get(), not yet done()
+  std::map<std::string, Clock::time_point> deadlines_;  // one per delayed key
+  std::set<std::pair<Clock::time_point, std::string>> due_;  // the same, by time
   std::map<std::string, int> failures_;
-  Duration baseDelay_;
-  Duration maxDelay_;
   bool shutdown_ = false;
   bool active_ = true;
 };

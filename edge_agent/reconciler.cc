@@ -295,7 +295,7 @@ void Reconciler::workerLoop() {
   while (auto key = queue_.get()) {
     pod::PodSync::Outcome out = reconcile(*key);
     if (!out.status.isOk()) {
-      milliseconds delay = queue_.addRateLimited(*key);
+      auto delay = std::chrono::duration_cast<milliseconds>(queue_.addRateLimited(*key));
       common::log::warn("pod sync failed", {{"pod", *key},
                                             {"error", out.status.toString()},
                                             {"retryIn", common::formatDuration(delay)}});

@@ -30,12 +30,12 @@
 
 #include "common/protocol/protocol.h"
 #include "common/status.h"
+#include "common/work_queue.h"
 #include "edge_agent/engine/container_engine.h"
 #include "edge_agent/pod/pause_image.h"
 #include "edge_agent/pod/pod_state.h"
 #include "edge_agent/pod/pod_sync.h"
 #include "edge_agent/prober.h"
-#include "edge_agent/work_queue.h"
 
 namespace skiff::edge_agent {
 
@@ -115,7 +115,7 @@ class Reconciler : private pod::PodRecords {
   engine::ContainerEngine& engine_;
   OnChange onChange_;
   Prober prober_;
-  WorkQueue queue_;
+  common::WorkQueue queue_;
   pod::PauseImage pause_;
   pod::PodSync sync_;
 

@@ -180,5 +180,60 @@ TEST(WorkQueueTest, ManyWorkersWaitingOnDelayedKeys) {
   EXPECT_EQ(handled.load(), 200);
 }
 
+TEST(WorkQueueTest, DeduplicatesAndNeverHandsOutAKeyTwice) {
+  WorkQueue q(10ms, 100ms);
+  q.add("a");
+  q.add("a");
+  q.add("b");
+  EXPECT_EQ(q.length(), 2u);
+  auto k = q.get();
+  ASSERT_EQ(*k, "a");
+  q.add("a");  // while processing: re-queued after done()
+  EXPECT_EQ(q.length(), 1u);
+  EXPECT_EQ(*q.get(), "b");
+  q.done("b");
+  q.done("a");
+  EXPECT_EQ(*q.get(), "a");
+  q.done("a");
+  EXPECT_EQ(q.length(), 0u);
+}
+
+TEST(WorkQueueTest, UrgentKeysGoAheadOfWaitingOnes) {
+  WorkQueue q;
+  q.add("a");
+  q.add("b");
+  q.add("c", /*urgent=*/true);
+  q.add("b", /*urgent=*/true);  // already queued: moved forward, not duplicated
+  EXPECT_EQ(q.length(), 3u);
+  EXPECT_EQ(*q.get(), "b");
+  EXPECT_EQ(*q.get(), "c");
+  EXPECT_EQ(*q.get(), "a");
+}
+
+TEST(WorkQueueTest, DelaysAndBacksOff) {
+  WorkQueue q(20ms, 80ms);
+  auto t0 = std::chrono::steady_clock::now();
+  q.addAfter("x", 60ms);
+  q.addAfter("x", 200ms);  // the earlier deadline wins
+  ASSERT_EQ(*q.get(), "x");
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 55ms);
+  q.done("x");
+  EXPECT_EQ(q.addRateLimited("y"), 20ms);
+  EXPECT_EQ(q.addRateLimited("y"), 40ms);
+  EXPECT_EQ(q.addRateLimited("y"), 80ms);
+  EXPECT_EQ(q.addRateLimited("y"), 80ms);
+  EXPECT_EQ(q.failures("y"), 4);
+  q.forget("y");
+  EXPECT_EQ(q.failures("y"), 0);
+  std::thread t([&] {
+    std::this_thread::sleep_for(30ms);
+    q.shutDown();
+  });
+  q.done("z");
+  EXPECT_TRUE(q.get().has_value());   // y is due after 20 ms
+  EXPECT_FALSE(q.get().has_value());  // woken by shutDown
+  t.join();
+}
+
 }  // namespace
 }  // namespace skiff::common
