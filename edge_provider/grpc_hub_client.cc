@@ -5,6 +5,7 @@
 
 #include <mutex>
 
+#include "common/grpc/grpc_status.h"
 #include "common/net.h"
 #include "skiff/v1/hub.grpc.pb.h"
 
@@ -16,33 +17,7 @@ using common::Status;
 namespace {
 
 Status fromGrpc(std::string_view method, const grpc::Status& s) {
-  if (s.ok()) return Status::ok();
-  std::string msg = "hub " + std::string(method) + ": " + s.error_message();
-  switch (s.error_code()) {
-    case grpc::StatusCode::NOT_FOUND:
-      return common::notFound(msg);
-    case grpc::StatusCode::ALREADY_EXISTS:
-      return common::alreadyExists(msg);
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::OUT_OF_RANGE:
-      return common::invalidArgument(msg);
-    case grpc::StatusCode::FAILED_PRECONDITION:
-    case grpc::StatusCode::ABORTED:
-      return common::conflict(msg);
-    case grpc::StatusCode::UNAUTHENTICATED:
-      return common::unauthenticated(msg);
-    case grpc::StatusCode::PERMISSION_DENIED:
-      return common::permissionDenied(msg);
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return common::deadlineExceeded(msg);
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return common::resourceExhausted(msg);
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::CANCELLED:
-      return common::unavailable(msg);
-    default:
-      return common::internalError(msg);
-  }
+  return common::grpc_status::fromGrpc(s, "hub " + std::string(method) + ": " + s.error_message());
 }
 
 }  // namespace

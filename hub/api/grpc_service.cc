@@ -6,6 +6,7 @@
 
 #include <set>
 
+#include "common/grpc/grpc_status.h"
 #include "common/label_selector.h"
 #include "common/log.h"
 #include "common/token_bucket.h"
@@ -19,47 +20,6 @@ using common::Status;
 struct HubService::Metrics {
   prometheus::Family<prometheus::Counter>* calls = nullptr;
 };
-
-grpc::Status toGrpc(const Status& s) {
-  using C = common::StatusCode;
-  grpc::StatusCode code = grpc::StatusCode::UNKNOWN;
-  switch (s.code()) {
-    case C::kOk:
-      return grpc::Status::OK;
-    case C::kNotFound:
-      code = grpc::StatusCode::NOT_FOUND;
-      break;
-    case C::kAlreadyExists:
-      code = grpc::StatusCode::ALREADY_EXISTS;
-      break;
-    case C::kConflict:
-    case C::kGone:
-      code = grpc::StatusCode::FAILED_PRECONDITION;
-      break;
-    case C::kInvalidArgument:
-      code = grpc::StatusCode::INVALID_ARGUMENT;
-      break;
-    case C::kUnauthenticated:
-      code = grpc::StatusCode::UNAUTHENTICATED;
-      break;
-    case C::kPermissionDenied:
-      code = grpc::StatusCode::PERMISSION_DENIED;
-      break;
-    case C::kUnavailable:
-      code = grpc::StatusCode::UNAVAILABLE;
-      break;
-    case C::kInternal:
-      code = grpc::StatusCode::INTERNAL;
-      break;
-    case C::kDeadlineExceeded:
-      code = grpc::StatusCode::DEADLINE_EXCEEDED;
-      break;
-    case C::kResourceExhausted:
-      code = grpc::StatusCode::RESOURCE_EXHAUSTED;
-      break;
-  }
-  return grpc::Status(code, s.message());
-}
 
 HubService::HubService(fleet::Fleet& fleet, Enrollment& enrollment, mqtt::RpcClient& rpc,
                        const TokenAuthenticator& tokens, GrpcServiceOptions opts)
@@ -85,7 +45,7 @@ grpc::Status HubService::done(const char* method, const Status& s) {
         ->Add({{"method", method}, {"code", std::string(common::statusCodeName(s.code()))}})
         .Increment();
   }
-  return toGrpc(s);
+  return common::grpc_status::toGrpc(s);
 }
 
 Result<Principal> HubService::auth(grpc::ServerContext* ctx, const char* method, bool write) {

@@ -30,8 +30,6 @@ struct GrpcServiceOptions {
   std::shared_ptr<prometheus::Registry> metrics;
 };
 
-grpc::Status toGrpc(const common::Status& s);
-
 class HubService final : public v1::Hub::Service {
  public:
   HubService(fleet::Fleet& fleet, Enrollment& enrollment, mqtt::RpcClient& rpc,

@@ -2,41 +2,20 @@
 #include "hub/ctl/client.h"
 
 #include "common/fs.h"
+#include "common/grpc/grpc_status.h"
 
 namespace skiff::hub::ctl {
 
 common::Status fromGrpc(const grpc::Status& s, const std::string& server) {
-  using G = grpc::StatusCode;
-  switch (s.error_code()) {
-    case G::OK:
-      return common::Status::ok();
-    case G::NOT_FOUND:
-      return common::notFound(s.error_message());
-    case G::ALREADY_EXISTS:
-      return common::alreadyExists(s.error_message());
-    case G::INVALID_ARGUMENT:
-    case G::OUT_OF_RANGE:
-      return common::invalidArgument(s.error_message());
-    case G::FAILED_PRECONDITION:
-    case G::ABORTED:
-      return common::conflict(s.error_message());
-    case G::UNAUTHENTICATED:
-      return common::unauthenticated(s.error_message());
-    case G::PERMISSION_DENIED:
-      return common::permissionDenied(s.error_message());
-    case G::DEADLINE_EXCEEDED:
-      return common::deadlineExceeded("no answer from the hub at " + server + " in time");
-    case G::RESOURCE_EXHAUSTED:
-      return common::resourceExhausted(s.error_message());
-    case G::UNAVAILABLE:
-      // Transport errors carry gRPC's own text; name the server.
-      return common::unavailable(s.error_message().find("device") != std::string::npos
-                                     ? s.error_message()
-                                     : "cannot reach the hub at " + server + ": " +
-                                           s.error_message());
-    default:
-      return common::internalError(s.error_message());
+  std::string message = s.error_message();
+  if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    message = "no answer from the hub at " + server + " in time";
+  } else if (s.error_code() == grpc::StatusCode::UNAVAILABLE &&
+             message.find("device") == std::string::npos) {
+    // Transport errors carry gRPC's own text; name the server.
+    message = "cannot reach the hub at " + server + ": " + message;
   }
+  return common::grpc_status::fromGrpc(s, std::move(message));
 }
 
 common::Result<std::unique_ptr<HubClient>> HubClient::connect(const ClientOptions& o) {

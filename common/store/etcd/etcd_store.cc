@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "common/fs.h"
+#include "common/grpc/grpc_status.h"
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
 
 namespace skiff::common::store::etcd {
@@ -158,31 +159,12 @@ bool contains(std::string_view haystack, std::string_view needle) {
 Status fromGrpc(const grpc::Status& s, std::string_view what) {
   if (s.ok()) return Status::ok();
   std::string msg = "etcd " + std::string(what) + ": " + s.error_message();
-  switch (s.error_code()) {
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::CANCELLED:
-      return unavailable(std::move(msg));
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return deadlineExceeded(std::move(msg));
-    case grpc::StatusCode::OUT_OF_RANGE:
-      // etcd: "mvcc: required revision has been compacted" / "... is a future revision".
-      if (contains(s.error_message(), "compacted")) return gone(std::move(msg));
-      return invalidArgument(std::move(msg));
-    case grpc::StatusCode::INVALID_ARGUMENT:
-      return invalidArgument(std::move(msg));
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return resourceExhausted(std::move(msg));
-    case grpc::StatusCode::UNAUTHENTICATED:
-      return unauthenticated(std::move(msg));
-    case grpc::StatusCode::PERMISSION_DENIED:
-      return permissionDenied(std::move(msg));
-    case grpc::StatusCode::NOT_FOUND:
-      return notFound(std::move(msg));
-    case grpc::StatusCode::ALREADY_EXISTS:
-      return alreadyExists(std::move(msg));
-    default:
-      return internalError(std::move(msg));
+  // etcd: "mvcc: required revision has been compacted" (OUT_OF_RANGE) is the store's Gone.
+  if (s.error_code() == grpc::StatusCode::OUT_OF_RANGE &&
+      contains(s.error_message(), "compacted")) {
+    return gone(std::move(msg));
   }
+  return common::grpc_status::fromGrpc(s, std::move(msg));
 }
 
 // A watch canceled by etcd carries only a reason string.
