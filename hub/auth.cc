@@ -4,7 +4,6 @@
 #include <sstream>
 
 #include "common/fs.h"
-#include "common/tls.h"
 
 namespace skiff::hub {
 
@@ -55,15 +54,14 @@ common::Result<TokenAuthenticator> TokenAuthenticator::parse(std::string_view te
     ++lineNo;
     SKIFF_ASSIGN_OR_RETURN(auto line, parseLine(raw, lineNo));
     if (!line) continue;
-    std::string digest = common::tls::sha256Hex(line->token);
-    if (a.tokens_.contains(digest)) {
+    if (a.tokens_.contains(line->token)) {
       return common::invalidArgument("tokens file line " + std::to_string(lineNo) +
                                      ": duplicate token");
     }
-    a.tokens_.emplace(digest,
-                      Principal{line->name, line->role == "admin" ? Role::kAdmin : Role::kReader});
+    a.tokens_.put(line->token,
+                  Principal{line->name, line->role == "admin" ? Role::kAdmin : Role::kReader});
   }
-  if (a.tokens_.empty()) return common::invalidArgument("tokens file: no tokens");
+  if (a.tokens_.size() == 0) return common::invalidArgument("tokens file: no tokens");
   return a;
 }
 
@@ -78,14 +76,13 @@ common::Result<Principal> TokenAuthenticator::authenticate(std::string_view auth
   if (authorization.empty()) {
     return common::unauthenticated("missing bearer token (Authorization: Bearer <token>)");
   }
-  constexpr std::string_view kBearer = "Bearer ";
-  if (authorization.size() <= kBearer.size() ||
-      authorization.substr(0, kBearer.size()) != kBearer) {
+  auto token = common::bearerToken(authorization);
+  if (!token) {
     return common::unauthenticated("malformed Authorization header: want \"Bearer <token>\"");
   }
-  auto it = tokens_.find(common::tls::sha256Hex(authorization.substr(kBearer.size())));
-  if (it == tokens_.end()) return common::unauthenticated("unknown bearer token");
-  return it->second;
+  const Principal* p = tokens_.find(*token);
+  if (p == nullptr) return common::unauthenticated("unknown bearer token");
+  return *p;
 }
 
 common::Status TokenAuthenticator::requireAdmin(const Principal& p, std::string_view action) {

@@ -1,6 +1,7 @@
 // Operator authentication (docs/hub-api.md "Authentication and roles"): bearer tokens from
 // <data-dir>/tokens.csv, one `token,name,role` per line with role admin or reader. Tokens are
-// kept only as SHA-256 digests in memory. Immutable after loading; thread-safe.
+// kept only as SHA-256 digests in memory (common/token_table.h). Immutable after loading;
+// thread-safe.
 #pragma once
 
 #include <map>
@@ -9,6 +10,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "common/token_table.h"
 
 namespace skiff::hub {
 
@@ -33,7 +35,7 @@ class TokenAuthenticator {
   std::size_t size() const { return tokens_.size(); }
 
  private:
-  std::map<std::string, Principal, std::less<>> tokens_;  // sha256 hex -> principal
+  common::TokenTable<Principal> tokens_;
 };
 
 // The token of the first line whose role is `role` (init and tests read their own file).

@@ -66,25 +66,22 @@ common::Result<TokenAuthenticator> TokenAuthenticator::fromFile(const std::strin
 }
 
 void TokenAuthenticator::add(std::string token, UserInfo user) {
-  tokens_[std::move(token)] = std::move(user);
+  tokens_.put(token, std::move(user));
 }
 
 std::optional<UserInfo> TokenAuthenticator::authenticate(std::string_view token) const {
-  auto it = tokens_.find(token);
-  if (it == tokens_.end()) return std::nullopt;
-  return it->second;
+  const UserInfo* user = tokens_.find(token);
+  if (user == nullptr) return std::nullopt;
+  return *user;
 }
 
 common::Result<UserInfo> authenticate(const common::http::Request& req,
                                       const TokenAuthenticator* tokens) {
   std::string authz = req.header("authorization");
   if (!authz.empty()) {
-    constexpr std::string_view kBearer = "Bearer ";
-    if (authz.size() > kBearer.size() && authz.compare(0, kBearer.size(), kBearer) == 0 &&
-        tokens != nullptr) {
-      if (auto u = tokens->authenticate(std::string_view(authz).substr(kBearer.size()))) {
-        return *u;
-      }
+    auto token = common::bearerToken(authz);
+    if (token && tokens != nullptr) {
+      if (auto u = tokens->authenticate(*token)) return *u;
     }
     return common::unauthenticated("invalid bearer token");
   }

@@ -12,6 +12,7 @@
 #include "common/http/server.h"
 #include "common/json.h"
 #include "common/status.h"
+#include "common/token_table.h"
 
 namespace skiff::control_plane::apiserver {
 
@@ -22,7 +23,9 @@ struct UserInfo {
 };
 
 // Token file format (like kube-apiserver's --token-auth-file): CSV lines
-// `token,user,uid,"group1,group2"`; blank lines and lines starting with # are ignored.
+// `token,user,uid,"group1,group2"`; blank lines and lines starting with # are ignored; a token
+// given twice takes the later line's user, as kube-apiserver does. Tokens are kept as digests
+// (common/token_table.h).
 class TokenAuthenticator {
  public:
   static common::Result<TokenAuthenticator> fromFile(const std::string& path);
@@ -31,7 +34,7 @@ class TokenAuthenticator {
   std::optional<UserInfo> authenticate(std::string_view token) const;
 
  private:
-  std::map<std::string, UserInfo, std::less<>> tokens_;
+  common::TokenTable<UserInfo> tokens_;
 };
 
 // Identifies the caller: a bearer token (Authorization header) or a verified client
