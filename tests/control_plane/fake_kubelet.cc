@@ -8,15 +8,6 @@ namespace skiff::test {
 using common::Json;
 using namespace std::chrono_literals;
 
-bool waitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return pred();
-}
-
 FakeKubelet::FakeKubelet(HttpsClient client, FakeKubeletOptions opts)
     : client_(std::move(client)), opts_(std::move(opts)), thread_([this] { loop(); }) {}
 

@@ -16,6 +16,7 @@
 
 #include "common/json.h"
 #include "tests/control_plane/https_client.h"
+#include "tests/support/process.h"
 
 namespace skiff::test {
 
@@ -54,7 +55,7 @@ class FakeKubelet {
   std::thread thread_;
 };
 
-// Polls pred every 50 ms until it holds or timeout passes; returns the last answer.
-bool waitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+// Polls pred every 50 ms until it holds or the call's timeout passes.
+inline const Eventually waitFor{std::chrono::seconds(10), std::chrono::milliseconds(50)};
 
 }  // namespace skiff::test

@@ -31,10 +31,6 @@ std::string tail(const std::string& s, std::size_t n) {
 
 }  // namespace
 
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-  return waitUntil(pred, timeout, "condition", std::chrono::milliseconds(100)).isOk();
-}
-
 std::string edgePodYaml(const std::string& name, const std::string& image,
                         const std::string& script,
                         const std::map<std::string, std::string>& nodeSelector) {

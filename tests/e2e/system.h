@@ -132,9 +132,8 @@ class System {
   std::unique_ptr<VirtualNodeProcess> vn_;
 };
 
-// Polls pred (every 100 ms) until true or timeout.
-bool eventually(const std::function<bool()>& pred,
-                std::chrono::milliseconds timeout = std::chrono::seconds(60));
+// Polls pred every 100 ms until true; false after 60 s (or the timeout given to the call).
+inline const Eventually eventually{std::chrono::seconds(60), std::chrono::milliseconds(100)};
 
 // A bare Pod for the virtual node: the provider's toleration, a 1 s grace period and one
 // container "main" running `sh -c <script>`; nodeSelector keys as given (e.g.

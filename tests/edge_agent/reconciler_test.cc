@@ -246,9 +246,7 @@ class ReconcilerTest : public ::testing::Test {
     return it == ev.end() ? -1 : static_cast<int>(it - ev.begin());
   }
 
-  bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
-    return test::waitUntil(pred, timeout, "condition", 5ms).isOk();
-  }
+  const test::Eventually eventually{10s, 5ms};
 
   NiceMock<test::MockContainerEngine> engine_;
   NiceMock<test::MockContainerIo> io_;

@@ -25,9 +25,7 @@ using namespace std::chrono_literals;
 using test::FakeHub;
 using testing::NiceMock;
 
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 15s) {
-  return test::waitUntil(pred, timeout).isOk();
-}
+const test::Eventually eventually{15s};
 
 Json pod(const std::string& name, const std::string& node = "fleet",
          const std::string& image = "app:1") {

@@ -63,6 +63,20 @@ Status waitUntil(const std::function<bool()>& pred, std::chrono::milliseconds ti
                  std::string_view what = "condition",
                  std::chrono::milliseconds interval = std::chrono::milliseconds(20));
 
+// `eventually(pred)`: true once pred holds, polling every `interval`; false after `timeout` (or
+// the timeout given to the call). A test file or fixture configures one for its pace, e.g.
+// `const test::Eventually eventually{15s};`, then writes EXPECT_TRUE(eventually([&] {...})).
+struct Eventually {
+  std::chrono::milliseconds timeout;
+  std::chrono::milliseconds interval = std::chrono::milliseconds(20);
+  bool operator()(const std::function<bool()>& pred) const {
+    return waitUntil(pred, timeout, "condition", interval).isOk();
+  }
+  bool operator()(const std::function<bool()>& pred, std::chrono::milliseconds t) const {
+    return waitUntil(pred, t, "condition", interval).isOk();
+  }
+};
+
 // True if a TCP connect to 127.0.0.1:port succeeds right now.
 bool tcpConnects(int port);
 

@@ -24,9 +24,7 @@ using test::FakeProvider;
 using namespace std::chrono_literals;
 namespace res = kube::resources;
 
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 20s) {
-  return test::waitUntil(pred, timeout).isOk();
-}
+const test::Eventually eventually{20s};
 
 class VirtualNodeTest : public ::testing::Test {
  protected:

@@ -25,9 +25,7 @@ using common::http::Request;
 using common::http::ResponseWriter;
 using namespace std::chrono_literals;
 
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
-  return test::waitUntil(pred, timeout).isOk();
-}
+const test::Eventually eventually{10s};
 
 Json statusBody(int code, const std::string& reason, const std::string& message) {
   return {{"kind", "Status"}, {"apiVersion", "v1"}, {"status", "Failure"},
