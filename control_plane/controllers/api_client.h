@@ -1,4 +1,4 @@
-// In-process API client for the scheduler and controllers: every call goes through
+// The in-process Client (client.h) of the scheduler and controllers: every call goes through
 // ApiServer::handle exactly as an HTTPS request would (defaulting, validation, graceful
 // deletion, finalizers, authorization as the given identity) but without sockets or TLS.
 // Thread-safe.
@@ -10,30 +10,33 @@
 #include "common/json.h"
 #include "common/status.h"
 #include "control_plane/apiserver/api_server.h"
+#include "control_plane/controllers/client.h"
 
 namespace skiff::control_plane::controllers {
 
 using common::Json;
 using common::Result;
 
-class ApiClient {
+class ApiClient final : public Client {
  public:
   ApiClient(apiserver::ApiServer& api, std::string user, std::vector<std::string> groups);
 
   Result<Json> get(const apiserver::ResourceInfo& r, const std::string& ns,
-                   const std::string& name);
-  Result<Json> create(const apiserver::ResourceInfo& r, const std::string& ns, const Json& obj);
-  // PUT; subresource "" or "status".
+                   const std::string& name) override;
+  Result<Json> create(const apiserver::ResourceInfo& r, const std::string& ns,
+                      const Json& obj) override;
   Result<Json> update(const apiserver::ResourceInfo& r, const Json& obj,
-                      const std::string& subresource = "");
-  // contentType e.g. "application/merge-patch+json".
+                      const std::string& subresource) override;
   Result<Json> patch(const apiserver::ResourceInfo& r, const std::string& ns,
-                     const std::string& name, const Json& patch,
-                     const std::string& contentType = "application/merge-patch+json",
-                     const std::string& subresource = "");
+                     const std::string& name, const Json& patch, const std::string& contentType,
+                     const std::string& subresource) override;
   Result<Json> remove(const apiserver::ResourceInfo& r, const std::string& ns,
-                      const std::string& name, const Json& deleteOptions = Json::object());
-  common::Status bind(const std::string& ns, const std::string& pod, const std::string& node);
+                      const std::string& name, const Json& deleteOptions) override;
+  common::Status bind(const std::string& ns, const std::string& pod,
+                      const std::string& node) override;
+  using Client::patch;
+  using Client::remove;
+  using Client::update;
 
   // Fencing for leader election: while the gate answers false every write (anything but GET)
   // fails with 503 "not the leader" instead of reaching the API server. Set before use.

@@ -1,7 +1,7 @@
 // Base of every level-triggered controller: informer handlers only enqueue keys; worker threads
 // take keys from a de-duplicating work queue and call reconcile(key), which reads the informer
-// caches, compares desired with actual state and writes through the ApiClient. Errors re-queue
-// the key with exponential backoff; success resets it.
+// caches, compares desired with actual state and writes through the Client (client.h). Errors
+// re-queue the key with exponential backoff; success resets it.
 #pragma once
 
 #include <optional>
@@ -25,6 +25,9 @@ class Controller {
   void stop();
   const std::string& name() const { return name_; }
   WorkQueue& queue() { return queue_; }
+  // One reconcile pass for key, as a worker runs it (tests drive a controller with it, reading
+  // the actions its Client recorded).
+  common::Status sync(const std::string& key) { return reconcile(key); }
 
  protected:
   virtual common::Status reconcile(const std::string& key) = 0;

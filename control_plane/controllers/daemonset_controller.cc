@@ -41,7 +41,7 @@ std::string targetNode(const Json& pod) {
 }
 
 // Deletes a pod; an already deleted one is fine.
-common::Status removePod(ApiClient& client, const std::string& ns, const Json& pod) {
+common::Status removePod(Client& client, const std::string& ns, const Json& pod) {
   auto r = client.remove(podsResource(), ns, apiserver::metaString(pod, "name"));
   if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) return r.status();
   return common::Status::ok();
@@ -63,7 +63,7 @@ Json daemonTolerations(Json tols) {
 
 }  // namespace
 
-DaemonSetController::DaemonSetController(ApiClient& client, Informer& daemonSets, Informer& nodes,
+DaemonSetController::DaemonSetController(Client& client, Informer& daemonSets, Informer& nodes,
                                          Informer& pods)
     : Controller("daemonset", 2),
       client_(client),

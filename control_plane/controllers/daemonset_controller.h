@@ -5,7 +5,7 @@
 // Kubernetes.
 #pragma once
 
-#include "control_plane/controllers/api_client.h"
+#include "control_plane/controllers/client.h"
 #include "control_plane/controllers/controller.h"
 #include "control_plane/controllers/informer.h"
 
@@ -13,14 +13,14 @@ namespace skiff::control_plane::controllers {
 
 class DaemonSetController final : public Controller {
  public:
-  DaemonSetController(ApiClient& client, Informer& daemonSets, Informer& nodes, Informer& pods);
+  DaemonSetController(Client& client, Informer& daemonSets, Informer& nodes, Informer& pods);
   void registerHandlers() override;
 
  protected:
   common::Status reconcile(const std::string& key) override;
 
  private:
-  ApiClient& client_;
+  Client& client_;
   Informer& daemonSets_;
   Informer& nodes_;
   Informer& pods_;

@@ -118,7 +118,7 @@ std::pair<long long, long long> resolveSurgeUnavailable(const Json& ru, long lon
   return {std::max(0LL, surge), std::max(0LL, unavailable)};
 }
 
-DeploymentController::DeploymentController(ApiClient& client, Informer& deployments,
+DeploymentController::DeploymentController(Client& client, Informer& deployments,
                                            Informer& replicaSets)
     : Controller("deployment", 4),
       client_(client),

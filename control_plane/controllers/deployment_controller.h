@@ -4,7 +4,7 @@
 // fields/conditions that make `kubectl rollout status` exit exactly when the rollout is done.
 #pragma once
 
-#include "control_plane/controllers/api_client.h"
+#include "control_plane/controllers/client.h"
 #include "control_plane/controllers/controller.h"
 #include "control_plane/controllers/informer.h"
 
@@ -12,14 +12,14 @@ namespace skiff::control_plane::controllers {
 
 class DeploymentController final : public Controller {
  public:
-  DeploymentController(ApiClient& client, Informer& deployments, Informer& replicaSets);
+  DeploymentController(Client& client, Informer& deployments, Informer& replicaSets);
   void registerHandlers() override;
 
  protected:
   common::Status reconcile(const std::string& key) override;
 
  private:
-  ApiClient& client_;
+  Client& client_;
   Informer& deployments_;
   Informer& replicaSets_;
 };

@@ -8,7 +8,7 @@
 
 namespace skiff::control_plane::controllers {
 
-EventRecorder::EventRecorder(ApiClient& client, const common::Clock& clock, std::string component)
+EventRecorder::EventRecorder(Client& client, const common::Clock& clock, std::string component)
     : client_(client), clock_(clock), component_(std::move(component)) {}
 
 void EventRecorder::record(const Json& obj, const std::string& type, const std::string& reason,

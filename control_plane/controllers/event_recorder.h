@@ -8,13 +8,13 @@
 #include <string>
 
 #include "common/clock.h"
-#include "control_plane/controllers/api_client.h"
+#include "control_plane/controllers/client.h"
 
 namespace skiff::control_plane::controllers {
 
 class EventRecorder {
  public:
-  EventRecorder(ApiClient& client, const common::Clock& clock, std::string component);
+  EventRecorder(Client& client, const common::Clock& clock, std::string component);
   // type: "Normal" or "Warning". obj must carry kind, apiVersion, metadata.{name,namespace,uid}.
   void record(const Json& obj, const std::string& type, const std::string& reason,
               const std::string& message);
@@ -25,7 +25,7 @@ class EventRecorder {
     std::string ns;
     long long count = 0;
   };
-  ApiClient& client_;
+  Client& client_;
   const common::Clock& clock_;
   std::string component_;
   std::mutex mu_;

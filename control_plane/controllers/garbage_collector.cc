@@ -21,7 +21,7 @@ bool has(const std::vector<std::string>& v, const std::string& s) {
 }
 }  // namespace
 
-GarbageCollector::GarbageCollector(ApiClient& client, std::map<std::string, Informer*> owners,
+GarbageCollector::GarbageCollector(Client& client, std::map<std::string, Informer*> owners,
                                    std::vector<Informer*> dependents)
     : Controller("garbage-collector", 2),
       client_(client),

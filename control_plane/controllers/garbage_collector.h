@@ -7,7 +7,7 @@
 
 #include <map>
 
-#include "control_plane/controllers/api_client.h"
+#include "control_plane/controllers/client.h"
 #include "control_plane/controllers/controller.h"
 #include "control_plane/controllers/informer.h"
 
@@ -17,7 +17,7 @@ class GarbageCollector final : public Controller {
  public:
   // owners: kind → informer (ReplicaSet, Deployment, DaemonSet); dependents: informers whose
   // objects carry ownerReferences (pods, replicasets).
-  GarbageCollector(ApiClient& client, std::map<std::string, Informer*> owners,
+  GarbageCollector(Client& client, std::map<std::string, Informer*> owners,
                    std::vector<Informer*> dependents);
   void registerHandlers() override;
 
@@ -29,7 +29,7 @@ class GarbageCollector final : public Controller {
   common::Status reconcileOwner(Informer& inf, const std::string& objKey);
   std::vector<std::pair<Informer*, ObjectPtr>> dependentsOf(const Json& owner);
 
-  ApiClient& client_;
+  Client& client_;
   std::map<std::string, Informer*> owners_;
   std::vector<Informer*> dependents_;
 };

@@ -7,12 +7,26 @@
 namespace skiff::control_plane::controllers {
 
 Informer::Informer(apiserver::ObjectStore& store, const apiserver::ResourceInfo& resource)
-    : store_(store), resource_(resource) {}
+    : store_(&store), resource_(resource) {}
+
+Informer::Informer(const apiserver::ResourceInfo& resource)
+    : store_(nullptr), resource_(resource) {}
 
 Informer::~Informer() { stop(); }
 
 void Informer::start() {
+  if (store_ == nullptr) {  // synced with what add() put in (unchanged objects emit nothing)
+    std::map<std::string, ObjectPtr> now;
+    for (auto& o : cache_.list()) now.emplace(objectKeyOf(*o), o);
+    cache_.replace(std::move(now));
+    return;
+  }
   thread_ = std::jthread([this](std::stop_token st) { run(st); });
+}
+
+void Informer::add(Json obj) {
+  std::string key = objectKeyOf(obj);
+  cache_.apply(key, std::make_shared<const Json>(std::move(obj)));
 }
 
 void Informer::stop() {
@@ -23,7 +37,7 @@ void Informer::stop() {
 }
 
 common::Status Informer::relist(std::int64_t* revision) {
-  auto list = store_.list(resource_, std::nullopt);
+  auto list = store_->list(resource_, std::nullopt);
   if (!list.isOk()) return list.status();
   std::map<std::string, ObjectPtr> fresh;
   for (auto& obj : list->items) {
@@ -55,7 +69,7 @@ void Informer::run(std::stop_token st) {
       watch.reset();
     }
     if (!watch) {
-      auto w = store_.watch(resource_, std::nullopt, revision);
+      auto w = store_->watch(resource_, std::nullopt, revision);
       if (!w.isOk()) {
         needList = true;
         common::sleepFor(st, std::chrono::milliseconds(200));

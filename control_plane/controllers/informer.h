@@ -30,7 +30,15 @@ inline std::pair<std::string, std::string> splitKey(const std::string& key) {
 class Informer {
  public:
   Informer(apiserver::ObjectStore& store, const apiserver::ResourceInfo& resource);
+  // An informer without a store, filled with add()/remove() only: what a controller's unit test
+  // gives it (as client-go's tests fill an informer's indexer). start() marks it synced.
+  explicit Informer(const apiserver::ResourceInfo& resource);
   ~Informer();
+
+  // Puts obj into the cache (or replaces it), running the handlers as a watch event would.
+  void add(Json obj);
+  // Drops the object of key from the cache, running the delete handlers.
+  void remove(const std::string& key) { cache_.apply(key, nullptr); }
 
   // Register before start().
   void addHandlers(EventHandlers h) { cache_.addHandlers(std::move(h)); }
@@ -51,7 +59,7 @@ class Informer {
   void run(std::stop_token st);
   common::Status relist(std::int64_t* revision);
 
-  apiserver::ObjectStore& store_;
+  apiserver::ObjectStore* store_;  // nullptr: filled by add()/remove() only
   const apiserver::ResourceInfo& resource_;
   common::ObjectCache cache_;
   std::jthread thread_;

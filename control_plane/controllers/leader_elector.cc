@@ -33,8 +33,8 @@ std::string defaultLeaderIdentity(const std::string& seed) {
   return std::string(host) + "_" + suffix;
 }
 
-LeaderElector::LeaderElector(ApiClient& client, const common::Clock& clock,
-                             LeaderElectionOptions opts, std::function<void()> onStartedLeading,
+LeaderElector::LeaderElector(Client& client, const common::Clock& clock, LeaderElectionOptions opts,
+                             std::function<void()> onStartedLeading,
                              std::function<void()> onStoppedLeading)
     : client_(client),
       clock_(clock),

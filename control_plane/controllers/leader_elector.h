@@ -16,7 +16,7 @@
 
 #include "common/clock.h"
 #include "common/json.h"
-#include "control_plane/controllers/api_client.h"
+#include "control_plane/controllers/client.h"
 
 namespace skiff::control_plane::controllers {
 
@@ -32,7 +32,7 @@ struct LeaderElectionOptions {
 class LeaderElector {
  public:
   // onStarted/onStopped run on the elector's thread; they must not block for long.
-  LeaderElector(ApiClient& client, const common::Clock& clock, LeaderElectionOptions opts,
+  LeaderElector(Client& client, const common::Clock& clock, LeaderElectionOptions opts,
                 std::function<void()> onStartedLeading, std::function<void()> onStoppedLeading);
   ~LeaderElector();
   void start();
@@ -48,7 +48,7 @@ class LeaderElector {
   void release();
   void setLeader(bool leader);
 
-  ApiClient& client_;
+  Client& client_;
   const common::Clock& clock_;
   LeaderElectionOptions opts_;
   std::function<void()> onStarted_, onStopped_;

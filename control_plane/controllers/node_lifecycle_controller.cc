@@ -69,9 +69,9 @@ std::vector<PodToleration> tolerationsOf(const Json& pod) {
 
 }  // namespace
 
-NodeLifecycleController::NodeLifecycleController(ApiClient& client, Informer& nodes,
-                                                 Informer& leases, Informer& pods,
-                                                 EventRecorder& events, const common::Clock& clock,
+NodeLifecycleController::NodeLifecycleController(Client& client, Informer& nodes, Informer& leases,
+                                                 Informer& pods, EventRecorder& events,
+                                                 const common::Clock& clock,
                                                  NodeLifecycleOptions opts)
     : Controller("node-lifecycle", 2),
       client_(client),

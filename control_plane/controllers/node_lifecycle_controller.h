@@ -19,7 +19,7 @@
 #include <thread>
 
 #include "common/clock.h"
-#include "control_plane/controllers/api_client.h"
+#include "control_plane/controllers/client.h"
 #include "control_plane/controllers/controller.h"
 #include "control_plane/controllers/event_recorder.h"
 #include "control_plane/controllers/informer.h"
@@ -33,7 +33,7 @@ struct NodeLifecycleOptions {
 
 class NodeLifecycleController final : public Controller {
  public:
-  NodeLifecycleController(ApiClient& client, Informer& nodes, Informer& leases, Informer& pods,
+  NodeLifecycleController(Client& client, Informer& nodes, Informer& leases, Informer& pods,
                           EventRecorder& events, const common::Clock& clock,
                           NodeLifecycleOptions opts);
   ~NodeLifecycleController() override;
@@ -54,7 +54,7 @@ class NodeLifecycleController final : public Controller {
   common::Status evictPods(const Json& node);
   std::vector<ObjectPtr> podsOn(const std::string& node);
 
-  ApiClient& client_;
+  Client& client_;
   Informer& nodes_;
   Informer& leases_;
   Informer& pods_;

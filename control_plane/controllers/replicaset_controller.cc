@@ -17,7 +17,7 @@ const apiserver::ResourceInfo& rsResource() {
 constexpr auto kExpectationTimeout = std::chrono::minutes(5);
 }  // namespace
 
-ReplicaSetController::ReplicaSetController(ApiClient& client, Informer& replicaSets, Informer& pods)
+ReplicaSetController::ReplicaSetController(Client& client, Informer& replicaSets, Informer& pods)
     : Controller("replicaset", 4), client_(client), replicaSets_(replicaSets), pods_(pods) {}
 
 void ReplicaSetController::registerHandlers() {

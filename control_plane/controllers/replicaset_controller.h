@@ -6,7 +6,7 @@
 #include <map>
 #include <mutex>
 
-#include "control_plane/controllers/api_client.h"
+#include "control_plane/controllers/client.h"
 #include "control_plane/controllers/controller.h"
 #include "control_plane/controllers/informer.h"
 
@@ -14,7 +14,7 @@ namespace skiff::control_plane::controllers {
 
 class ReplicaSetController final : public Controller {
  public:
-  ReplicaSetController(ApiClient& client, Informer& replicaSets, Informer& pods);
+  ReplicaSetController(Client& client, Informer& replicaSets, Informer& pods);
   void registerHandlers() override;
 
  protected:
@@ -29,7 +29,7 @@ class ReplicaSetController final : public Controller {
   void podEvent(const ObjectPtr& pod, bool added, bool deleted);
   bool satisfied(const std::string& key);
 
-  ApiClient& client_;
+  Client& client_;
   Informer& replicaSets_;
   Informer& pods_;
   std::mutex mu_;

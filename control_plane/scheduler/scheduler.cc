@@ -11,7 +11,7 @@ namespace skiff::control_plane::scheduler {
 
 using controllers::ObjectPtr;
 
-Scheduler::Scheduler(controllers::ApiClient& client, controllers::Informer& pods,
+Scheduler::Scheduler(controllers::Client& client, controllers::Informer& pods,
                      controllers::Informer& nodes, controllers::EventRecorder& events,
                      SchedulerOptions opts)
     : client_(client), pods_(pods), nodes_(nodes), events_(events), opts_(std::move(opts)) {

@@ -15,7 +15,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
-#include "control_plane/controllers/api_client.h"
+#include "control_plane/controllers/client.h"
 #include "control_plane/controllers/event_recorder.h"
 #include "control_plane/controllers/informer.h"
 #include "control_plane/controllers/work_queue.h"
@@ -40,9 +40,8 @@ struct SchedulerStats {
 
 class Scheduler {
  public:
-  Scheduler(controllers::ApiClient& client, controllers::Informer& pods,
-            controllers::Informer& nodes, controllers::EventRecorder& events,
-            SchedulerOptions opts = {});
+  Scheduler(controllers::Client& client, controllers::Informer& pods, controllers::Informer& nodes,
+            controllers::EventRecorder& events, SchedulerOptions opts = {});
   ~Scheduler();
   // Registers informer handlers; call before the informers start.
   void registerHandlers();
@@ -69,7 +68,7 @@ class Scheduler {
   void markUnschedulable(const Json& pod, const std::string& message);
   std::string failureMessage(std::size_t nodes, const std::map<std::string, int>& reasons) const;
 
-  controllers::ApiClient& client_;
+  controllers::Client& client_;
   controllers::Informer& pods_;
   controllers::Informer& nodes_;
   controllers::EventRecorder& events_;
