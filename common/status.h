@@ -1,5 +1,6 @@
 // Errors as values: Status (code + message) and Result<T> (a value or a non-OK Status).
-// Codes follow docs/CONVENTIONS; adapters map them to HTTP/Kubernetes Status and grpc::StatusCode.
+// Codes follow docs/conventions.md #3; adapters map them to HTTP/Kubernetes Status and
+// grpc::StatusCode.
 #pragma once
 
 #include <cassert>

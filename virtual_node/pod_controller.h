@@ -1,6 +1,6 @@
 // PodController: syncs the pods bound to this virtual node's nodes with the provider, as
-// virtual-kubelet's pod controller does — level-triggered (CONVENTIONS.md #5): a pod informer and
-// provider notifications only enqueue "namespace/name" keys; workers reconcile(key):
+// virtual-kubelet's pod controller does — level-triggered (docs/conventions.md #5): a pod informer
+// and provider notifications only enqueue "namespace/name" keys; workers reconcile(key):
 // - a live pod the provider does not run → createPod; one whose spec changed (image) → updatePod;
 //   then the provider's status and annotations are written when they differ (pods/status);
 // - a pod with a deletionTimestamp → deletePod, and only once the provider reports it gone

@@ -1,5 +1,5 @@
-// The MessageBus seam (ARCHITECTURE.md "Seams"): publish / subscribe over MQTT v5 for the hub and
-// the agent. The rest of the code never touches Paho types; tests substitute a mock.
+// The MessageBus seam (docs/architecture.md "Seams"): publish / subscribe over MQTT v5 for the
+// hub and the agent. The rest of the code never touches Paho types.
 //
 // Model: one long-lived connection that the bus keeps up by itself. start() connects in the
 // background and reconnects after any loss with exponential backoff and jitter until stop().

@@ -1,5 +1,5 @@
 // The Store seam: a revisioned key-value store with compare-and-swap and watch, the single
-// durable state of the control plane and the hub (ARCHITECTURE.md "Seams").
+// durable state of the control plane and the hub (docs/architecture.md "Seams").
 //
 // Model (the same as etcd v3's, so both implementations behave alike):
 // - One global revision counter, incremented by every successful write (create, update,

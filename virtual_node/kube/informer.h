@@ -1,4 +1,4 @@
-// Informer: a list+watch cache of one resource over the HTTP API (CONVENTIONS.md #5), the read
+// Informer: a list+watch cache of one resource over the HTTP API (docs/conventions.md #5), the read
 // side of the virtual node's controllers. It lists (paginated), then watches from the list's
 // resourceVersion with bookmarks, resuming from the last resourceVersion seen whenever a watch
 // ends; a 410 Gone (as an HTTP status or an ERROR event) makes it relist and reconcile its cache,
