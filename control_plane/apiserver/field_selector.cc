@@ -89,40 +89,87 @@ std::string fieldValue(const Json& obj, const std::string& field) {
   return scalarString(*cur);
 }
 
+namespace {
+
+// Terms are separated by commas that are not escaped (apimachinery's fields.splitTerms).
+std::vector<std::string_view> splitTerms(std::string_view text) {
+  std::vector<std::string_view> out;
+  std::size_t start = 0;
+  bool escaped = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (escaped) {
+      escaped = false;
+    } else if (text[i] == '\\') {
+      escaped = true;
+    } else if (text[i] == ',') {
+      out.push_back(text.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  out.push_back(text.substr(start));
+  return out;
+}
+
+// A value with `\\`, `\,` and `\=` escapes; an unescaped ',' or '=' or another escape is an
+// error (apimachinery's fields.UnescapeValue).
+common::Result<std::string> unescapeValue(std::string_view v) {
+  std::string out;
+  bool escaped = false;
+  for (char c : v) {
+    if (escaped) {
+      if (c != '\\' && c != ',' && c != '=') {
+        return common::invalidArgument("invalid field selector value '" + std::string(v) +
+                                       "': invalid escape sequence '\\" + std::string(1, c) + "'");
+      }
+      out += c;
+      escaped = false;
+    } else if (c == '\\') {
+      escaped = true;
+    } else if (c == ',' || c == '=') {
+      return common::invalidArgument("invalid field selector value '" + std::string(v) +
+                                     "': unescaped '" + std::string(1, c) + "'");
+    } else {
+      out += c;
+    }
+  }
+  if (escaped) {
+    return common::invalidArgument("invalid field selector value '" + std::string(v) +
+                                   "': invalid escape sequence '\\'");
+  }
+  return out;
+}
+
+}  // namespace
+
 common::Result<FieldSelector> FieldSelector::parse(const ResourceInfo& r, std::string_view text) {
   FieldSelector fs;
   const auto& allowed = supportedFields(r);
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    std::size_t comma = text.find(',', start);
-    std::string_view term = text.substr(
-        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
-    if (!term.empty()) {
-      Term t;
-      std::size_t op = term.find("!=");
-      std::size_t oplen = 2;
-      t.equals = false;
-      if (op == std::string_view::npos) {
-        op = term.find("==");
-        t.equals = true;
-        if (op == std::string_view::npos) {
-          op = term.find('=');
-          oplen = 1;
+  for (std::string_view term : splitTerms(text)) {
+    if (term.empty()) continue;  // as Kubernetes: "a=b," is "a=b"
+    // The leftmost operator, "!=" before "==" before "=" at one position (fields.splitTerm).
+    std::size_t op = std::string_view::npos;
+    std::size_t oplen = 0;
+    Term t;
+    for (std::size_t i = 0; i < term.size() && op == std::string_view::npos; ++i) {
+      for (std::string_view candidate : {"!=", "==", "="}) {
+        if (term.substr(i).starts_with(candidate)) {
+          op = i;
+          oplen = candidate.size();
+          t.equals = candidate != "!=";
+          break;
         }
       }
-      if (op == std::string_view::npos || op == 0) {
-        return common::invalidArgument("invalid field selector: '" + std::string(term) +
-                                       "': expected an operator (=, == or !=)");
-      }
-      t.field = std::string(term.substr(0, op));
-      t.value = std::string(term.substr(op + oplen));
-      if (std::find(allowed.begin(), allowed.end(), t.field) == allowed.end()) {
-        return common::invalidArgument("field label not supported: " + t.field);
-      }
-      fs.terms_.push_back(std::move(t));
     }
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
+    if (op == std::string_view::npos || op == 0) {
+      return common::invalidArgument("invalid field selector: '" + std::string(term) +
+                                     "': expected an operator (=, == or !=)");
+    }
+    t.field = std::string(term.substr(0, op));
+    SKIFF_ASSIGN_OR_RETURN(t.value, unescapeValue(term.substr(op + oplen)));
+    if (std::find(allowed.begin(), allowed.end(), t.field) == allowed.end()) {
+      return common::invalidArgument("field label not supported: " + t.field);
+    }
+    fs.terms_.push_back(std::move(t));
   }
   return fs;
 }

@@ -21,16 +21,17 @@ namespace {
 common::Status malformed() { return common::invalidArgument("malformed protobuf body"); }
 
 enum class FieldKind {
-  kString,       // string; empty = unset
-  kInt,          // varint int32/int64 of a non-pointer Go field; 0 = unset
-  kIntPtr,       // varint of a pointer field (*int32): present = set, even when 0
-  kBool,         // bool of a non-pointer field; false = unset
-  kBoolPtr,      // *bool
-  kMessage,      // nested message; an empty one is left out
-  kStringMap,    // map<string, string>
-  kBytesMap,     // map<string, bytes> → base64 strings (ConfigMap binaryData, Secret data)
-  kQuantityMap,  // map<string, resource.Quantity{string string = 1}>
-  kIntOrString,  // intstr.IntOrString{type = 1, intVal = 2, strVal = 3}
+  kString,          // string; empty = unset
+  kInt,             // varint int32/int64 of a non-pointer Go field; 0 = unset
+  kIntPtr,          // varint of a pointer field (*int32): present = set, even when 0
+  kBool,            // bool of a non-pointer field; false = unset
+  kBoolPtr,         // *bool
+  kMessage,         // nested message; an empty one is left out
+  kStringMap,       // map<string, string>
+  kBytesMap,        // map<string, bytes> → base64 strings (ConfigMap binaryData, Secret data)
+  kQuantityMap,     // map<string, resource.Quantity{string string = 1}>
+  kIntOrString,     // intstr.IntOrString{type = 1, intVal = 2, strVal = 3}; 0 / "" = unset
+  kIntOrStringPtr,  // *intstr.IntOrString: present = set, even to 0 (maxUnavailable: 0)
 };
 
 struct MessageDesc;
@@ -121,7 +122,7 @@ const MessageDesc kPodSpec{{{2, "containers", K::kMessage, true, &kContainer},
 const MessageDesc kPodTemplateSpec{{{1, "metadata", K::kMessage, false, &kObjectMeta},
                                     {2, "spec", K::kMessage, false, &kPodSpec}}};
 const MessageDesc kRollingUpdateDeployment{
-    {{1, "maxUnavailable", K::kIntOrString}, {2, "maxSurge", K::kIntOrString}}};
+    {{1, "maxUnavailable", K::kIntOrStringPtr}, {2, "maxSurge", K::kIntOrStringPtr}}};
 const MessageDesc kDeploymentStrategy{
     {{1, "type", K::kString}, {2, "rollingUpdate", K::kMessage, false, &kRollingUpdateDeployment}}};
 const MessageDesc kDeploymentSpec{{{1, "replicas", K::kIntPtr},
@@ -241,7 +242,7 @@ bool readQuantity(const std::string& bytes, std::string* out) {
   return readMapEntry(bytes, out, &unused);
 }
 
-common::Result<Json> readIntOrString(const std::string& bytes) {
+common::Result<Json> readIntOrString(const std::string& bytes, bool keepZero) {
   CodedInputStream in = streamOf(bytes);
   std::uint64_t type = 0;
   std::uint64_t intVal = 0;
@@ -258,9 +259,9 @@ common::Result<Json> readIntOrString(const std::string& bytes) {
       return malformed();
     }
   }
-  if (type == 1) return strVal.empty() ? Json() : Json(strVal);
+  if (type == 1) return strVal.empty() && !keepZero ? Json() : Json(strVal);
   auto v = static_cast<std::int32_t>(intVal);
-  return v == 0 ? Json() : Json(v);
+  return v == 0 && !keepZero ? Json() : Json(v);
 }
 
 common::Result<Json> decodeMessage(const MessageDesc& desc, const std::string& bytes, int depth) {
@@ -323,8 +324,9 @@ common::Result<Json> decodeMessage(const MessageDesc& desc, const std::string& b
         out[f->name][k] = v;
         break;
       }
-      case K::kIntOrString: {
-        SKIFF_ASSIGN_OR_RETURN(Json v, readIntOrString(s));
+      case K::kIntOrString:
+      case K::kIntOrStringPtr: {
+        SKIFF_ASSIGN_OR_RETURN(Json v, readIntOrString(s, f->kind == K::kIntOrStringPtr));
         if (!v.is_null()) out[f->name] = std::move(v);
         break;
       }
