@@ -139,192 +139,185 @@ void DeploymentController::registerHandlers() {
       {owner, [owner](const ObjectPtr&, const ObjectPtr& n) { owner(n); }, owner});
 }
 
-common::Status DeploymentController::reconcile(const std::string& key) {
-  ObjectPtr dep = deployments_.get(key);
-  if (!dep || !apiserver::metaString(*dep, "deletionTimestamp").empty()) {
-    return common::Status::ok();
-  }
-  auto [ns, name] = splitKey(key);
-  std::string uid = apiserver::metaString(*dep, "uid");
-  const Json spec = dep->value("spec", Json::object());
-  const Json tmpl = spec.value("template", Json::object());
-  long long replicas = spec.value("replicas", 1LL);
-  bool paused = spec.value("paused", false);
-  std::string hash = podTemplateHash(tmpl);
-  Json wanted = templateWithoutHash(tmpl);
+namespace {
 
-  std::vector<ObjectPtr> owned;
-  for (const auto& rs : replicaSets_.listNamespace(ns)) {
-    auto ref = controllerRef(*rs);
-    if (ref && ref->uid == uid) owned.push_back(rs);
-  }
-  ObjectPtr newRs;
+// One reconcile pass over one Deployment: what the caches show, and the writes it makes.
+struct Rollout {
+  Client& client;
+  const Json& dep;
+  std::string ns;
+  std::string name;
+  Json spec;
+  long long replicas = 1;
+  std::vector<ObjectPtr> owned;  // the ReplicaSets the Deployment controls
+  ObjectPtr newRs;               // the one whose template is the Deployment's
+  std::vector<ObjectPtr> olds;   // the others, oldest revision first
   long long maxRevision = 0;
-  for (const auto& rs : owned) {
-    maxRevision = std::max(maxRevision, revisionOf(*rs));
-    if (templateWithoutHash(rs->value("spec", Json::object()).value("template", Json::object())) ==
-        wanted) {
-      newRs = rs;
-    }
-  }
-  std::vector<ObjectPtr> olds;
-  for (const auto& rs : owned) {
-    if (rs != newRs) olds.push_back(rs);
-  }
-  std::sort(olds.begin(), olds.end(),
-            [](const ObjectPtr& a, const ObjectPtr& b) { return revisionOf(*a) < revisionOf(*b); });
 
-  if (paused) return common::Status::ok();
-
-  // The new ReplicaSet: created, or re-stamped with the newest revision (rollback/undo).
-  if (!newRs) {
-    std::string rsHash = hash;
-    Json rsTmpl = tmpl;
-    rsTmpl["metadata"]["labels"]["pod-template-hash"] = rsHash;
-    Json selector = spec.value("selector", Json::object());
-    selector["matchLabels"]["pod-template-hash"] = rsHash;
-    // Created at 0 replicas; the next pass scales it within the rollout's bounds.
-    long long initial = 0;
-    Json labels = tmpl.value("metadata", Json::object()).value("labels", Json::object());
-    labels["pod-template-hash"] = rsHash;
-    Json rs = {{"apiVersion", "apps/v1"},
-               {"kind", "ReplicaSet"},
-               {"metadata",
-                {{"name", name + "-" + rsHash},
-                 {"namespace", ns},
-                 {"labels", labels},
-                 {"annotations",
-                  {{kRevision, std::to_string(maxRevision + 1)},
-                   {"deployment.kubernetes.io/desired-replicas", std::to_string(replicas)},
-                   {"deployment.kubernetes.io/max-replicas", std::to_string(replicas)}}},
-                 {"ownerReferences", Json::array({ownerRefJson(*dep)})}}},
-               {"spec",
-                {{"replicas", initial},
-                 {"minReadySeconds", spec.value("minReadySeconds", 0)},
-                 {"selector", selector},
-                 {"template", rsTmpl}}}};
-    auto r = client_.create(rsResource(), ns, rs);
-    if (!r.isOk() && r.status().code() != common::StatusCode::kAlreadyExists) return r.status();
-    return common::Status::ok();  // the RS add event brings us back with it in the cache
-  }
-  if (revisionOf(*newRs) < maxRevision) {
-    Json patch = {{"metadata", {{"annotations", {{kRevision, std::to_string(maxRevision + 1)}}}}}};
-    auto r = client_.patch(rsResource(), ns, apiserver::metaString(*newRs, "name"), patch);
-    if (!r.isOk()) return r.status();
-    return common::Status::ok();
-  }
-
-  // The Deployment carries its new ReplicaSet's revision (kubectl rollout history/undo read it).
-  std::string newRevision = std::to_string(revisionOf(*newRs));
-  if (dep->value("metadata", Json::object())
-          .value("annotations", Json::object())
-          .value(kRevision, "") != newRevision) {
-    Json patch = {{"metadata", {{"annotations", {{kRevision, newRevision}}}}}};
-    auto r = client_.patch(depResource(), ns, name, patch);
-    if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) return r.status();
-    return common::Status::ok();  // the update event brings us back
-  }
-
-  auto scale = [&](const ObjectPtr& rs, long long to) -> common::Status {
+  // Sets a ReplicaSet's spec.replicas (and the desired-replicas annotation) when it differs.
+  common::Status scale(const ObjectPtr& rs, long long to) {
     if (replicasOf(*rs) == to) return common::Status::ok();
     Json patch = {{"spec", {{"replicas", to}}},
                   {"metadata",
                    {{"annotations",
                      {{"deployment.kubernetes.io/desired-replicas", std::to_string(replicas)}}}}}};
-    auto r = client_.patch(rsResource(), ns, apiserver::metaString(*rs, "name"), patch);
+    auto r = client.patch(rsResource(), ns, apiserver::metaString(*rs, "name"), patch);
     return r.isOk() ? common::Status::ok() : r.status();
-  };
+  }
+};
 
-  std::string strategy = spec.value("strategy", Json::object()).value("type", "RollingUpdate");
-  if (strategy == "Recreate") {
-    bool oldRunning = false;
-    for (const auto& rs : olds) {
-      SKIFF_RETURN_IF_ERROR(scale(rs, 0));
-      if (statusOf(*rs, "replicas") > 0) oldRunning = true;
-    }
-    if (!oldRunning) SKIFF_RETURN_IF_ERROR(scale(newRs, replicas));
-  } else {
-    auto [surge, unavailable] = resolveSurgeUnavailable(
-        spec.value("strategy", Json::object()).value("rollingUpdate", Json::object()), replicas);
-    // Scale up the new ReplicaSet within replicas + maxSurge (kube-controller-manager's rules).
-    long long oldCount = 0;
-    for (const auto& rs : olds) oldCount += replicasOf(*rs);
-    long long newReplicas = replicasOf(*newRs);
-    if (newReplicas > replicas) {
-      newReplicas = replicas;
-    } else if (newReplicas < replicas) {
-      long long room = replicas + surge - (newReplicas + oldCount);
-      if (room > 0) newReplicas += std::min(room, replicas - newReplicas);
-    }
-    SKIFF_RETURN_IF_ERROR(scale(newRs, newReplicas));
-    // Scale down old ReplicaSets, never below replicas - maxUnavailable available pods.
-    if (oldCount > 0) {
-      long long minAvailable = replicas - unavailable;
-      long long newUnavailable = std::max(0LL, newReplicas - statusOf(*newRs, "availableReplicas"));
-      long long maxScaledDown = newReplicas + oldCount - minAvailable - newUnavailable;
-      if (maxScaledDown > 0) {
-        std::vector<long long> current;
-        for (const auto& rs : olds) current.push_back(replicasOf(*rs));
-        // First the old pods that are not available: removing them costs no availability.
-        long long cleaned = 0;
-        for (std::size_t i = 0; i < olds.size() && cleaned < maxScaledDown; ++i) {
-          long long unhealthy = current[i] - statusOf(*olds[i], "availableReplicas");
-          if (unhealthy <= 0) continue;
-          long long cut = std::min(maxScaledDown - cleaned, unhealthy);
-          SKIFF_RETURN_IF_ERROR(scale(olds[i], current[i] - cut));
-          current[i] -= cut;
-          cleaned += cut;
-        }
-        // An old ReplicaSet's status may still count pods its lowered spec is deleting: it
-        // keeps at most current[i] of them available.
-        long long availableAll = statusOf(*newRs, "availableReplicas");
-        for (std::size_t i = 0; i < olds.size(); ++i) {
-          availableAll += std::min(statusOf(*olds[i], "availableReplicas"), current[i]);
-        }
-        long long toCut = availableAll - minAvailable;
-        for (std::size_t i = 0; i < olds.size() && toCut > 0; ++i) {
-          long long cut = std::min(current[i], toCut);
-          if (cut <= 0) continue;
-          SKIFF_RETURN_IF_ERROR(scale(olds[i], current[i] - cut));
-          current[i] -= cut;
-          toCut -= cut;
-        }
-      }
+void findReplicaSets(Rollout& ro, const Informer& replicaSets) {
+  const std::string uid = apiserver::metaString(ro.dep, "uid");
+  const Json wanted = templateWithoutHash(ro.spec.value("template", Json::object()));
+  for (const auto& rs : replicaSets.listNamespace(ro.ns)) {
+    auto ref = controllerRef(*rs);
+    if (ref && ref->uid == uid) ro.owned.push_back(rs);
+  }
+  for (const auto& rs : ro.owned) {
+    ro.maxRevision = std::max(ro.maxRevision, revisionOf(*rs));
+    if (templateWithoutHash(rs->value("spec", Json::object()).value("template", Json::object())) ==
+        wanted) {
+      ro.newRs = rs;
     }
   }
+  for (const auto& rs : ro.owned) {
+    if (rs != ro.newRs) ro.olds.push_back(rs);
+  }
+  std::sort(ro.olds.begin(), ro.olds.end(),
+            [](const ObjectPtr& a, const ObjectPtr& b) { return revisionOf(*a) < revisionOf(*b); });
+}
 
-  // History clean-up: drop the oldest fully scaled-down ReplicaSets beyond the limit.
-  long long limit = spec.value("revisionHistoryLimit", 10LL);
+// The new ReplicaSet, named by the template hash, created at 0 replicas with the next revision;
+// the next pass scales it within the rollout's bounds.
+common::Status createNewReplicaSet(Rollout& ro) {
+  const Json tmpl = ro.spec.value("template", Json::object());
+  const std::string hash = podTemplateHash(tmpl);
+  Json rsTmpl = tmpl;
+  rsTmpl["metadata"]["labels"]["pod-template-hash"] = hash;
+  Json selector = ro.spec.value("selector", Json::object());
+  selector["matchLabels"]["pod-template-hash"] = hash;
+  Json labels = tmpl.value("metadata", Json::object()).value("labels", Json::object());
+  labels["pod-template-hash"] = hash;
+  Json rs = {{"apiVersion", "apps/v1"},
+             {"kind", "ReplicaSet"},
+             {"metadata",
+              {{"name", ro.name + "-" + hash},
+               {"namespace", ro.ns},
+               {"labels", labels},
+               {"annotations",
+                {{kRevision, std::to_string(ro.maxRevision + 1)},
+                 {"deployment.kubernetes.io/desired-replicas", std::to_string(ro.replicas)},
+                 {"deployment.kubernetes.io/max-replicas", std::to_string(ro.replicas)}}},
+               {"ownerReferences", Json::array({ownerRefJson(ro.dep)})}}},
+             {"spec",
+              {{"replicas", 0},
+               {"minReadySeconds", ro.spec.value("minReadySeconds", 0)},
+               {"selector", selector},
+               {"template", rsTmpl}}}};
+  auto r = ro.client.create(rsResource(), ro.ns, rs);
+  if (!r.isOk() && r.status().code() != common::StatusCode::kAlreadyExists) return r.status();
+  return common::Status::ok();  // the RS add event brings us back with it in the cache
+}
+
+// Recreate: every old ReplicaSet to 0, the new one up only once no old pod is left.
+common::Status scaleRecreate(Rollout& ro) {
+  bool oldRunning = false;
+  for (const auto& rs : ro.olds) {
+    SKIFF_RETURN_IF_ERROR(ro.scale(rs, 0));
+    if (statusOf(*rs, "replicas") > 0) oldRunning = true;
+  }
+  if (!oldRunning) SKIFF_RETURN_IF_ERROR(ro.scale(ro.newRs, ro.replicas));
+  return common::Status::ok();
+}
+
+// RollingUpdate, kube-controller-manager's rules: the new ReplicaSet grows within replicas +
+// maxSurge; old ones shrink, never below replicas - maxUnavailable available pods.
+common::Status scaleRolling(Rollout& ro) {
+  auto [surge, unavailable] = resolveSurgeUnavailable(
+      ro.spec.value("strategy", Json::object()).value("rollingUpdate", Json::object()),
+      ro.replicas);
+  long long oldCount = 0;
+  for (const auto& rs : ro.olds) oldCount += replicasOf(*rs);
+  long long newReplicas = replicasOf(*ro.newRs);
+  if (newReplicas > ro.replicas) {
+    newReplicas = ro.replicas;
+  } else if (newReplicas < ro.replicas) {
+    long long room = ro.replicas + surge - (newReplicas + oldCount);
+    if (room > 0) newReplicas += std::min(room, ro.replicas - newReplicas);
+  }
+  SKIFF_RETURN_IF_ERROR(ro.scale(ro.newRs, newReplicas));
+  if (oldCount == 0) return common::Status::ok();
+  long long minAvailable = ro.replicas - unavailable;
+  long long newUnavailable = std::max(0LL, newReplicas - statusOf(*ro.newRs, "availableReplicas"));
+  long long maxScaledDown = newReplicas + oldCount - minAvailable - newUnavailable;
+  if (maxScaledDown <= 0) return common::Status::ok();
+  std::vector<long long> current;
+  for (const auto& rs : ro.olds) current.push_back(replicasOf(*rs));
+  // First the old pods that are not available: removing them costs no availability.
+  long long cleaned = 0;
+  for (std::size_t i = 0; i < ro.olds.size() && cleaned < maxScaledDown; ++i) {
+    long long unhealthy = current[i] - statusOf(*ro.olds[i], "availableReplicas");
+    if (unhealthy <= 0) continue;
+    long long cut = std::min(maxScaledDown - cleaned, unhealthy);
+    SKIFF_RETURN_IF_ERROR(ro.scale(ro.olds[i], current[i] - cut));
+    current[i] -= cut;
+    cleaned += cut;
+  }
+  // An old ReplicaSet's status may still count pods its lowered spec is deleting: it keeps at
+  // most current[i] of them available.
+  long long availableAll = statusOf(*ro.newRs, "availableReplicas");
+  for (std::size_t i = 0; i < ro.olds.size(); ++i) {
+    availableAll += std::min(statusOf(*ro.olds[i], "availableReplicas"), current[i]);
+  }
+  long long toCut = availableAll - minAvailable;
+  for (std::size_t i = 0; i < ro.olds.size() && toCut > 0; ++i) {
+    long long cut = std::min(current[i], toCut);
+    if (cut <= 0) continue;
+    SKIFF_RETURN_IF_ERROR(ro.scale(ro.olds[i], current[i] - cut));
+    current[i] -= cut;
+    toCut -= cut;
+  }
+  return common::Status::ok();
+}
+
+// History clean-up: drops the oldest fully scaled-down ReplicaSets beyond revisionHistoryLimit.
+common::Status cleanUpHistory(Rollout& ro) {
+  long long limit = ro.spec.value("revisionHistoryLimit", 10LL);
   std::vector<ObjectPtr> idle;
-  for (const auto& rs : olds) {
+  for (const auto& rs : ro.olds) {
     if (replicasOf(*rs) == 0 && statusOf(*rs, "replicas") == 0) idle.push_back(rs);
   }
   for (std::size_t i = 0; static_cast<long long>(idle.size() - i) > limit; ++i) {
-    auto r = client_.remove(rsResource(), ns, apiserver::metaString(*idle[i], "name"));
+    auto r = ro.client.remove(rsResource(), ro.ns, apiserver::metaString(*idle[i], "name"));
     if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) return r.status();
   }
+  return common::Status::ok();
+}
 
-  // Status.
+// Status counts and the Available/Progressing conditions `kubectl rollout status` reads.
+common::Status updateStatus(Rollout& ro) {
   long long statusReplicas = 0;
   long long ready = 0;
   long long available = 0;
-  for (const auto& rs : owned) {
+  for (const auto& rs : ro.owned) {
     statusReplicas += statusOf(*rs, "replicas");
     ready += statusOf(*rs, "readyReplicas");
     available += statusOf(*rs, "availableReplicas");
   }
-  long long updated = statusOf(*newRs, "replicas");
-  Json status = dep->value("status", Json::object());
+  long long updated = statusOf(*ro.newRs, "replicas");
+  Json status = ro.dep.value("status", Json::object());
   Json next = status;
-  next["observedGeneration"] = dep->value("metadata", Json::object()).value("generation", 1LL);
+  next["observedGeneration"] = ro.dep.value("metadata", Json::object()).value("generation", 1LL);
   next["replicas"] = statusReplicas;
   next["updatedReplicas"] = updated;
   next["readyReplicas"] = ready;
   next["availableReplicas"] = available;
   next["unavailableReplicas"] = std::max(0LL, statusReplicas - available);
-  auto [surge, unavailable] = resolveSurgeUnavailable(
-      spec.value("strategy", Json::object()).value("rollingUpdate", Json::object()), replicas);
-  (void)surge;
+  long long unavailable =
+      resolveSurgeUnavailable(
+          ro.spec.value("strategy", Json::object()).value("rollingUpdate", Json::object()),
+          ro.replicas)
+          .second;
   const Json* prevAvail = nullptr;
   const Json* prevProg = nullptr;
   Json conds = status.value("conditions", Json::array());
@@ -332,11 +325,11 @@ common::Status DeploymentController::reconcile(const std::string& key) {
     if (c.value("type", "") == "Available") prevAvail = &c;
     if (c.value("type", "") == "Progressing") prevProg = &c;
   }
-  bool minAvailable = available >= replicas - unavailable;
-  bool complete = updated == replicas && statusReplicas == replicas && available == replicas &&
-                  replicasOf(*newRs) == replicas;
-  std::string rsName = apiserver::metaString(*newRs, "name");
-  Json newConds = Json::array(
+  bool minAvailable = available >= ro.replicas - unavailable;
+  bool complete = updated == ro.replicas && statusReplicas == ro.replicas &&
+                  available == ro.replicas && replicasOf(*ro.newRs) == ro.replicas;
+  std::string rsName = apiserver::metaString(*ro.newRs, "name");
+  next["conditions"] = Json::array(
       {condition("Available", minAvailable ? "True" : "False",
                  minAvailable ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable",
                  minAvailable ? "Deployment has minimum availability."
@@ -346,14 +339,51 @@ common::Status DeploymentController::reconcile(const std::string& key) {
                  complete ? "ReplicaSet \"" + rsName + "\" has successfully progressed."
                           : "ReplicaSet \"" + rsName + "\" is progressing.",
                  prevProg)});
-  next["conditions"] = newConds;
-  if (next != status) {
-    Json obj = *dep;
-    obj["status"] = next;
-    auto r = client_.update(depResource(), obj, "status");
-    if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) return r.status();
-  }
+  if (next == status) return common::Status::ok();
+  Json obj = ro.dep;
+  obj["status"] = next;
+  auto r = ro.client.update(depResource(), obj, "status");
+  if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) return r.status();
   return common::Status::ok();
+}
+
+}  // namespace
+
+common::Status DeploymentController::reconcile(const std::string& key) {
+  ObjectPtr dep = deployments_.get(key);
+  if (!dep || !apiserver::metaString(*dep, "deletionTimestamp").empty()) {
+    return common::Status::ok();
+  }
+  auto [ns, name] = splitKey(key);
+  Rollout ro{client_, *dep, ns, name, dep->value("spec", Json::object())};
+  ro.replicas = ro.spec.value("replicas", 1LL);
+  findReplicaSets(ro, replicaSets_);
+  if (ro.spec.value("paused", false)) return common::Status::ok();
+
+  if (!ro.newRs) return createNewReplicaSet(ro);
+  // The new ReplicaSet carries the newest revision (a rollback re-stamps an old template).
+  if (revisionOf(*ro.newRs) < ro.maxRevision) {
+    Json patch = {
+        {"metadata", {{"annotations", {{kRevision, std::to_string(ro.maxRevision + 1)}}}}}};
+    auto r = client_.patch(rsResource(), ns, apiserver::metaString(*ro.newRs, "name"), patch);
+    return r.isOk() ? common::Status::ok() : r.status();
+  }
+  // The Deployment carries its new ReplicaSet's revision (kubectl rollout history/undo read it).
+  std::string newRevision = std::to_string(revisionOf(*ro.newRs));
+  if (dep->value("metadata", Json::object())
+          .value("annotations", Json::object())
+          .value(kRevision, "") != newRevision) {
+    Json patch = {{"metadata", {{"annotations", {{kRevision, newRevision}}}}}};
+    auto r = client_.patch(depResource(), ns, name, patch);
+    if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) return r.status();
+    return common::Status::ok();  // the update event brings us back
+  }
+
+  bool recreate =
+      ro.spec.value("strategy", Json::object()).value("type", "RollingUpdate") == "Recreate";
+  SKIFF_RETURN_IF_ERROR(recreate ? scaleRecreate(ro) : scaleRolling(ro));
+  SKIFF_RETURN_IF_ERROR(cleanUpHistory(ro));
+  return updateStatus(ro);
 }
 
 }  // namespace skiff::control_plane::controllers
