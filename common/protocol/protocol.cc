@@ -17,12 +17,11 @@ using detail::Reader;
 namespace {
 
 using detail::indexPath;
+using detail::isLowerAlnum;
 using detail::readEnum;
 
 constexpr std::int64_t kMaxInt = std::numeric_limits<std::int32_t>::max();
 constexpr std::int64_t kMaxBytes = std::int64_t{1} << 52;
-
-bool isLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
 constexpr std::string_view kStateNames[] = {"waiting", "running", "terminated"};
 constexpr std::string_view kHealthNames[] = {"unknown", "healthy", "unhealthy"};

@@ -79,4 +79,7 @@ Status validateRelativePath(const std::string& path, const std::string& p);
 Status validateAbsolutePath(const std::string& path, const std::string& p);
 Status validateEnvName(const std::string& path, const std::string& n);
 
+// The characters names are made of: [a-z0-9].
+inline bool isLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
 }  // namespace skiff::common::protocol::detail

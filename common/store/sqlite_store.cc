@@ -1,4 +1,6 @@
-// SqliteStore implementation.
+// SqliteStore implementation. Over 800 lines on purpose: the whole Store contract (revisions,
+// compare-and-swap, watch fan-out, compaction, restart recovery) over one SQLite connection is
+// one adapter of one C library (docs/conventions.md #4); sqlite_db.h holds the statement RAII.
 //
 // Schema (PRAGMA user_version = 1):
 //   kv(key TEXT PRIMARY KEY, value BLOB, create_rev, mod_rev)    current state
