@@ -1,31 +1,15 @@
-// Pure pieces of the agent: image references and credentials, the Docker create body and reply
-// parsing, the multiplexed stream demuxer, volume files and labels, procfs/sysfs parsers, the
-// work queue, flag validation and certificate renewal timing. (Pod configuration:
-// tests/edge_agent/pod/.)
-#include <arpa/inet.h>
-#include <gtest/gtest.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <filesystem>
-#include <thread>
-
-#include "common/fs.h"
+// The Docker Engine API adapter's pure pieces (edge_agent/engine/docker_engine.h): image references
+// and registry credentials, the create body, reply parsing, the multiplexed stream demuxer.
 #include "edge_agent/engine/docker_engine.h"
-#include "edge_agent/enrollment.h"
-#include "edge_agent/options.h"
+
+#include <gtest/gtest.h>
+
+#include "common/json.h"
 #include "edge_agent/pod/pod_config.h"
-#include "edge_agent/prober.h"
-#include "edge_agent/system_info.h"
-#include "tests/mocks/container_engine_mock.h"
-#include "tests/support/process.h"
 
 namespace skiff::edge_agent {
 namespace {
 
-using namespace std::chrono_literals;
 namespace protocol = common::protocol;
 using common::Json;
 
@@ -207,150 +191,6 @@ TEST(StreamDemuxerTest, SplitsFramesAcrossChunks) {
   });
   ASSERT_TRUE(tty.feed("plain text\n").isOk());
   EXPECT_EQ(raw, "plain text\n");
-}
-
-TEST(SystemInfoTest, ParsesProcAndSys) {
-  EXPECT_EQ(goArch("x86_64"), "amd64");
-  EXPECT_EQ(goArch("aarch64"), "arm64");
-  EXPECT_EQ(goArch("armv7l"), "arm");
-  EXPECT_EQ(goArch("armv6l"), "arm");
-  auto t = parseProcStat("cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3 4\n");
-  ASSERT_TRUE(t.has_value());
-  EXPECT_EQ(t->total, 1000u);
-  EXPECT_EQ(t->busy, 150u);
-  EXPECT_FALSE(parseProcStat("intr 1 2\n").has_value());
-  auto m = parseMeminfo("MemTotal:        1000 kB\nMemFree: 10 kB\nMemAvailable:     250 kB\n");
-  ASSERT_TRUE(m.has_value());
-  EXPECT_EQ(m->totalBytes, 1024000);
-  EXPECT_EQ(m->availableBytes, 256000);
-  EXPECT_EQ(parseOsRelease("NAME=\"Debian\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"),
-            "Debian GNU/Linux 12 (bookworm)");
-  EXPECT_EQ(*parseThermal("48312\n"), 48.312);
-  EXPECT_EQ(*parseThermal("48\n"), 48);
-  EXPECT_FALSE(parseThermal("hot").has_value());
-  EXPECT_DOUBLE_EQ(parseLoadAvg("0.42 0.30 0.20 1/100 1234\n"), 0.42);
-  EXPECT_EQ(
-      parseDefaultRouteInterface("Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\n"
-                                 "docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\n"
-                                 "wlan0\t00000000\t0102A8C0\t0003\t0\t0\t600\t00000000\n"),
-      "wlan0");
-  EXPECT_EQ(parseDefaultRouteInterface("Iface\tDestination\n"), "");
-  EXPECT_FALSE(primaryAddress().empty());
-}
-
-TEST(SystemInfoTest, MetricsFromAFakeRoot) {
-  auto root = test::TempDir::create("fake-root");
-  ASSERT_TRUE(root.isOk());
-  auto put = [&](const std::string& p, const std::string& c) {
-    ASSERT_TRUE(common::makeDirs(std::filesystem::path(root->path() + p).parent_path()).isOk());
-    ASSERT_TRUE(common::writeFileAtomic(root->path() + p, c).isOk());
-  };
-  put("/proc/stat", "cpu  100 0 0 900 0 0 0 0\n");
-  put("/proc/meminfo", "MemTotal: 2000 kB\nMemAvailable: 500 kB\n");
-  put("/proc/loadavg", "1.5 1 1 1/1 1\n");
-  put("/sys/class/thermal/thermal_zone0/temp", "51000\n");
-  put("/sys/class/thermal/thermal_zone1/temp", "47000\n");
-  CpuSampler cpu(root->path());
-  auto m1 = collectHostMetrics(cpu, root->path(), root->path());
-  EXPECT_EQ(m1.cpuPercent, 0);
-  put("/proc/stat", "cpu  200 0 0 1800 0 0 0 0\n");
-  auto m2 = collectHostMetrics(cpu, root->path(), root->path());
-  EXPECT_NEAR(m2.cpuPercent, 10.0, 0.01);
-  EXPECT_EQ(m2.memoryTotalBytes, 2048000);
-  EXPECT_EQ(m2.memoryUsedBytes, 1536000);
-  EXPECT_DOUBLE_EQ(m2.load1, 1.5);
-  ASSERT_TRUE(m2.temperatureCelsius.has_value());
-  EXPECT_DOUBLE_EQ(*m2.temperatureCelsius, 51.0);
-  EXPECT_GT(m2.diskTotalBytes, 0);
-  auto noThermal = test::TempDir::create("no-thermal");
-  CpuSampler cpu2(noThermal->path());
-  EXPECT_FALSE(collectHostMetrics(cpu2, noThermal->path(), noThermal->path())
-                   .temperatureCelsius.has_value());
-  auto facts = collectFacts(root->path());
-  EXPECT_EQ(facts.arch, "amd64");
-  EXPECT_GT(facts.cpus, 0);
-  EXPECT_FALSE(facts.kernel.empty());
-}
-
-TEST(OptionsTest, ValidationNamesTheFlag) {
-  Options o;
-  o.stateDir = "/var/lib/skiff-agent";
-  EXPECT_TRUE(validate(o).isOk());
-  Options rel = o;
-  rel.stateDir = "state";
-  EXPECT_NE(validate(rel).message().find("--state-dir"), std::string::npos);
-  Options eng = o;
-  eng.engineSocket = "docker.sock";
-  EXPECT_NE(validate(eng).message().find("--engine"), std::string::npos);
-  Options mq = o;
-  mq.mqttUrl = "http://broker";
-  EXPECT_NE(validate(mq).message().find("--mqtt-url"), std::string::npos);
-  Options bo = o;
-  bo.crashLoopBackoff = 10min;
-  EXPECT_NE(validate(bo).message().find("--crash-loop-backoff"), std::string::npos);
-  Options en = o;
-  en.command = "enroll";
-  en.hub = "http://hub";
-  en.token = "t";
-  en.insecureSkipTlsVerifyForEnroll = true;
-  EXPECT_NE(validate(en).message().find("--hub"), std::string::npos);
-  en.hub = "https://hub:8443";
-  EXPECT_TRUE(validate(en).isOk());
-  en.caSha256 = "ab";
-  EXPECT_NE(validate(en).message().find("exactly one"), std::string::npos);
-  en.insecureSkipTlsVerifyForEnroll = false;
-  EXPECT_NE(validate(en).message().find("--ca-sha256"), std::string::npos);
-  en.caSha256 = "SHA256:" + std::string(32, 'A') + ":" + std::string(32, 'b');
-  EXPECT_TRUE(validate(en).isOk()) << validate(en);
-  EXPECT_EQ(*normalizeFingerprint(en.caSha256), std::string(32, 'a') + std::string(32, 'b'));
-  en.caSha256.clear();
-  en.caFile = "/nonexistent/ca.pem";
-  EXPECT_NE(validate(en).message().find("--ca-file"), std::string::npos);
-}
-
-TEST(ProbeTest, TcpSocketAndExecProbes) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(::listen(fd, 4), 0);
-  socklen_t len = sizeof(addr);
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  int port = ntohs(addr.sin_port);
-  ::testing::NiceMock<test::MockContainerIo> io;
-  protocol::Probe tcp;
-  tcp.kind = protocol::Probe::Kind::kTcpSocket;
-  tcp.port = 80;
-  // No host: a published port is probed on the device's loopback.
-  ProbeTarget target{"cid", "", {{80, port, "TCP", ""}}};
-  EXPECT_TRUE(runProbe(io, tcp, target).isOk());
-  ::close(fd);
-  auto closed = runProbe(io, tcp, target);
-  EXPECT_FALSE(closed.isOk());
-  EXPECT_NE(closed.message().find(std::to_string(port)), std::string::npos) << closed;
-
-  protocol::Probe exec;
-  exec.kind = protocol::Probe::Kind::kExec;
-  exec.command = {"cat", "/tmp/healthy"};
-  exec.timeoutSeconds = 2;
-  EXPECT_CALL(io, exec("cid", exec.command, std::chrono::milliseconds(2000)))
-      .WillOnce(::testing::Return(engine::ExecResult{0, ""}))
-      .WillOnce(::testing::Return(engine::ExecResult{1, "No such file"}))
-      .WillOnce(::testing::Return(common::deadlineExceeded("exec timed out")));
-  EXPECT_TRUE(runProbe(io, exec, target).isOk());
-  auto failed = runProbe(io, exec, target);
-  EXPECT_NE(failed.message().find("exited with 1: No such file"), std::string::npos) << failed;
-  EXPECT_EQ(runProbe(io, exec, target).code(), common::StatusCode::kDeadlineExceeded);
-}
-
-TEST(RenewalTest, DueWhenLessThanAThirdRemains) {
-  auto t0 = std::chrono::system_clock::time_point(std::chrono::hours(1000));
-  auto end = t0 + 90 * 24h;
-  EXPECT_FALSE(renewalDue(t0, end, t0 + 59 * 24h));
-  EXPECT_TRUE(renewalDue(t0, end, t0 + 61 * 24h));
-  EXPECT_TRUE(renewalDue(t0, end, end + 1h));
 }
 
 }  // namespace
