@@ -4,9 +4,12 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "common/fs.h"
+#include "tests/support/status_assert.h"
 
 #ifndef SKIFF_CONTROL_PLANE_BIN
 #error "SKIFF_CONTROL_PLANE_BIN must name the skiff-control-plane binary"
@@ -195,6 +198,39 @@ KubectlTable parseKubectlTable(const std::string& text) {
     t.rows.push_back(std::move(row));
   }
   return t;
+}
+
+void ControlPlaneKubectlTest::SetUp() {
+  SKIFF_ASSERT_OK_AND_ASSIGN(auto dir, TempDir::create("cp-kubectl"));
+  dir_.emplace(std::move(dir));
+  ControlPlaneProcessOptions o;
+  o.dataDir = dir_->file("data");
+  o.schedulerAndControllers = true;
+  o.extraArgs = extraArgs();
+  SKIFF_ASSERT_OK_AND_ASSIGN(cp_, ControlPlaneProcess::start(o));
+  SKIFF_ASSERT_OK(common::makeDirs(dir_->file("home"), 0700));
+  kubectl_.emplace(dir_->file("home"), cp_->adminKubeconfig());
+}
+
+void ControlPlaneKubectlTest::TearDown() {
+  if (!cp_) return;
+  if (HasFailure()) std::cerr << "--- control plane log ---\n" << cp_->logContents() << "\n";
+  EXPECT_EQ(cp_->stop(), 0);
+}
+
+std::string ControlPlaneKubectlTest::file(const std::string& name, const std::string& content) {
+  std::string path = dir_->file(name);
+  std::ofstream(path) << content;
+  return path;
+}
+
+common::Json ControlPlaneKubectlTest::getJson(const std::vector<std::string>& args) {
+  std::vector<std::string> a = args;
+  a.push_back("-o");
+  a.push_back("json");
+  auto out = kubectl_->ok(a);
+  if (!out.isOk()) return common::Json();
+  return common::Json::parse(*out, nullptr, false);
 }
 
 }  // namespace skiff::test

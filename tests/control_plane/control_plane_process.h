@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
+#include "common/json.h"
 #include "common/status.h"
 #include "tests/control_plane/https_client.h"
 #include "tests/support/process.h"
@@ -102,6 +105,25 @@ struct KubectlTable {
 };
 // Parses the first table in text: the first line starting with an upper-case word is the header.
 KubectlTable parseKubectlTable(const std::string& text);
+// The fixture of the integration tests that drive a control plane through kubectl: a temp dir, a
+// ControlPlaneProcess (scheduler and controllers on, plus `extraArgs()`) and kubectl with its own
+// HOME. The control plane's log is printed when a test fails.
+class ControlPlaneKubectlTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+  // Extra flags for the control plane (a derived fixture's timings).
+  virtual std::vector<std::string> extraArgs() const { return {}; }
+  // Writes content to `name` in the test's dir; returns its path.
+  std::string file(const std::string& name, const std::string& content);
+  // `kubectl <args> -o json` parsed; null when kubectl failed.
+  common::Json getJson(const std::vector<std::string>& args);
+
+  std::optional<TempDir> dir_;
+  std::unique_ptr<ControlPlaneProcess> cp_;
+  std::optional<Kubectl> kubectl_;
+};
+
 // Splits text into lines (without the newline characters).
 std::vector<std::string> splitLines(const std::string& text);
 // Collapses runs of spaces into one and trims.

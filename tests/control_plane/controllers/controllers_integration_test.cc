@@ -46,17 +46,11 @@ status:
 )";
 }
 
-class ControllersIntegrationTest : public ::testing::Test {
+class ControllersIntegrationTest : public ControlPlaneKubectlTest {
  protected:
   void SetUp() override {
-    SKIFF_ASSERT_OK_AND_ASSIGN(auto dir, TempDir::create("ctl-it"));
-    dir_.emplace(std::move(dir));
-    ControlPlaneProcessOptions o;
-    o.dataDir = dir_->file("data");
-    o.schedulerAndControllers = true;
-    SKIFF_ASSERT_OK_AND_ASSIGN(cp_, ControlPlaneProcess::start(o));
-    SKIFF_ASSERT_OK(common::makeDirs(dir_->file("home"), 0700));
-    kubectl_.emplace(dir_->file("home"), cp_->adminKubeconfig());
+    ControlPlaneKubectlTest::SetUp();
+    if (HasFatalFailure()) return;
     std::string nodes =
         nodeYaml("node-1") + "---\n" + nodeYaml("node-2") + "---\n" + nodeYaml("node-3");
     SKIFF_ASSERT_OK(kubectl_->ok({"apply", "-f", file("nodes.yaml", nodes)}));
@@ -65,24 +59,7 @@ class ControllersIntegrationTest : public ::testing::Test {
 
   void TearDown() override {
     kubelet_.reset();
-    if (!cp_) return;
-    if (HasFailure()) std::cerr << "--- control plane log ---\n" << cp_->logContents() << "\n";
-    EXPECT_EQ(cp_->stop(), 0);
-  }
-
-  std::string file(const std::string& name, const std::string& content) {
-    std::string path = dir_->file(name);
-    std::ofstream(path) << content;
-    return path;
-  }
-
-  Json getJson(const std::vector<std::string>& args) {
-    std::vector<std::string> a = args;
-    a.push_back("-o");
-    a.push_back("json");
-    auto out = kubectl_->ok(a);
-    if (!out.isOk()) return Json();
-    return Json::parse(*out, nullptr, false);
+    ControlPlaneKubectlTest::TearDown();
   }
 
   std::size_t count(const std::vector<std::string>& args) {
@@ -121,9 +98,6 @@ spec:
                                  std::chrono::seconds(65)));
   }
 
-  std::optional<TempDir> dir_;
-  std::unique_ptr<ControlPlaneProcess> cp_;
-  std::optional<Kubectl> kubectl_;
   std::optional<FakeKubelet> kubelet_;
 };
 

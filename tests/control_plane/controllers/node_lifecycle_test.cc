@@ -87,20 +87,17 @@ spec:
     image: busybox
 )";
 
-class NodeLifecycleTest : public ::testing::Test {
+class NodeLifecycleTest : public ControlPlaneKubectlTest {
  protected:
+  std::vector<std::string> extraArgs() const override {
+    return {"--node-monitor-period=200ms", "--node-monitor-grace-period=2s",
+            "--default-unreachable-toleration-seconds=3",
+            "--default-not-ready-toleration-seconds=3"};
+  }
+
   void SetUp() override {
-    SKIFF_ASSERT_OK_AND_ASSIGN(auto dir, TempDir::create("node-lc"));
-    dir_.emplace(std::move(dir));
-    ControlPlaneProcessOptions o;
-    o.dataDir = dir_->file("data");
-    o.schedulerAndControllers = true;
-    o.extraArgs = {"--node-monitor-period=200ms", "--node-monitor-grace-period=2s",
-                   "--default-unreachable-toleration-seconds=3",
-                   "--default-not-ready-toleration-seconds=3"};
-    SKIFF_ASSERT_OK_AND_ASSIGN(cp_, ControlPlaneProcess::start(o));
-    SKIFF_ASSERT_OK(common::makeDirs(dir_->file("home"), 0700));
-    kubectl_.emplace(dir_->file("home"), cp_->adminKubeconfig());
+    ControlPlaneKubectlTest::SetUp();
+    if (HasFatalFailure()) return;
     SKIFF_ASSERT_OK(kubectl_->ok(
         {"apply", "-f", file("nodes.yaml", nodeYaml("node-a") + "---\n" + nodeYaml("node-b"))}));
     FakeKubeletOptions ko;
@@ -110,24 +107,7 @@ class NodeLifecycleTest : public ::testing::Test {
 
   void TearDown() override {
     kubelet_.reset();
-    if (!cp_) return;
-    if (HasFailure()) std::cerr << "--- control plane log ---\n" << cp_->logContents() << "\n";
-    EXPECT_EQ(cp_->stop(), 0);
-  }
-
-  std::string file(const std::string& name, const std::string& content) {
-    std::string path = dir_->file(name);
-    std::ofstream(path) << content;
-    return path;
-  }
-
-  Json getJson(const std::vector<std::string>& args) {
-    std::vector<std::string> a = args;
-    a.push_back("-o");
-    a.push_back("json");
-    auto out = kubectl_->ok(a);
-    if (!out.isOk()) return Json();
-    return Json::parse(*out, nullptr, false);
+    ControlPlaneKubectlTest::TearDown();
   }
 
   // STATUS column of `kubectl get node <name>`.
@@ -138,9 +118,6 @@ class NodeLifecycleTest : public ::testing::Test {
     return t.rows.empty() ? "" : t.rows[0]["STATUS"];
   }
 
-  std::optional<TempDir> dir_;
-  std::unique_ptr<ControlPlaneProcess> cp_;
-  std::optional<Kubectl> kubectl_;
   std::optional<FakeKubelet> kubelet_;
 };
 

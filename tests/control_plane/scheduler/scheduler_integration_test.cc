@@ -48,40 +48,8 @@ std::string nodeYaml(const std::string& name, const std::string& extraLabels,
 )";
 }
 
-class SchedulerIntegrationTest : public ::testing::Test {
+class SchedulerIntegrationTest : public ControlPlaneKubectlTest {
  protected:
-  void SetUp() override {
-    SKIFF_ASSERT_OK_AND_ASSIGN(auto dir, TempDir::create("sched-it"));
-    dir_.emplace(std::move(dir));
-    ControlPlaneProcessOptions o;
-    o.dataDir = dir_->file("data");
-    o.schedulerAndControllers = true;
-    SKIFF_ASSERT_OK_AND_ASSIGN(cp_, ControlPlaneProcess::start(o));
-    SKIFF_ASSERT_OK(common::makeDirs(dir_->file("home"), 0700));
-    kubectl_.emplace(dir_->file("home"), cp_->adminKubeconfig());
-  }
-
-  void TearDown() override {
-    if (!cp_) return;
-    if (HasFailure()) std::cerr << "--- control plane log ---\n" << cp_->logContents() << "\n";
-    EXPECT_EQ(cp_->stop(), 0);
-  }
-
-  std::string file(const std::string& name, const std::string& content) {
-    std::string path = dir_->file(name);
-    std::ofstream(path) << content;
-    return path;
-  }
-
-  Json getJson(const std::vector<std::string>& args) {
-    std::vector<std::string> a = args;
-    a.push_back("-o");
-    a.push_back("json");
-    auto out = kubectl_->ok(a);
-    if (!out.isOk()) return Json();
-    return Json::parse(*out, nullptr, false);
-  }
-
   std::string nodeOf(const std::string& pod) {
     Json p = getJson({"get", "pod", pod});
     if (!p.is_object()) return "";
@@ -99,9 +67,6 @@ class SchedulerIntegrationTest : public ::testing::Test {
     SKIFF_ASSERT_OK(kubectl_->ok({"cordon", "node-4"}));
   }
 
-  std::optional<TempDir> dir_;
-  std::unique_ptr<ControlPlaneProcess> cp_;
-  std::optional<Kubectl> kubectl_;
 };
 
 constexpr const char* kDeployment = R"(apiVersion: apps/v1
