@@ -7,7 +7,7 @@
 
 #include "common/json.h"
 #include "common/status.h"
-#include "hub/fleet/fleet.h"
+#include "hub/fleet/fleet_event.h"
 #include "skiff/v1/hub.pb.h"
 
 namespace skiff::hub::api {

@@ -38,6 +38,7 @@
 #include "common/tls.h"
 #include "hub/fleet/change_feed.h"
 #include "hub/fleet/desired.h"
+#include "hub/fleet/fleet_event.h"
 #include "hub/fleet/label_index.h"
 #include "hub/fleet/metrics_history.h"
 #include "hub/fleet/store_writer.h"
@@ -65,16 +66,6 @@ class DesiredSink {
  public:
   virtual ~DesiredSink() = default;
   virtual void submit(DesiredDoc doc) = 0;
-};
-
-struct FleetEvent {
-  std::uint64_t seq = 0;
-  std::string type;  // Normal | Warning
-  std::string reason;
-  std::string message;
-  std::string deviceId;
-  std::string deploymentId;
-  std::int64_t atMs = 0;
 };
 
 // Certificates the broker must refuse and device ids whose live sessions must be denied.
