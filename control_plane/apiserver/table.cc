@@ -304,302 +304,336 @@ const Column kAge{"Age", "string", "", 0,
                   "CreationTimestamp is a timestamp representing the server time when this "
                   "object was created."};
 
-Printer printerFor(const ResourceInfo& r) {
+Printer podPrinter() {
   using TP = std::chrono::system_clock::time_point;
-  if (r.group.empty() && r.resource == "pods") {
-    return {{kName,
-             {"Ready", "string", "", 0,
-              "The aggregate readiness state of this pod for accepting traffic."},
-             {"Status", "string", "", 0, "The aggregate status of the containers in this pod."},
-             {"Restarts", "string", "", 0,
-              "The number of times the containers in this pod have been restarted and when the "
-              "last container in this pod has restarted."},
-             kAge,
-             {"IP", "string", "", 1,
-              "IP address allocated to the pod. Routable at least within the cluster. Empty if not "
-              "yet allocated."},
-             {"Node", "string", "", 1,
-              "NodeName is a request to schedule this pod onto a specific node."},
-             {"Nominated Node", "string", "", 1,
-              "nominatedNodeName is set only when this pod preempts other pods on the node."},
-             {"Readiness Gates", "string", "", 1,
-              "If specified, all readiness gates will be evaluated for pod readiness."}},
-            {nameCell, [](const Json& o, TP now) { return Json(podColumns(o, now).ready); },
-             [](const Json& o, TP now) { return Json(podColumns(o, now).status); },
-             [](const Json& o, TP now) { return Json(podColumns(o, now).restarts); }, ageCell,
-             [](const Json& o, TP) {
-               return Json(orNone(str(at(o, {"status", "podIP"}))));
-             },
-             [](const Json& o, TP) {
-               return Json(orNone(str(at(o, {"spec", "nodeName"}))));
-             },
-             [](const Json& o, TP) {
-               return Json(orNone(str(at(o, {"status", "nominatedNodeName"}))));
-             },
-             [](const Json&, TP) { return Json("<none>"); }}};
-  }
-  if (r.group.empty() && r.resource == "nodes") {
-    return {
-        {kName,
-         {"Status", "string", "", 0, "The status of the node"},
-         {"Roles", "string", "", 0, "The roles of the node"},
-         kAge,
-         {"Version", "string", "", 0, "Kubelet Version reported by the node."},
-         {"Internal-IP", "string", "", 1,
-          "List of addresses reachable to the node. Queried from cloud provider, if available."},
-         {"External-IP", "string", "", 1,
-          "List of addresses reachable to the node. Queried from cloud provider, if available."},
-         {"OS-Image", "string", "", 1,
-          "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy))."},
-         {"Kernel-Version", "string", "", 1,
-          "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64)."},
-         {"Container-Runtime", "string", "", 1,
-          "ContainerRuntime Version reported by the node through runtime remote API (e.g. "
-          "containerd://1.4.2)."}},
-        {nameCell, [](const Json& o, TP) { return Json(nodeStatus(o)); },
-         [](const Json& o, TP) { return Json(nodeRoles(o)); }, ageCell,
-         [](const Json& o, TP) {
-           return Json(str(at(o, {"status", "nodeInfo", "kubeletVersion"})));
-         },
-         [](const Json& o, TP) { return Json(nodeAddress(o, "InternalIP")); },
-         [](const Json& o, TP) { return Json(nodeAddress(o, "ExternalIP")); },
-         [](const Json& o, TP) {
-           return Json(orNone(str(at(o, {"status", "nodeInfo", "osImage"}))));
-         },
-         [](const Json& o, TP) {
-           return Json(orNone(str(at(o, {"status", "nodeInfo", "kernelVersion"}))));
-         },
-         [](const Json& o, TP) {
-           return Json(orNone(str(at(o, {"status", "nodeInfo", "containerRuntimeVersion"}))));
-         }}};
-  }
-  if (r.group == "apps" && r.resource == "deployments") {
-    return {{kName,
-             {"Ready", "string", "", 0, "Number of the pod with ready state"},
-             {"Up-to-date", "string", "", 0,
-              "Total number of non-terminated pods targeted by this deployment that have the "
-              "desired template spec."},
-             {"Available", "string", "", 0,
-              "Total number of available pods (ready for at least minReadySeconds) targeted by "
-              "this deployment."},
-             kAge,
-             {"Containers", "string", "", 1, "Names of each container in the template."},
-             {"Images", "string", "", 1, "Images referenced by each container in the template."},
-             {"Selector", "string", "", 1,
-              "Label selector for pods. Existing ReplicaSets whose pods are selected by this will "
-              "be the ones affected by this deployment."}},
-            {nameCell,
-             [](const Json& o, TP) {
-               return Json(std::to_string(num(at(o, {"status", "readyReplicas"}))) + "/" +
-                           std::to_string(num(at(o, {"spec", "replicas"}))));
-             },
-             [](const Json& o, TP) {
-               return Json(num(at(o, {"status", "updatedReplicas"})));
-             },
-             [](const Json& o, TP) {
-               return Json(num(at(o, {"status", "availableReplicas"})));
-             },
-             ageCell,
-             [](const Json& o, TP) {
-               return Json(joinContainers(at(o, {"spec", "template", "spec"}), "name"));
-             },
-             [](const Json& o, TP) {
-               return Json(joinContainers(at(o, {"spec", "template", "spec"}), "image"));
-             },
-             [](const Json& o, TP) {
-               return Json(selectorString(at(o, {"spec", "selector"})));
-             }}};
-  }
-  if (r.group == "apps" && r.resource == "replicasets") {
-    return {{kName,
-             {"Desired", "integer", "", 0, "Replicas is the number of desired replicas."},
-             {"Current", "integer", "", 0,
-              "Replicas is the most recently observed number of replicas."},
-             {"Ready", "integer", "", 0, "The number of ready replicas for this replica set."},
-             kAge,
-             {"Containers", "string", "", 1, "Names of each container in the template."},
-             {"Images", "string", "", 1, "Images referenced by each container in the template."},
-             {"Selector", "string", "", 1,
-              "Selector is a label query over pods that should match the replica count."}},
-            {nameCell,
-             [](const Json& o, TP) {
-               return Json(num(at(o, {"spec", "replicas"})));
-             },
-             [](const Json& o, TP) {
-               return Json(num(at(o, {"status", "replicas"})));
-             },
-             [](const Json& o, TP) {
-               return Json(num(at(o, {"status", "readyReplicas"})));
-             },
-             ageCell,
-             [](const Json& o, TP) {
-               return Json(joinContainers(at(o, {"spec", "template", "spec"}), "name"));
-             },
-             [](const Json& o, TP) {
-               return Json(joinContainers(at(o, {"spec", "template", "spec"}), "image"));
-             },
-             [](const Json& o, TP) {
-               return Json(selectorString(at(o, {"spec", "selector"})));
-             }}};
-  }
-  if (r.group == "apps" && r.resource == "daemonsets") {
-    return {{kName,
-             {"Desired", "integer", "", 0,
-              "The total number of nodes that should be running the daemon pod."},
-             {"Current", "integer", "", 0,
-              "The number of nodes that are running at least 1 daemon pod and are supposed to run "
-              "the daemon pod."},
-             {"Ready", "integer", "", 0,
-              "numberReady is the number of nodes that should be running the daemon pod and have "
-              "one or more of the daemon pod running and ready."},
-             {"Up-to-date", "integer", "", 0,
-              "The total number of nodes that are running updated daemon pod"},
-             {"Available", "integer", "", 0,
-              "The number of nodes that should be running the daemon pod and have one or more of "
-              "the daemon pod running and available."},
-             {"Node Selector", "string", "", 0,
-              "NodeSelector is a selector which must be true for the pod to fit on a node."},
-             kAge,
-             {"Containers", "string", "", 1, "Names of each container in the template."},
-             {"Images", "string", "", 1, "Images referenced by each container in the template."},
-             {"Selector", "string", "", 1,
-              "A label query over pods that are managed by the daemon set."}},
-            {nameCell,
-             [](const Json& o, TP) {
-               return Json(num(at(o, {"status", "desiredNumberScheduled"})));
-             },
-             [](const Json& o, TP) {
-               return Json(num(at(o, {"status", "currentNumberScheduled"})));
-             },
-             [](const Json& o, TP) {
-               return Json(num(at(o, {"status", "numberReady"})));
-             },
-             [](const Json& o, TP) {
-               return Json(num(at(o, {"status", "updatedNumberScheduled"})));
-             },
-             [](const Json& o, TP) {
-               return Json(num(at(o, {"status", "numberAvailable"})));
-             },
-             [](const Json& o, TP) {
-               return Json(mapToSelector(at(o, {"spec", "template", "spec", "nodeSelector"})));
-             },
-             ageCell,
-             [](const Json& o, TP) {
-               return Json(joinContainers(at(o, {"spec", "template", "spec"}), "name"));
-             },
-             [](const Json& o, TP) {
-               return Json(joinContainers(at(o, {"spec", "template", "spec"}), "image"));
-             },
-             [](const Json& o, TP) {
-               return Json(selectorString(at(o, {"spec", "selector"})));
-             }}};
-  }
-  if (r.group.empty() && r.resource == "services") {
-    return {{kName,
-             {"Type", "string", "", 0, "type determines how the Service is exposed."},
-             {"Cluster-IP", "string", "", 0,
-              "clusterIP is the IP address of the service and is usually assigned randomly."},
-             {"External-IP", "string", "", 0,
-              "externalIPs is a list of IP addresses for which nodes in the cluster will also "
-              "accept traffic for this service."},
-             {"Port(s)", "string", "", 0, "The list of ports that are exposed by this service."},
-             kAge,
-             {"Selector", "string", "", 1,
-              "Route service traffic to pods with label keys and values matching this selector."}},
-            {nameCell,
-             [](const Json& o, TP) {
-               return Json(str(at(o, {"spec", "type"}), "ClusterIP"));
-             },
-             [](const Json& o, TP) {
-               return Json(orNone(str(at(o, {"spec", "clusterIP"}))));
-             },
-             [](const Json& o, TP) {
-               const Json& ext = at(o, {"spec", "externalIPs"});
-               std::string out;
-               if (ext.is_array()) {
-                 for (const auto& e : ext) out += (out.empty() ? "" : ",") + str(e);
-               }
-               return Json(orNone(out));
-             },
-             [](const Json& o, TP) { return Json(servicePorts(o)); }, ageCell,
-             [](const Json& o, TP) {
-               return Json(mapToSelector(at(o, {"spec", "selector"})));
-             }}};
-  }
-  if (r.group.empty() && r.resource == "events") {
-    return {{{"Last Seen", "string", "", 0, "The time the event was last seen"},
-             {"Type", "string", "", 0,
-              "Type of this event (Normal, Warning), new types could be added in the future."},
-             {"Reason", "string", "", 0, "The reason this event is generated."},
-             {"Object", "string", "", 0, "The object this Event is about."},
-             {"Subobject", "string", "", 1, "The subobject this Event is about."},
-             {"Source", "string", "", 1, "The component reporting this event."},
-             {"Message", "string", "", 0,
-              "A human-readable description of the status of this operation."},
-             {"First Seen", "string", "", 1, "The time the event was first seen"},
-             {"Count", "string", "", 1, "The number of times this event has occurred."},
-             {"Name", "string", "name", 1, "The name of the event"}},
-            {[](const Json& o, TP now) { return Json(eventLastSeen(o, now)); },
-             [](const Json& o, TP) { return Json(str(at(o, {"type"}))); },
-             [](const Json& o, TP) { return Json(str(at(o, {"reason"}))); },
-             [](const Json& o, TP) { return Json(eventObject(o)); },
-             [](const Json& o, TP) {
-               return Json(str(at(o, {"involvedObject", "fieldPath"})));
-             },
-             [](const Json& o, TP) {
-               return Json(str(at(o, {"source", "component"})));
-             },
-             [](const Json& o, TP) { return Json(str(at(o, {"message"}))); },
-             [](const Json& o, TP now) {
-               const Json& f = at(o, {"firstTimestamp"});
-               return Json(f.is_string() ? age(f, now) : eventLastSeen(o, now));
-             },
-             [](const Json& o, TP) {
-               return Json(std::to_string(std::max(1LL, num(at(o, {"count"})))));
-             },
-             nameCell}};
-  }
-  if (r.group.empty() && r.resource == "namespaces") {
-    return {{kName, {"Status", "string", "", 0, "The status of the namespace"}, kAge},
-            {nameCell,
-             [](const Json& o, TP) {
-               return Json(str(at(o, {"status", "phase"}), "Active"));
-             },
-             ageCell}};
-  }
-  if (r.group.empty() && r.resource == "configmaps") {
-    return {{kName, {"Data", "string", "", 0, "Number of data entries"}, kAge},
-            {nameCell,
-             [](const Json& o, TP) {
-               return Json(
-                   static_cast<long long>(at(o, {"data"}).size() + at(o, {"binaryData"}).size()));
-             },
-             ageCell}};
-  }
-  if (r.group.empty() && r.resource == "secrets") {
-    return {{kName,
-             {"Type", "string", "", 0, "The type of the secret"},
-             {"Data", "string", "", 0, "The number of entries in the secret"},
-             kAge},
-            {nameCell, [](const Json& o, TP) { return Json(str(at(o, {"type"}), "Opaque")); },
-             [](const Json& o, TP) { return Json(static_cast<long long>(at(o, {"data"}).size())); },
-             ageCell}};
-  }
-  if (r.group.empty() && r.resource == "serviceaccounts") {
-    return {
-        {kName, {"Secrets", "string", "", 0, "Number of secrets"}, kAge},
-        {nameCell,
-         [](const Json& o, TP) { return Json(static_cast<long long>(at(o, {"secrets"}).size())); },
-         ageCell}};
-  }
-  if (r.resource == "leases") {
-    return {{kName, {"Holder", "string", "", 0, "The holder of the lease"}, kAge},
-            {nameCell,
-             [](const Json& o, TP) {
-               return Json(str(at(o, {"spec", "holderIdentity"})));
-             },
-             ageCell}};
-  }
+  return {{kName,
+           {"Ready", "string", "", 0,
+            "The aggregate readiness state of this pod for accepting traffic."},
+           {"Status", "string", "", 0, "The aggregate status of the containers in this pod."},
+           {"Restarts", "string", "", 0,
+            "The number of times the containers in this pod have been restarted and when the "
+            "last container in this pod has restarted."},
+           kAge,
+           {"IP", "string", "", 1,
+            "IP address allocated to the pod. Routable at least within the cluster. Empty if not "
+            "yet allocated."},
+           {"Node", "string", "", 1,
+            "NodeName is a request to schedule this pod onto a specific node."},
+           {"Nominated Node", "string", "", 1,
+            "nominatedNodeName is set only when this pod preempts other pods on the node."},
+           {"Readiness Gates", "string", "", 1,
+            "If specified, all readiness gates will be evaluated for pod readiness."}},
+          {nameCell, [](const Json& o, TP now) { return Json(podColumns(o, now).ready); },
+           [](const Json& o, TP now) { return Json(podColumns(o, now).status); },
+           [](const Json& o, TP now) { return Json(podColumns(o, now).restarts); }, ageCell,
+           [](const Json& o, TP) {
+             return Json(orNone(str(at(o, {"status", "podIP"}))));
+           },
+           [](const Json& o, TP) {
+             return Json(orNone(str(at(o, {"spec", "nodeName"}))));
+           },
+           [](const Json& o, TP) {
+             return Json(orNone(str(at(o, {"status", "nominatedNodeName"}))));
+           },
+           [](const Json&, TP) { return Json("<none>"); }}};
+}
+
+Printer nodePrinter() {
+  using TP = std::chrono::system_clock::time_point;
+  return {
+      {kName,
+       {"Status", "string", "", 0, "The status of the node"},
+       {"Roles", "string", "", 0, "The roles of the node"},
+       kAge,
+       {"Version", "string", "", 0, "Kubelet Version reported by the node."},
+       {"Internal-IP", "string", "", 1,
+        "List of addresses reachable to the node. Queried from cloud provider, if available."},
+       {"External-IP", "string", "", 1,
+        "List of addresses reachable to the node. Queried from cloud provider, if available."},
+       {"OS-Image", "string", "", 1,
+        "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy))."},
+       {"Kernel-Version", "string", "", 1,
+        "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64)."},
+       {"Container-Runtime", "string", "", 1,
+        "ContainerRuntime Version reported by the node through runtime remote API (e.g. "
+        "containerd://1.4.2)."}},
+      {nameCell, [](const Json& o, TP) { return Json(nodeStatus(o)); },
+       [](const Json& o, TP) { return Json(nodeRoles(o)); }, ageCell,
+       [](const Json& o, TP) {
+         return Json(str(at(o, {"status", "nodeInfo", "kubeletVersion"})));
+       },
+       [](const Json& o, TP) { return Json(nodeAddress(o, "InternalIP")); },
+       [](const Json& o, TP) { return Json(nodeAddress(o, "ExternalIP")); },
+       [](const Json& o, TP) {
+         return Json(orNone(str(at(o, {"status", "nodeInfo", "osImage"}))));
+       },
+       [](const Json& o, TP) {
+         return Json(orNone(str(at(o, {"status", "nodeInfo", "kernelVersion"}))));
+       },
+       [](const Json& o, TP) {
+         return Json(orNone(str(at(o, {"status", "nodeInfo", "containerRuntimeVersion"}))));
+       }}};
+}
+
+Printer deploymentPrinter() {
+  using TP = std::chrono::system_clock::time_point;
+  return {{kName,
+           {"Ready", "string", "", 0, "Number of the pod with ready state"},
+           {"Up-to-date", "string", "", 0,
+            "Total number of non-terminated pods targeted by this deployment that have the "
+            "desired template spec."},
+           {"Available", "string", "", 0,
+            "Total number of available pods (ready for at least minReadySeconds) targeted by "
+            "this deployment."},
+           kAge,
+           {"Containers", "string", "", 1, "Names of each container in the template."},
+           {"Images", "string", "", 1, "Images referenced by each container in the template."},
+           {"Selector", "string", "", 1,
+            "Label selector for pods. Existing ReplicaSets whose pods are selected by this will "
+            "be the ones affected by this deployment."}},
+          {nameCell,
+           [](const Json& o, TP) {
+             return Json(std::to_string(num(at(o, {"status", "readyReplicas"}))) + "/" +
+                         std::to_string(num(at(o, {"spec", "replicas"}))));
+           },
+           [](const Json& o, TP) {
+             return Json(num(at(o, {"status", "updatedReplicas"})));
+           },
+           [](const Json& o, TP) {
+             return Json(num(at(o, {"status", "availableReplicas"})));
+           },
+           ageCell,
+           [](const Json& o, TP) {
+             return Json(joinContainers(at(o, {"spec", "template", "spec"}), "name"));
+           },
+           [](const Json& o, TP) {
+             return Json(joinContainers(at(o, {"spec", "template", "spec"}), "image"));
+           },
+           [](const Json& o, TP) {
+             return Json(selectorString(at(o, {"spec", "selector"})));
+           }}};
+}
+
+Printer replicaSetPrinter() {
+  using TP = std::chrono::system_clock::time_point;
+  return {
+      {kName,
+       {"Desired", "integer", "", 0, "Replicas is the number of desired replicas."},
+       {"Current", "integer", "", 0, "Replicas is the most recently observed number of replicas."},
+       {"Ready", "integer", "", 0, "The number of ready replicas for this replica set."},
+       kAge,
+       {"Containers", "string", "", 1, "Names of each container in the template."},
+       {"Images", "string", "", 1, "Images referenced by each container in the template."},
+       {"Selector", "string", "", 1,
+        "Selector is a label query over pods that should match the replica count."}},
+      {nameCell,
+       [](const Json& o, TP) {
+         return Json(num(at(o, {"spec", "replicas"})));
+       },
+       [](const Json& o, TP) {
+         return Json(num(at(o, {"status", "replicas"})));
+       },
+       [](const Json& o, TP) {
+         return Json(num(at(o, {"status", "readyReplicas"})));
+       },
+       ageCell,
+       [](const Json& o, TP) {
+         return Json(joinContainers(at(o, {"spec", "template", "spec"}), "name"));
+       },
+       [](const Json& o, TP) {
+         return Json(joinContainers(at(o, {"spec", "template", "spec"}), "image"));
+       },
+       [](const Json& o, TP) {
+         return Json(selectorString(at(o, {"spec", "selector"})));
+       }}};
+}
+
+Printer daemonSetPrinter() {
+  using TP = std::chrono::system_clock::time_point;
+  return {{kName,
+           {"Desired", "integer", "", 0,
+            "The total number of nodes that should be running the daemon pod."},
+           {"Current", "integer", "", 0,
+            "The number of nodes that are running at least 1 daemon pod and are supposed to run "
+            "the daemon pod."},
+           {"Ready", "integer", "", 0,
+            "numberReady is the number of nodes that should be running the daemon pod and have "
+            "one or more of the daemon pod running and ready."},
+           {"Up-to-date", "integer", "", 0,
+            "The total number of nodes that are running updated daemon pod"},
+           {"Available", "integer", "", 0,
+            "The number of nodes that should be running the daemon pod and have one or more of "
+            "the daemon pod running and available."},
+           {"Node Selector", "string", "", 0,
+            "NodeSelector is a selector which must be true for the pod to fit on a node."},
+           kAge,
+           {"Containers", "string", "", 1, "Names of each container in the template."},
+           {"Images", "string", "", 1, "Images referenced by each container in the template."},
+           {"Selector", "string", "", 1,
+            "A label query over pods that are managed by the daemon set."}},
+          {nameCell,
+           [](const Json& o, TP) {
+             return Json(num(at(o, {"status", "desiredNumberScheduled"})));
+           },
+           [](const Json& o, TP) {
+             return Json(num(at(o, {"status", "currentNumberScheduled"})));
+           },
+           [](const Json& o, TP) {
+             return Json(num(at(o, {"status", "numberReady"})));
+           },
+           [](const Json& o, TP) {
+             return Json(num(at(o, {"status", "updatedNumberScheduled"})));
+           },
+           [](const Json& o, TP) {
+             return Json(num(at(o, {"status", "numberAvailable"})));
+           },
+           [](const Json& o, TP) {
+             return Json(mapToSelector(at(o, {"spec", "template", "spec", "nodeSelector"})));
+           },
+           ageCell,
+           [](const Json& o, TP) {
+             return Json(joinContainers(at(o, {"spec", "template", "spec"}), "name"));
+           },
+           [](const Json& o, TP) {
+             return Json(joinContainers(at(o, {"spec", "template", "spec"}), "image"));
+           },
+           [](const Json& o, TP) {
+             return Json(selectorString(at(o, {"spec", "selector"})));
+           }}};
+}
+
+Printer servicePrinter() {
+  using TP = std::chrono::system_clock::time_point;
+  return {{kName,
+           {"Type", "string", "", 0, "type determines how the Service is exposed."},
+           {"Cluster-IP", "string", "", 0,
+            "clusterIP is the IP address of the service and is usually assigned randomly."},
+           {"External-IP", "string", "", 0,
+            "externalIPs is a list of IP addresses for which nodes in the cluster will also "
+            "accept traffic for this service."},
+           {"Port(s)", "string", "", 0, "The list of ports that are exposed by this service."},
+           kAge,
+           {"Selector", "string", "", 1,
+            "Route service traffic to pods with label keys and values matching this selector."}},
+          {nameCell,
+           [](const Json& o, TP) {
+             return Json(str(at(o, {"spec", "type"}), "ClusterIP"));
+           },
+           [](const Json& o, TP) {
+             return Json(orNone(str(at(o, {"spec", "clusterIP"}))));
+           },
+           [](const Json& o, TP) {
+             const Json& ext = at(o, {"spec", "externalIPs"});
+             std::string out;
+             if (ext.is_array()) {
+               for (const auto& e : ext) out += (out.empty() ? "" : ",") + str(e);
+             }
+             return Json(orNone(out));
+           },
+           [](const Json& o, TP) { return Json(servicePorts(o)); }, ageCell,
+           [](const Json& o, TP) {
+             return Json(mapToSelector(at(o, {"spec", "selector"})));
+           }}};
+}
+
+Printer eventPrinter() {
+  using TP = std::chrono::system_clock::time_point;
+  return {
+      {{"Last Seen", "string", "", 0, "The time the event was last seen"},
+       {"Type", "string", "", 0,
+        "Type of this event (Normal, Warning), new types could be added in the future."},
+       {"Reason", "string", "", 0, "The reason this event is generated."},
+       {"Object", "string", "", 0, "The object this Event is about."},
+       {"Subobject", "string", "", 1, "The subobject this Event is about."},
+       {"Source", "string", "", 1, "The component reporting this event."},
+       {"Message", "string", "", 0,
+        "A human-readable description of the status of this operation."},
+       {"First Seen", "string", "", 1, "The time the event was first seen"},
+       {"Count", "string", "", 1, "The number of times this event has occurred."},
+       {"Name", "string", "name", 1, "The name of the event"}},
+      {[](const Json& o, TP now) { return Json(eventLastSeen(o, now)); },
+       [](const Json& o, TP) { return Json(str(at(o, {"type"}))); },
+       [](const Json& o, TP) { return Json(str(at(o, {"reason"}))); },
+       [](const Json& o, TP) { return Json(eventObject(o)); },
+       [](const Json& o, TP) {
+         return Json(str(at(o, {"involvedObject", "fieldPath"})));
+       },
+       [](const Json& o, TP) {
+         return Json(str(at(o, {"source", "component"})));
+       },
+       [](const Json& o, TP) { return Json(str(at(o, {"message"}))); },
+       [](const Json& o, TP now) {
+         const Json& f = at(o, {"firstTimestamp"});
+         return Json(f.is_string() ? age(f, now) : eventLastSeen(o, now));
+       },
+       [](const Json& o, TP) { return Json(std::to_string(std::max(1LL, num(at(o, {"count"}))))); },
+       nameCell}};
+}
+
+Printer namespacePrinter() {
+  using TP = std::chrono::system_clock::time_point;
+  return {{kName, {"Status", "string", "", 0, "The status of the namespace"}, kAge},
+          {nameCell,
+           [](const Json& o, TP) {
+             return Json(str(at(o, {"status", "phase"}), "Active"));
+           },
+           ageCell}};
+}
+
+Printer configMapPrinter() {
+  using TP = std::chrono::system_clock::time_point;
+  return {
+      {kName, {"Data", "string", "", 0, "Number of data entries"}, kAge},
+      {nameCell,
+       [](const Json& o, TP) {
+         return Json(static_cast<long long>(at(o, {"data"}).size() + at(o, {"binaryData"}).size()));
+       },
+       ageCell}};
+}
+
+Printer secretPrinter() {
+  using TP = std::chrono::system_clock::time_point;
+  return {{kName,
+           {"Type", "string", "", 0, "The type of the secret"},
+           {"Data", "string", "", 0, "The number of entries in the secret"},
+           kAge},
+          {nameCell, [](const Json& o, TP) { return Json(str(at(o, {"type"}), "Opaque")); },
+           [](const Json& o, TP) { return Json(static_cast<long long>(at(o, {"data"}).size())); },
+           ageCell}};
+}
+
+Printer serviceAccountPrinter() {
+  using TP = std::chrono::system_clock::time_point;
+  return {
+      {kName, {"Secrets", "string", "", 0, "Number of secrets"}, kAge},
+      {nameCell,
+       [](const Json& o, TP) { return Json(static_cast<long long>(at(o, {"secrets"}).size())); },
+       ageCell}};
+}
+
+Printer leasePrinter() {
+  using TP = std::chrono::system_clock::time_point;
+  return {{kName, {"Holder", "string", "", 0, "The holder of the lease"}, kAge},
+          {nameCell,
+           [](const Json& o, TP) {
+             return Json(str(at(o, {"spec", "holderIdentity"})));
+           },
+           ageCell}};
+}
+
+Printer printerFor(const ResourceInfo& r) {
+  if (r.group.empty() && r.resource == "pods") return podPrinter();
+  if (r.group.empty() && r.resource == "nodes") return nodePrinter();
+  if (r.group == "apps" && r.resource == "deployments") return deploymentPrinter();
+  if (r.group == "apps" && r.resource == "replicasets") return replicaSetPrinter();
+  if (r.group == "apps" && r.resource == "daemonsets") return daemonSetPrinter();
+  if (r.group.empty() && r.resource == "services") return servicePrinter();
+  if (r.group.empty() && r.resource == "events") return eventPrinter();
+  if (r.group.empty() && r.resource == "namespaces") return namespacePrinter();
+  if (r.group.empty() && r.resource == "configmaps") return configMapPrinter();
+  if (r.group.empty() && r.resource == "secrets") return secretPrinter();
+  if (r.group.empty() && r.resource == "serviceaccounts") return serviceAccountPrinter();
+  if (r.resource == "leases") return leasePrinter();
   return {{kName, kAge}, {nameCell, ageCell}};
 }
 
