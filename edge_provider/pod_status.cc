@@ -335,6 +335,136 @@ bool isFailureReason(std::string_view reason) {
          reason == "ErrImageNeverPull" || reason == "PostStartHookError";
 }
 
+namespace {
+
+// Per device: offline, failed (refused, a failed pod or a container failing), running (the pod
+// runs and is ready), completed (Succeeded), pending; the Events a device's state calls for; the
+// phases of the online devices.
+std::map<std::string, std::string> categorizeDevices(const std::vector<DeviceView>& devices,
+                                                     std::vector<std::string>& onlinePhases,
+                                                     std::vector<DeviceNotice>& notices) {
+  std::map<std::string, std::string> deviceCategory;
+  for (const auto& d : devices) {
+    std::string phase = devicePhase(d);
+    std::string cat;
+    if (!d.online) {
+      cat = "offline";
+    } else {
+      onlinePhases.push_back(phase);
+      bool failing = !d.error.empty() || phase == "Failed" || d.shadowed;
+      for (const auto& m : d.modules) {
+        if (d.applied && m.state == ModuleState::kWaiting && isFailureReason(m.reason)) {
+          failing = true;
+        }
+      }
+      cat = failing                                       ? "failed"
+            : phase == "Running" && d.pod && d.pod->ready ? "running"
+            : phase == "Succeeded"                        ? "completed"
+                                                          : "pending";
+    }
+    deviceCategory[d.id] = cat;
+    if (!d.online) {
+      notices.push_back(
+          {d.id + "/offline", "Warning", "DeviceOffline", "device " + d.id + " is offline"});
+    }
+    if (!d.error.empty()) {
+      notices.push_back({d.id + "/refused/" + d.error, "Warning", "DesiredStateRefused",
+                         "device " + d.id + " refused its desired state: " + d.error});
+    }
+    if (d.online && d.pod && d.pod->reason == "SandboxChanged") {
+      notices.push_back({d.id + "/sandbox/" + d.pod->startedAt, "Normal", "SandboxChanged",
+                         "device " + d.id + ": " + d.pod->message});
+    }
+    if (d.online && d.pod && d.pod->reason == "Evicted") {
+      notices.push_back(
+          {d.id + "/evicted", "Warning", "Evicted", "device " + d.id + ": " + d.pod->message});
+    }
+  }
+  return deviceCategory;
+}
+
+// The pod's phase from the online devices' pod phases. Kubernetes phases are one-way: Running
+// never returns to Pending, a terminal phase stays.
+std::string podPhase(const std::string& prevPhase, bool haveDevices, int reachable,
+                     std::size_t targeted, const std::vector<std::string>& onlinePhases,
+                     bool mapped) {
+  std::string phase = "Pending";
+  if (prevPhase == "Succeeded" || prevPhase == "Failed") {
+    phase = prevPhase;
+  } else if (haveDevices && reachable > 0) {
+    bool everywhere = static_cast<std::size_t>(reachable) == targeted;
+    auto all = [&](auto pred) {
+      return std::all_of(onlinePhases.begin(), onlinePhases.end(), pred);
+    };
+    bool terminal = all([](const std::string& p) { return p == "Succeeded" || p == "Failed"; });
+    bool anyFailed =
+        std::find(onlinePhases.begin(), onlinePhases.end(), "Failed") != onlinePhases.end();
+    if (terminal && everywhere) {
+      phase = anyFailed ? "Failed" : "Succeeded";
+    } else if (all([](const std::string& p) { return p != "Pending"; })) {
+      phase = "Running";
+    } else if (prevPhase == "Running") {
+      phase = "Running";
+    }
+  } else if (haveDevices && prevPhase == "Running") {
+    phase = "Running";  // every device offline: last known phase, not ready
+  }
+  if (prevPhase == "Running" && phase == "Pending" && mapped) phase = "Running";
+  return phase;
+}
+
+// Addresses: the device that speaks for the pod (device mode: its device; fleet: the first online
+// device with a sandbox) gives podIP/hostIP; returns every device's pod IP for the summary.
+Json setAddresses(const std::vector<DeviceView>& devices, Json& status) {
+  Json podIPs = Json::object();
+  const DeviceView* addressed = nullptr;
+  for (const auto& d : devices) {
+    if (!d.pod || d.pod->podIP.empty() || d.pod->terminating) continue;
+    if (podIPs.size() < kMaxListedDevices) podIPs[d.id] = d.pod->podIP;
+    if (addressed == nullptr || (!addressed->online && d.online)) addressed = &d;
+  }
+  if (addressed != nullptr) {
+    status["podIP"] = addressed->pod->podIP;
+    status["podIPs"] = Json::array({{{"ip", addressed->pod->podIP}}});
+    if (!addressed->pod->hostIP.empty()) {
+      status["hostIP"] = addressed->pod->hostIP;
+      status["hostIPs"] = Json::array({{{"ip", addressed->pod->hostIP}}});
+    }
+  }
+  return podIPs;
+}
+
+// The skiff.io/devices annotation: counts per category, each device's category and pod IP.
+std::string summaryAnnotation(const StatusInput& in, const std::vector<DeviceView>& devices,
+                              const std::map<std::string, std::string>& deviceCategory,
+                              const Json& podIPs, long long generation) {
+  std::map<std::string, int> counts = {
+      {"running", 0}, {"failed", 0}, {"offline", 0}, {"pending", 0}, {"completed", 0}};
+  Json listed = Json::object();
+  for (const auto& [id, cat] : deviceCategory) {
+    ++counts[cat];
+    if (listed.size() < kMaxListedDevices) listed[id] = cat;
+  }
+  int applied = 0;
+  for (const auto& d : devices) applied += d.applied ? 1 : 0;
+  Json summary = {{"targeted", static_cast<int>(devices.size())},
+                  {"applied", applied},
+                  {"running", counts["running"]},
+                  {"failed", counts["failed"]},
+                  {"offline", counts["offline"]},
+                  {"pending", counts["pending"]},
+                  {"completed", counts["completed"]},
+                  {"devices", listed},
+                  {"podIPs", podIPs}};
+  if (in.deployment) {
+    summary["deployment"] = in.deployment->id();
+    summary["generation"] = generation;
+  }
+  return common::dumpJson(summary);
+}
+
+}  // namespace
+
 StatusOutput computePodStatus(const StatusInput& in) {
   StatusOutput out;
   const Json& pod = *in.pod;
@@ -377,71 +507,13 @@ StatusOutput computePodStatus(const StatusInput& in) {
     statuses.push_back(std::move(a.status));
   }
 
-  // Per device: offline, failed (refused, a failed pod or a container failing), running (the
-  // pod runs and is ready), completed (Succeeded), pending.
-  std::map<std::string, std::string> deviceCategory;
   std::vector<std::string> onlinePhases;
-  for (const auto& d : devices) {
-    std::string phase = devicePhase(d);
-    std::string cat;
-    if (!d.online) {
-      cat = "offline";
-    } else {
-      onlinePhases.push_back(phase);
-      bool failing = !d.error.empty() || phase == "Failed" || d.shadowed;
-      for (const auto& m : d.modules) {
-        if (d.applied && m.state == ModuleState::kWaiting && isFailureReason(m.reason)) {
-          failing = true;
-        }
-      }
-      cat = failing                                       ? "failed"
-            : phase == "Running" && d.pod && d.pod->ready ? "running"
-            : phase == "Succeeded"                        ? "completed"
-                                                          : "pending";
-    }
-    deviceCategory[d.id] = cat;
-    if (!d.online) {
-      out.notices.push_back(
-          {d.id + "/offline", "Warning", "DeviceOffline", "device " + d.id + " is offline"});
-    }
-    if (!d.error.empty()) {
-      out.notices.push_back({d.id + "/refused/" + d.error, "Warning", "DesiredStateRefused",
-                             "device " + d.id + " refused its desired state: " + d.error});
-    }
-    if (d.online && d.pod && d.pod->reason == "SandboxChanged") {
-      out.notices.push_back({d.id + "/sandbox/" + d.pod->startedAt, "Normal", "SandboxChanged",
-                             "device " + d.id + ": " + d.pod->message});
-    }
-    if (d.online && d.pod && d.pod->reason == "Evicted") {
-      out.notices.push_back(
-          {d.id + "/evicted", "Warning", "Evicted", "device " + d.id + ": " + d.pod->message});
-    }
-  }
+  std::map<std::string, std::string> deviceCategory =
+      categorizeDevices(devices, onlinePhases, out.notices);
 
-  // Phase (Kubernetes phases are one-way: Running never returns to Pending; terminal stays).
-  std::string phase = "Pending";
   bool haveDevices = in.deployment && !devices.empty() && in.mappingError.empty();
-  if (prevPhase == "Succeeded" || prevPhase == "Failed") {
-    phase = prevPhase;
-  } else if (haveDevices && reachable > 0) {
-    bool everywhere = reachable == static_cast<int>(devices.size());
-    auto all = [&](auto pred) {
-      return std::all_of(onlinePhases.begin(), onlinePhases.end(), pred);
-    };
-    bool terminal = all([](const std::string& p) { return p == "Succeeded" || p == "Failed"; });
-    bool anyFailed =
-        std::find(onlinePhases.begin(), onlinePhases.end(), "Failed") != onlinePhases.end();
-    if (terminal && everywhere) {
-      phase = anyFailed ? "Failed" : "Succeeded";
-    } else if (all([](const std::string& p) { return p != "Pending"; })) {
-      phase = "Running";
-    } else if (prevPhase == "Running") {
-      phase = "Running";
-    }
-  } else if (haveDevices && prevPhase == "Running") {
-    phase = "Running";  // every device offline: last known phase, not ready
-  }
-  if (prevPhase == "Running" && phase == "Pending" && in.mappingError.empty()) phase = "Running";
+  std::string phase = podPhase(prevPhase, haveDevices, reachable, devices.size(), onlinePhases,
+                               in.mappingError.empty());
 
   bool initialized = incomplete.empty() || phase == "Running" || phase == "Succeeded";
   bool ready = haveDevices && reachable > 0 && unready.empty() && phase == "Running";
@@ -476,23 +548,7 @@ StatusOutput computePodStatus(const StatusInput& in) {
       {"startTime", now}};
   if (!inits.empty()) out.status["initContainerStatuses"] = initStatuses;
 
-  // Addresses: the device that speaks for the pod (device mode: its device; fleet: the first
-  // online device with a sandbox); every device's in the summary annotation.
-  Json podIPs = Json::object();
-  const DeviceView* addressed = nullptr;
-  for (const auto& d : devices) {
-    if (!d.pod || d.pod->podIP.empty() || d.pod->terminating) continue;
-    if (podIPs.size() < kMaxListedDevices) podIPs[d.id] = d.pod->podIP;
-    if (addressed == nullptr || (!addressed->online && d.online)) addressed = &d;
-  }
-  if (addressed != nullptr) {
-    out.status["podIP"] = addressed->pod->podIP;
-    out.status["podIPs"] = Json::array({{{"ip", addressed->pod->podIP}}});
-    if (!addressed->pod->hostIP.empty()) {
-      out.status["hostIP"] = addressed->pod->hostIP;
-      out.status["hostIPs"] = Json::array({{{"ip", addressed->pod->hostIP}}});
-    }
-  }
+  Json podIPs = setAddresses(devices, out.status);
   if (!in.mappingError.empty()) {
     out.status["message"] = in.mappingError;
     out.status["reason"] = "CreateContainerConfigError";
@@ -505,30 +561,7 @@ StatusOutput computePodStatus(const StatusInput& in) {
     out.status["message"] = devices.front().pod->message;
   }
 
-  // Summary annotation.
-  std::map<std::string, int> counts = {
-      {"running", 0}, {"failed", 0}, {"offline", 0}, {"pending", 0}, {"completed", 0}};
-  Json listed = Json::object();
-  for (const auto& [id, cat] : deviceCategory) {
-    ++counts[cat];
-    if (listed.size() < kMaxListedDevices) listed[id] = cat;
-  }
-  int applied = 0;
-  for (const auto& d : devices) applied += d.applied ? 1 : 0;
-  Json summary = {{"targeted", static_cast<int>(devices.size())},
-                  {"applied", applied},
-                  {"running", counts["running"]},
-                  {"failed", counts["failed"]},
-                  {"offline", counts["offline"]},
-                  {"pending", counts["pending"]},
-                  {"completed", counts["completed"]},
-                  {"devices", listed},
-                  {"podIPs", podIPs}};
-  if (in.deployment) {
-    summary["deployment"] = in.deployment->id();
-    summary["generation"] = generation;
-  }
-  out.devicesAnnotation = common::dumpJson(summary);
+  out.devicesAnnotation = summaryAnnotation(in, devices, deviceCategory, podIPs, generation);
   return out;
 }
 
