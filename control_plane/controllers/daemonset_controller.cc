@@ -88,6 +88,60 @@ void DaemonSetController::registerHandlers() {
   pods_.addHandlers({owner, [owner](const ObjectPtr&, const ObjectPtr& n) { owner(n); }, owner});
 }
 
+namespace {
+
+// What one pass counts, as DaemonSet status reports it.
+struct DaemonCounts {
+  long long desired = 0;
+  long long current = 0;
+  long long ready = 0;
+  long long updated = 0;
+  long long misscheduled = 0;
+  long long unavailable = 0;
+};
+
+// The daemon pod for one node: the template, pinned to the node by a metadata.name node
+// affinity term (as Kubernetes' DaemonSet controller does), labelled with the template hash.
+Json daemonPodFor(const Json& ds, const Json& tmplPod, const std::string& hash,
+                  const std::string& ns, const std::string& node) {
+  Json pod = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", tmplPod["metadata"]},
+              {"spec", tmplPod["spec"]}};
+  pod["metadata"]["generateName"] = apiserver::metaString(ds, "name") + "-";
+  pod["metadata"]["namespace"] = ns;
+  pod["metadata"].erase("name");
+  pod["metadata"]["labels"]["controller-revision-hash"] = hash;
+  pod["metadata"]["ownerReferences"] = Json::array({ownerRefJson(ds)});
+  pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] = {
+      {"nodeSelectorTerms", Json::array({{{"matchFields", Json::array({{{"key", "metadata.name"},
+                                                                        {"operator", "In"},
+                                                                        {"values", {node}}}})}}})}};
+  return pod;
+}
+
+// Rolling update: replaces outdated pods while fewer than maxUnavailable are unavailable.
+common::Status rollOutdated(Client& client, const Json& spec, const std::string& ns,
+                            const std::vector<ObjectPtr>& outdated, DaemonCounts& counts) {
+  const Json strategy = spec.value("updateStrategy", Json::object());
+  if (strategy.value("type", "RollingUpdate") != "RollingUpdate") return common::Status::ok();
+  long long maxUnavailable =
+      resolveSurgeUnavailable(
+          {{"maxSurge", 0},
+           {"maxUnavailable",
+            strategy.value("rollingUpdate", Json::object()).value("maxUnavailable", Json(1))}},
+          counts.desired)
+          .second;
+  for (const auto& p : outdated) {
+    if (counts.unavailable >= maxUnavailable) break;
+    SKIFF_RETURN_IF_ERROR(removePod(client, ns, *p));
+    ++counts.unavailable;
+  }
+  return common::Status::ok();
+}
+
+}  // namespace
+
 common::Status DaemonSetController::reconcile(const std::string& key) {
   ObjectPtr ds = daemonSets_.get(key);
   if (!ds || !apiserver::metaString(*ds, "deletionTimestamp").empty()) {
@@ -111,12 +165,7 @@ common::Status DaemonSetController::reconcile(const std::string& key) {
     auto ref = controllerRef(*p);
     if (ref && ref->uid == uid && podIsActive(*p)) byNode[targetNode(*p)].push_back(p);
   }
-  long long desired = 0;
-  long long current = 0;
-  long long ready = 0;
-  long long updated = 0;
-  long long misscheduled = 0;
-  long long unavailable = 0;
+  DaemonCounts counts;
   std::vector<ObjectPtr> outdated;
   scheduler::CycleState state;
   for (const auto& node : nodes_.list()) {
@@ -131,50 +180,32 @@ common::Status DaemonSetController::reconcile(const std::string& key) {
                   [](const scheduler::Taint& t) { return t.effect != "NoExecute"; });
     bool shouldContinue = fits && taints->filter(state, *podInfo, noExecute).ok();
     auto& pods = byNode[info->name];
-    if (shouldRun) {
-      ++desired;
-      if (pods.empty()) {
-        Json pod = {{"apiVersion", "v1"},
-                    {"kind", "Pod"},
-                    {"metadata", tmplPod["metadata"]},
-                    {"spec", tmplPod["spec"]}};
-        pod["metadata"]["generateName"] = name + "-";
-        pod["metadata"]["namespace"] = ns;
-        pod["metadata"].erase("name");
-        pod["metadata"]["labels"]["controller-revision-hash"] = hash;
-        pod["metadata"]["ownerReferences"] = Json::array({ownerRefJson(*ds)});
-        pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] =
-            {{"nodeSelectorTerms",
-              Json::array({{{"matchFields", Json::array({{{"key", "metadata.name"},
-                                                          {"operator", "In"},
-                                                          {"values", {info->name}}}})}}})}};
-        auto r = client_.create(podsResource(), ns, pod);
-        if (!r.isOk()) return r.status().withContext("creating daemon pod for " + info->name);
-        ++unavailable;
-        continue;
-      }
-      ++current;
-      const ObjectPtr& keep = pods.front();
-      bool isReady = podIsReady(*keep);
-      if (isReady)
-        ++ready;
-      else
-        ++unavailable;
-      std::string podHash = keep->value("metadata", Json::object())
-                                .value("labels", Json::object())
-                                .value("controller-revision-hash", "");
-      if (podHash == hash)
-        ++updated;
-      else
-        outdated.push_back(keep);
-      for (std::size_t i = 1; i < pods.size(); ++i) {  // duplicates on one node
-        SKIFF_RETURN_IF_ERROR(removePod(client_, ns, *pods[i]));
-      }
-    } else if (!pods.empty() && shouldContinue) {
-      continue;
-    } else if (!pods.empty()) {
-      ++misscheduled;
+    if (!shouldRun) {
+      if (pods.empty() || shouldContinue) continue;
+      ++counts.misscheduled;
       for (const auto& p : pods) SKIFF_RETURN_IF_ERROR(removePod(client_, ns, *p));
+      continue;
+    }
+    ++counts.desired;
+    if (pods.empty()) {
+      auto r = client_.create(podsResource(), ns, daemonPodFor(*ds, tmplPod, hash, ns, info->name));
+      if (!r.isOk()) return r.status().withContext("creating daemon pod for " + info->name);
+      ++counts.unavailable;
+      continue;
+    }
+    ++counts.current;
+    const ObjectPtr& keep = pods.front();
+    ++(podIsReady(*keep) ? counts.ready : counts.unavailable);
+    std::string podHash = keep->value("metadata", Json::object())
+                              .value("labels", Json::object())
+                              .value("controller-revision-hash", "");
+    if (podHash == hash) {
+      ++counts.updated;
+    } else {
+      outdated.push_back(keep);
+    }
+    for (std::size_t i = 1; i < pods.size(); ++i) {  // duplicates on one node
+      SKIFF_RETURN_IF_ERROR(removePod(client_, ns, *pods[i]));
     }
   }
   // Pods pinned to nodes that no longer exist.
@@ -182,39 +213,23 @@ common::Status DaemonSetController::reconcile(const std::string& key) {
     if (node.empty() || nodes_.get(node)) continue;
     for (const auto& p : pods) SKIFF_RETURN_IF_ERROR(removePod(client_, ns, *p));
   }
-  // Rolling update: replace outdated pods while fewer than maxUnavailable are unavailable.
-  std::string strategy =
-      spec.value("updateStrategy", Json::object()).value("type", "RollingUpdate");
-  if (strategy == "RollingUpdate") {
-    auto [surge, maxUnavailable] =
-        resolveSurgeUnavailable({{"maxSurge", 0},
-                                 {"maxUnavailable", spec.value("updateStrategy", Json::object())
-                                                        .value("rollingUpdate", Json::object())
-                                                        .value("maxUnavailable", Json(1))}},
-                                desired);
-    (void)surge;
-    for (const auto& p : outdated) {
-      if (unavailable >= maxUnavailable) break;
-      SKIFF_RETURN_IF_ERROR(removePod(client_, ns, *p));
-      ++unavailable;
-    }
-  }
+  SKIFF_RETURN_IF_ERROR(rollOutdated(client_, spec, ns, outdated, counts));
+
   Json status = ds->value("status", Json::object());
   Json next = status;
-  next["desiredNumberScheduled"] = desired;
-  next["currentNumberScheduled"] = current;
-  next["numberReady"] = ready;
-  next["numberAvailable"] = ready;
-  next["numberUnavailable"] = std::max(0LL, desired - ready);
-  next["updatedNumberScheduled"] = updated;
-  next["numberMisscheduled"] = misscheduled;
+  next["desiredNumberScheduled"] = counts.desired;
+  next["currentNumberScheduled"] = counts.current;
+  next["numberReady"] = counts.ready;
+  next["numberAvailable"] = counts.ready;
+  next["numberUnavailable"] = std::max(0LL, counts.desired - counts.ready);
+  next["updatedNumberScheduled"] = counts.updated;
+  next["numberMisscheduled"] = counts.misscheduled;
   next["observedGeneration"] = ds->value("metadata", Json::object()).value("generation", 1LL);
-  if (next != status) {
-    Json obj = *ds;
-    obj["status"] = next;
-    auto r = client_.update(dsResource(), obj, "status");
-    if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) return r.status();
-  }
+  if (next == status) return common::Status::ok();
+  Json obj = *ds;
+  obj["status"] = next;
+  auto r = client_.update(dsResource(), obj, "status");
+  if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) return r.status();
   return common::Status::ok();
 }
 
