@@ -82,6 +82,18 @@ std::string allDevicesFilter(Channel channel) { return topicFor("+", channel); }
 
 std::string allRpcResponsesFilter() { return std::string(kTopicRoot) + "+/rpc/response/#"; }
 
+std::string brokerAcl() {
+  return "pattern read " + topicFor("%u", Channel::kDesired) + "\n" + "pattern read " +
+         topicFor("%u", Channel::kRpcRequest) + "\n" + "pattern write " +
+         topicFor("%u", Channel::kReported) + "\n" + "pattern write " +
+         topicFor("%u", Channel::kPresence) + "\n" + "pattern write " +
+         topicFor("%u", Channel::kMetrics) + "\n" + "pattern write " + rpcResponseTopic("%u", "#") +
+         "\n" +
+         "\n"
+         "user hub\n"
+         "topic readwrite skiff/#\n";
+}
+
 std::optional<ParsedTopic> parseDeviceTopic(std::string_view topic) {
   if (!topic.starts_with(kTopicRoot)) return std::nullopt;
   topic.remove_prefix(kTopicRoot.size());

@@ -58,6 +58,10 @@ struct ParsedTopic {
 };
 // Splits a device topic; nullopt for anything else or an invalid device id.
 std::optional<ParsedTopic> parseDeviceTopic(std::string_view topic);
+// The broker ACL of the protocol, in Mosquitto's acl_file syntax (the client certificate's CN is
+// the username, %u): a device reads only its own desired state and RPC requests and writes only
+// its own reported state, presence, metrics and RPC responses; user "hub" reads and writes all.
+std::string brokerAcl();
 
 // Device ids are DNS labels: 1-63 of [a-z0-9-], starting and ending alphanumeric. They are
 // MQTT topic levels and certificate CNs, so nothing else is allowed.

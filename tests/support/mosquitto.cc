@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "common/fs.h"
+#include "common/protocol/protocol.h"
 #include "common/tls.h"
 
 namespace skiff::test {
@@ -39,17 +40,7 @@ Result<tls::CertificateAuthority> newCa(const std::string& cn, const std::string
 
 }  // namespace
 
-std::string MosquittoFixture::defaultAcl() {
-  return "pattern read skiff/v1/devices/%u/desired\n"
-         "pattern read skiff/v1/devices/%u/rpc/request\n"
-         "pattern write skiff/v1/devices/%u/reported\n"
-         "pattern write skiff/v1/devices/%u/presence\n"
-         "pattern write skiff/v1/devices/%u/metrics\n"
-         "pattern write skiff/v1/devices/%u/rpc/response/#\n"
-         "\n"
-         "user hub\n"
-         "topic readwrite skiff/#\n";
-}
+std::string MosquittoFixture::defaultAcl() { return common::protocol::brokerAcl(); }
 
 MosquittoFixture::MosquittoFixture(MosquittoOptions opts, TempDir dir, int port)
     : opts_(std::move(opts)), dir_(std::move(dir)), port_(port) {}

@@ -251,5 +251,18 @@ TEST(ProtocolTest, Topics) {
   EXPECT_FALSE(validateDeviceId("a+b").isOk());
 }
 
+TEST(ProtocolTest, BrokerAclGivesEachDeviceOnlyItsOwnTopics) {
+  EXPECT_EQ(brokerAcl(),
+            "pattern read skiff/v1/devices/%u/desired\n"
+            "pattern read skiff/v1/devices/%u/rpc/request\n"
+            "pattern write skiff/v1/devices/%u/reported\n"
+            "pattern write skiff/v1/devices/%u/presence\n"
+            "pattern write skiff/v1/devices/%u/metrics\n"
+            "pattern write skiff/v1/devices/%u/rpc/response/#\n"
+            "\n"
+            "user hub\n"
+            "topic readwrite skiff/#\n");
+}
+
 }  // namespace
 }  // namespace skiff::common::protocol
