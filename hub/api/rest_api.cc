@@ -70,6 +70,12 @@ Result<bool> boolParam(const http::Request& req, const char* name) {
 }
 
 // "/a/b/c" -> {"a","b","c"}
+void sendMethodNotAllowed(const http::Request& req, http::ResponseWriter& w) {
+  w.send(405, kJson,
+         common::dumpJson(errorJson(
+             common::invalidArgument("method " + req.method + " is not allowed on " + req.path))));
+}
+
 std::vector<std::string> segments(std::string_view path) {
   std::vector<std::string> out;
   std::size_t pos = 0;
@@ -149,11 +155,7 @@ void RestApi::api(const http::Request& req, http::ResponseWriter& w) {
   }
   const std::string& res = seg[2];
   bool get = req.method == "GET";
-  auto wrongMethod = [&] {
-    w.send(405, kJson,
-           common::dumpJson(errorJson(common::invalidArgument("method " + req.method +
-                                                              " is not allowed on " + req.path))));
-  };
+  auto wrongMethod = [&] { sendMethodNotAllowed(req, w); };
 
   if (res == "whoami" && seg.size() == 3) {
     if (!get) return wrongMethod();
@@ -182,114 +184,127 @@ void RestApi::api(const http::Request& req, http::ResponseWriter& w) {
     sendJson(w, 200, {{"items", items}});
     return;
   }
-  if (res == "devices") {
-    if (seg.size() == 3) {
-      if (!get) return wrongMethod();
-      auto list = fleet_.listDevices(req.queryParam("selector").value_or(""));
-      if (!list.isOk()) return sendError(w, list.status());
-      Json items = Json::array();
-      for (const auto& d : *list) items.push_back(toJson(d));
-      sendJson(w, 200, {{"items", items}});
-      return;
-    }
-    const std::string& id = seg[3];
-    if (seg.size() == 4) {
-      if (!get) return wrongMethod();
-      auto d = fleet_.getDevice(id, true);
-      if (!d.isOk()) return sendError(w, d.status());
-      sendJson(w, 200, toJson(*d));
-      return;
-    }
-    if (seg.size() == 5 && seg[4] == "labels") {
-      if (req.method != "PUT") return wrongMethod();
-      if (auto s = TokenAuthenticator::requireAdmin(*principal, "change device labels");
-          !s.isOk()) {
-        return sendError(w, s);
-      }
-      auto body = jsonBody(req, 1024 * 1024);
-      if (!body.isOk()) return sendError(w, body.status());
-      if (auto s = onlyKeys(*body, {"labels"}); !s.isOk()) return sendError(w, s);
-      if (!body->contains("labels") || !(*body)["labels"].is_object()) {
-        return sendError(w, common::invalidArgument("labels: required object"));
-      }
-      common::Labels labels;
-      for (const auto& [k, v] : (*body)["labels"].items()) {
-        if (!v.is_string()) {
-          return sendError(w, common::invalidArgument("labels." + k + ": expected string"));
-        }
-        labels[k] = v.get<std::string>();
-      }
-      auto d = fleet_.updateDeviceLabels(id, labels);
-      if (!d.isOk()) return sendError(w, d.status());
-      sendJson(w, 200, toJson(*d));
-      return;
-    }
-    // /api/v1/devices/{id}/modules/{module...}/logs — module names contain '/'.
-    if (seg.size() >= 7 && seg[4] == "modules" && seg.back() == "logs") {
-      if (!get) return wrongMethod();
-      std::string module;
-      for (std::size_t i = 5; i + 1 < seg.size(); ++i)
-        module += (module.empty() ? "" : "/") + seg[i];
-      logs(req, w, id, module);
-      return;
-    }
-  }
-  if (res == "deployments") {
-    if (seg.size() == 3) {
-      if (!get) return wrongMethod();
-      auto list = fleet_.listDeployments(req.queryParam("selector").value_or(""));
-      if (!list.isOk()) return sendError(w, list.status());
-      Json items = Json::array();
-      for (const auto& d : *list) items.push_back(toJson(d, false));
-      sendJson(w, 200, {{"items", items}});
-      return;
-    }
-    if (seg.size() == 4) {
-      const std::string& id = seg[3];
-      if (get) {
-        auto d = fleet_.getDeployment(id);
-        if (!d.isOk()) return sendError(w, d.status());
-        sendJson(w, 200, toJson(*d, true));
-        return;
-      }
-      if (req.method == "DELETE") {
-        if (auto s = TokenAuthenticator::requireAdmin(*principal, "delete deployments");
-            !s.isOk()) {
-          return sendError(w, s);
-        }
-        if (auto s = fleet_.deleteDeployment(id); !s.isOk()) return sendError(w, s);
-        sendJson(w, 200, {{"id", id}, {"deleted", true}});
-        return;
-      }
-      return wrongMethod();
-    }
-  }
+  if (res == "devices") return devices(req, w, *principal, seg);
+  if (res == "deployments") return deployments(req, w, *principal, seg);
   if (res == "pods" && seg.size() == 3) {
     if (!get) return wrongMethod();
-    auto list = fleet_.listDeployments("");
+    return pods(w);
+  }
+  sendError(w, common::notFound("no route for " + req.method + " " + req.path));
+}
+
+void RestApi::devices(const http::Request& req, http::ResponseWriter& w, const Principal& principal,
+                      const std::vector<std::string>& seg) {
+  const bool get = req.method == "GET";
+  auto wrongMethod = [&] { sendMethodNotAllowed(req, w); };
+  if (seg.size() == 3) {
+    if (!get) return wrongMethod();
+    auto list = fleet_.listDevices(req.queryParam("selector").value_or(""));
     if (!list.isOk()) return sendError(w, list.status());
     Json items = Json::array();
-    for (const auto& d : *list) {
-      const auto& a = d.annotations();
-      auto name = a.find("skiff.io/pod-name");
-      if (name == a.end()) continue;
-      auto get = [&](const char* k) {
-        auto it = a.find(k);
-        return it == a.end() ? std::string() : it->second;
-      };
-      Json dep = toJson(d, false);
-      items.push_back({{"namespace", get("skiff.io/pod-namespace")},
-                       {"name", name->second},
-                       {"uid", get("skiff.io/pod-uid")},
-                       {"node", get("skiff.io/node")},
-                       {"deploymentId", d.id()},
-                       {"targetSelector", d.target_selector()},
-                       {"status", dep["status"]}});
-    }
+    for (const auto& d : *list) items.push_back(toJson(d));
     sendJson(w, 200, {{"items", items}});
     return;
   }
+  const std::string& id = seg[3];
+  if (seg.size() == 4) {
+    if (!get) return wrongMethod();
+    auto d = fleet_.getDevice(id, true);
+    if (!d.isOk()) return sendError(w, d.status());
+    sendJson(w, 200, toJson(*d));
+    return;
+  }
+  if (seg.size() == 5 && seg[4] == "labels") {
+    if (req.method != "PUT") return wrongMethod();
+    if (auto s = TokenAuthenticator::requireAdmin(principal, "change device labels"); !s.isOk()) {
+      return sendError(w, s);
+    }
+    auto body = jsonBody(req, 1024 * 1024);
+    if (!body.isOk()) return sendError(w, body.status());
+    if (auto s = onlyKeys(*body, {"labels"}); !s.isOk()) return sendError(w, s);
+    if (!body->contains("labels") || !(*body)["labels"].is_object()) {
+      return sendError(w, common::invalidArgument("labels: required object"));
+    }
+    common::Labels labels;
+    for (const auto& [k, v] : (*body)["labels"].items()) {
+      if (!v.is_string()) {
+        return sendError(w, common::invalidArgument("labels." + k + ": expected string"));
+      }
+      labels[k] = v.get<std::string>();
+    }
+    auto d = fleet_.updateDeviceLabels(id, labels);
+    if (!d.isOk()) return sendError(w, d.status());
+    sendJson(w, 200, toJson(*d));
+    return;
+  }
+  // /api/v1/devices/{id}/modules/{module...}/logs — module names contain '/'.
+  if (seg.size() >= 7 && seg[4] == "modules" && seg.back() == "logs") {
+    if (!get) return wrongMethod();
+    std::string module;
+    for (std::size_t i = 5; i + 1 < seg.size(); ++i) module += (module.empty() ? "" : "/") + seg[i];
+    logs(req, w, id, module);
+    return;
+  }
   sendError(w, common::notFound("no route for " + req.method + " " + req.path));
+}
+
+void RestApi::deployments(const http::Request& req, http::ResponseWriter& w,
+                          const Principal& principal, const std::vector<std::string>& seg) {
+  const bool get = req.method == "GET";
+  auto wrongMethod = [&] { sendMethodNotAllowed(req, w); };
+  if (seg.size() == 3) {
+    if (!get) return wrongMethod();
+    auto list = fleet_.listDeployments(req.queryParam("selector").value_or(""));
+    if (!list.isOk()) return sendError(w, list.status());
+    Json items = Json::array();
+    for (const auto& d : *list) items.push_back(toJson(d, false));
+    sendJson(w, 200, {{"items", items}});
+    return;
+  }
+  if (seg.size() == 4) {
+    const std::string& id = seg[3];
+    if (get) {
+      auto d = fleet_.getDeployment(id);
+      if (!d.isOk()) return sendError(w, d.status());
+      sendJson(w, 200, toJson(*d, true));
+      return;
+    }
+    if (req.method == "DELETE") {
+      if (auto s = TokenAuthenticator::requireAdmin(principal, "delete deployments"); !s.isOk()) {
+        return sendError(w, s);
+      }
+      if (auto s = fleet_.deleteDeployment(id); !s.isOk()) return sendError(w, s);
+      sendJson(w, 200, {{"id", id}, {"deleted", true}});
+      return;
+    }
+    return wrongMethod();
+  }
+  sendError(w, common::notFound("no route for " + req.method + " " + req.path));
+}
+
+void RestApi::pods(http::ResponseWriter& w) {
+  auto list = fleet_.listDeployments("");
+  if (!list.isOk()) return sendError(w, list.status());
+  Json items = Json::array();
+  for (const auto& d : *list) {
+    const auto& a = d.annotations();
+    auto name = a.find("skiff.io/pod-name");
+    if (name == a.end()) continue;
+    auto get = [&](const char* k) {
+      auto it = a.find(k);
+      return it == a.end() ? std::string() : it->second;
+    };
+    Json dep = toJson(d, false);
+    items.push_back({{"namespace", get("skiff.io/pod-namespace")},
+                     {"name", name->second},
+                     {"uid", get("skiff.io/pod-uid")},
+                     {"node", get("skiff.io/node")},
+                     {"deploymentId", d.id()},
+                     {"targetSelector", d.target_selector()},
+                     {"status", dep["status"]}});
+  }
+  sendJson(w, 200, {{"items", items}});
+  return;
 }
 
 void RestApi::logs(const http::Request& req, http::ResponseWriter& w, const std::string& deviceId,

@@ -35,6 +35,14 @@ class RestApi {
 
  private:
   void api(const common::http::Request& req, common::http::ResponseWriter& w);
+  // /api/v1/devices[/{id}[/labels | /modules/{module...}/logs]]; seg = the path's segments.
+  void devices(const common::http::Request& req, common::http::ResponseWriter& w,
+               const Principal& principal, const std::vector<std::string>& seg);
+  // /api/v1/deployments[/{id}].
+  void deployments(const common::http::Request& req, common::http::ResponseWriter& w,
+                   const Principal& principal, const std::vector<std::string>& seg);
+  // /api/v1/pods: the hub deployments that stand for Kubernetes pods.
+  void pods(common::http::ResponseWriter& w);
   void stream(common::http::ResponseWriter& w);
   void logs(const common::http::Request& req, common::http::ResponseWriter& w,
             const std::string& deviceId, const std::string& module);
