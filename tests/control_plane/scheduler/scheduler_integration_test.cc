@@ -66,7 +66,6 @@ class SchedulerIntegrationTest : public ControlPlaneKubectlTest {
     SKIFF_ASSERT_OK(kubectl_->ok({"apply", "-f", file("nodes.yaml", all)}));
     SKIFF_ASSERT_OK(kubectl_->ok({"cordon", "node-4"}));
   }
-
 };
 
 constexpr const char* kDeployment = R"(apiVersion: apps/v1
