@@ -520,7 +520,7 @@ function podCompleted(pods: readonly PodStatus[], name: string): boolean {
   return pods.some((p) => p.name === name && (p.phase === 'Succeeded' || p.phase === 'Failed'));
 }
 
-// A failing module, as the hub judges it (hub/fleet/fleet.cc isFailing; DeploymentStatus
+// A failing module, as the hub judges it (hub/fleet/fleet_internal.h isFailing; DeploymentStatus
 // `failed`, the overview's `degraded`): waiting for one of these reasons, terminated with an
 // error, or unhealthy — except a sidecar of a completed pod (`pods`: the device's pods), which
 // the agent stopped, as the kubelet does: the pod's phase tells how the pod ended.
