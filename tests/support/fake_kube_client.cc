@@ -166,4 +166,10 @@ Status FakeKubeClient::bind(const std::string& ns, const std::string& pod,
   return Status::ok();
 }
 
+void seedInformer(FakeKubeClient& client, const apiserver::ResourceInfo& r,
+                  control_plane::controllers::Informer& inf, const Json& obj) {
+  client.seed(r, obj);
+  inf.add(*client.object(r, r.namespaced ? meta(obj, "namespace") : "", meta(obj, "name")));
+}
+
 }  // namespace skiff::test

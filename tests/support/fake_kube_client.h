@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "control_plane/controllers/client.h"
+#include "control_plane/controllers/informer.h"
 
 namespace skiff::test {
 
@@ -77,5 +78,10 @@ class FakeKubeClient final : public control_plane::controllers::Client {
   long long revision_ = 0;
   long long generated_ = 0;
 };
+
+// Seeds obj into client and hands the stored copy (uid, resourceVersion) to inf, as the
+// informer's watch would deliver it: how a controller test shows a controller an object.
+void seedInformer(FakeKubeClient& client, const control_plane::apiserver::ResourceInfo& r,
+                  control_plane::controllers::Informer& inf, const common::Json& obj);
 
 }  // namespace skiff::test

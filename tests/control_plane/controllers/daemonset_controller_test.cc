@@ -69,9 +69,7 @@ Json daemonPod(const std::string& name, const std::string& nodeName, bool curren
 class DaemonSetControllerTest : public ::testing::Test {
  protected:
   void add(const apiserver::ResourceInfo& r, Informer& inf, const Json& obj) {
-    client.seed(r, obj);
-    std::string ns = r.namespaced ? "default" : "";
-    inf.add(*client.object(r, ns, obj["metadata"]["name"]));
+    test::seedInformer(client, r, inf, obj);
   }
   std::vector<test::KubeAction> creates() const {
     std::vector<test::KubeAction> out;

@@ -63,8 +63,7 @@ Json ownedReplicaSet(const Json& dep, const std::string& image, long long replic
 class DeploymentControllerTest : public ::testing::Test {
  protected:
   void add(const apiserver::ResourceInfo& r, Informer& inf, const Json& obj) {
-    client.seed(r, obj);
-    inf.add(*client.object(r, "default", obj["metadata"]["name"]));
+    test::seedInformer(client, r, inf, obj);
   }
   // dep (image nginx:2, revision 2) mid-rollout: its old ReplicaSet (nginx:1, revision 1) runs
   // `oldReplicas` available pods, the new one none yet. Returns {old, new}.

@@ -49,8 +49,7 @@ Json ownedPod(const std::string& name, const std::string& ownerUid) {
 class GarbageCollectorTest : public ::testing::Test {
  protected:
   void add(const apiserver::ResourceInfo& r, Informer& inf, const Json& obj) {
-    client.seed(r, obj);
-    inf.add(*client.object(r, "default", obj["metadata"]["name"]));
+    test::seedInformer(client, r, inf, obj);
   }
 
   test::FakeKubeClient client;

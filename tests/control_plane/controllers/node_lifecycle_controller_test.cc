@@ -47,8 +47,7 @@ class NodeLifecycleControllerTest : public ::testing::Test {
  protected:
   void SetUp() override { controller.registerHandlers(); }
   void add(const apiserver::ResourceInfo& r, Informer& inf, const Json& obj) {
-    client.seed(r, obj);
-    inf.add(*client.object(r, r.namespaced ? "default" : "", obj["metadata"]["name"]));
+    test::seedInformer(client, r, inf, obj);
   }
   std::vector<test::KubeAction> writesOf(const std::string& verb, const std::string& resource) {
     std::vector<test::KubeAction> out;

@@ -52,8 +52,7 @@ Json podOf(const Json& rs, const std::string& name, bool ready, const std::strin
 class ReplicaSetControllerTest : public ::testing::Test {
  protected:
   void add(const apiserver::ResourceInfo& r, Informer& inf, const Json& obj) {
-    client.seed(r, obj);
-    inf.add(*client.object(r, "default", obj["metadata"]["name"]));
+    test::seedInformer(client, r, inf, obj);
   }
 
   test::FakeKubeClient client;
