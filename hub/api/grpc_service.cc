@@ -195,6 +195,7 @@ grpc::Status HubService::WatchDevices(grpc::ServerContext* ctx, const v1::WatchR
   if (!sel.isOk()) return done("WatchDevices", sel.status().withContext("labelSelector"));
   auto sub = fleet_.feed().subscribe();
   std::set<std::string> seen;
+  std::size_t written = 0;  // events sent: only a batch that sent something is paced
   auto send = [&](const std::string& id) -> bool {
     if (!req->id().empty() && id != req->id()) return true;
     v1::DeviceEvent ev;
@@ -208,6 +209,7 @@ grpc::Status HubService::WatchDevices(grpc::ServerContext* ctx, const v1::WatchR
     } else {
       return true;
     }
+    ++written;
     return writer->Write(ev);
   };
   bool ok = true;
@@ -222,6 +224,7 @@ grpc::Status HubService::WatchDevices(grpc::ServerContext* ctx, const v1::WatchR
   common::TokenBucket budget(kWatchBurst, opts_.watchInterval);
   while (ok && !ctx->IsCancelled() && !stopping_) {
     auto changes = sub->wait(std::chrono::milliseconds(500));
+    std::size_t before = written;
     std::set<std::string> sent;  // a device may be both changed and heart-beating
     for (const auto& c : changes) {
       if (c.kind != fleet::ChangeKind::kDevice && c.kind != fleet::ChangeKind::kDeviceHeartbeat) {
@@ -230,7 +233,7 @@ grpc::Status HubService::WatchDevices(grpc::ServerContext* ctx, const v1::WatchR
       if (!sent.insert(c.id).second) continue;
       if (!(ok = send(c.id))) break;
     }
-    if (!changes.empty()) pace(budget);
+    if (written > before) pace(budget);
   }
   fleet_.feed().unsubscribe(sub);
   return done("WatchDevices", Status::ok());
@@ -243,6 +246,7 @@ grpc::Status HubService::WatchDeployments(grpc::ServerContext* ctx, const v1::Wa
   if (!sel.isOk()) return done("WatchDeployments", sel.status().withContext("labelSelector"));
   auto sub = fleet_.feed().subscribe();
   std::set<std::string> seen;
+  std::size_t written = 0;  // events sent: only a batch that sent something is paced
   auto send = [&](const std::string& id) -> bool {
     if (!req->id().empty() && id != req->id()) return true;
     v1::DeploymentEvent ev;
@@ -256,6 +260,7 @@ grpc::Status HubService::WatchDeployments(grpc::ServerContext* ctx, const v1::Wa
     } else {
       return true;
     }
+    ++written;
     return writer->Write(ev);
   };
   bool ok = true;
@@ -270,11 +275,12 @@ grpc::Status HubService::WatchDeployments(grpc::ServerContext* ctx, const v1::Wa
   common::TokenBucket budget(kWatchBurst, opts_.watchInterval);
   while (ok && !ctx->IsCancelled() && !stopping_) {
     auto changes = sub->wait(std::chrono::milliseconds(500));
+    std::size_t before = written;
     for (const auto& c : changes) {
       if (c.kind != fleet::ChangeKind::kDeployment) continue;
       if (!(ok = send(c.id))) break;
     }
-    if (!changes.empty()) pace(budget);
+    if (written > before) pace(budget);
   }
   fleet_.feed().unsubscribe(sub);
   return done("WatchDeployments", Status::ok());
