@@ -201,12 +201,14 @@ void Reconciler::setDesired(const protocol::DesiredState& desired) {
       if (unchanged.count(name) == 0) keys.insert(name);
     }
   }
-  for (const auto& k : keys) queue_.add(k, /*urgent=*/true);
-  {
-    std::lock_guard lock(relistMu_);
-    relistNow_ = true;  // find containers of pods we have never heard of (to remove them)
+  // Containers of pods we have never heard of are found (and removed) by a relist, after this
+  // document's passes.
+  if (keys.empty()) {
+    relistSoon();
+  } else {
+    relistWhenIdle_ = true;
+    for (const auto& k : keys) queue_.add(k, /*urgent=*/true);
   }
-  relistCv_.notify_all();
   notify();
 }
 
@@ -291,8 +293,17 @@ std::map<std::string, std::string> Reconciler::runningContainers() const {
 
 // ---- Loops --------------------------------------------------------------------------------------
 
+void Reconciler::relistSoon() {
+  {
+    std::lock_guard lock(relistMu_);
+    relistNow_ = true;
+  }
+  relistCv_.notify_all();
+}
+
 void Reconciler::workerLoop() {
   while (auto key = queue_.get()) {
+    ++passing_;
     pod::PodSync::Outcome out = reconcile(*key);
     if (!out.status.isOk()) {
       auto delay = std::chrono::duration_cast<milliseconds>(queue_.addRateLimited(*key));
@@ -304,6 +315,7 @@ void Reconciler::workerLoop() {
       if (out.requeueAfter) queue_.addAfter(*key, *out.requeueAfter);
     }
     queue_.done(*key);
+    if (--passing_ == 0 && queue_.length() == 0 && relistWhenIdle_.exchange(false)) relistSoon();
   }
 }
 

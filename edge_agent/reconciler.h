@@ -103,6 +103,7 @@ class Reconciler : private pod::PodRecords {
   void touched(const std::string& pod) override;
 
   void workerLoop();
+  void relistSoon();  // wakes the relist loop now
   void relistLoop(std::stop_token stop);
   void removeLegacyFiles();
   pod::PodSync::Outcome reconcile(const std::string& key);
@@ -141,6 +142,10 @@ class Reconciler : private pod::PodRecords {
   std::mutex relistMu_;
   std::condition_variable_any relistCv_;
   bool relistNow_ = false;
+  // A new document may have orphaned containers: relist once its pods' passes are done (a list
+  // of every container, run beside their creates, would slow them down in the engine).
+  std::atomic<bool> relistWhenIdle_{false};
+  std::atomic<int> passing_{0};  // passes in progress
 };
 
 }  // namespace skiff::edge_agent
