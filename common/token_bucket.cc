@@ -24,9 +24,9 @@ TokenBucket::Clock::duration TokenBucket::delay(Clock::time_point now) {
          Clock::duration(1);
 }
 
-void TokenBucket::take(Clock::time_point now) {
+void TokenBucket::take(Clock::time_point now, double tokens) {
   refill(now);
-  tokens_ = std::max(0.0, tokens_ - 1);
+  tokens_ = std::max(0.0, tokens_ - tokens);
 }
 
 }  // namespace skiff::common

@@ -15,8 +15,8 @@ class TokenBucket {
 
   // How long until an event may happen (zero: now).
   Clock::duration delay(Clock::time_point now = Clock::now());
-  // An event happened: takes a token (never below zero).
-  void take(Clock::time_point now = Clock::now());
+  // An event happened: takes `tokens` (a cheap event may take a fraction; never below zero).
+  void take(Clock::time_point now = Clock::now(), double tokens = 1);
 
  private:
   void refill(Clock::time_point now);

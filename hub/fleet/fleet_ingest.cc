@@ -74,6 +74,7 @@ std::optional<IngestError> Fleet::ingestReported(const std::string& deviceId,
     notifyHeartbeat(d);
     return std::nullopt;
   }
+  std::optional<proto::Reported> before = std::move(d.reported);
   d.reported = std::move(parsed);
   const proto::Reported& r = *d.reported;
   if (!r.facts.arch.empty() && r.facts.arch != d.arch) {
@@ -112,8 +113,54 @@ std::optional<IngestError> Fleet::ingestReported(const std::string& deviceId,
   d.failing = std::move(failing);
   markStatusStale(d);
   writeTwin(d);
-  notifyDevice(d, true);
+  notifyReported(d, before);
   return std::nullopt;
+}
+
+void Fleet::notifyReported(const DeviceState& d, const std::optional<proto::Reported>& before) {
+  if (!feed_.hasSubscribers()) return;
+  const proto::Reported& after = *d.reported;
+  if (!before || before->desiredError != after.desiredError || before->facts != after.facts) {
+    notifyDevice(d, true);
+    return;
+  }
+  notifyDevice(d, false);
+  // Per deployment: its pods' and containers' statuses in each report, and whether the report
+  // applies the desired version that carried its generation. A device with many pods (one hub
+  // deployment per Kubernetes pod) reports one pod's change; the watchers of its other
+  // deployments have nothing to learn from that.
+  struct Part {
+    std::vector<const proto::PodStatus*> pods;
+    std::vector<const proto::ModuleStatus*> modules;
+    bool operator==(const Part& o) const {
+      auto same = [](const auto& a, const auto& b) {
+        return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                          [](const auto* x, const auto* y) { return *x == *y; });
+      };
+      return same(pods, o.pods) && same(modules, o.modules);
+    }
+  };
+  auto parts = [](const proto::Reported& r) {
+    std::map<std::string_view, Part> out;
+    for (const auto& p : r.pods) out[p.deploymentId].pods.push_back(&p);
+    for (const auto& m : r.modules) out[m.deploymentId].modules.push_back(&m);
+    return out;
+  };
+  const auto was = parts(*before);
+  const auto now = parts(after);
+  static const Part kNone;
+  for (const auto& id : d.matches) {
+    auto w = was.find(id);
+    auto n = now.find(id);
+    bool changed = !((w == was.end() ? kNone : w->second) == (n == now.end() ? kNone : n->second));
+    if (!changed) {
+      auto dv = d.depVersions.find(id);
+      std::int64_t required = dv == d.depVersions.end() ? 0 : dv->second.version;
+      changed = (required > 0 && before->appliedVersion >= required) !=
+                (required > 0 && after.appliedVersion >= required);
+    }
+    if (changed) feed_.notify(ChangeKind::kDeployment, id);
+  }
 }
 
 std::optional<IngestError> Fleet::ingestPresence(const std::string& deviceId,

@@ -26,6 +26,20 @@ TEST(TokenBucketTest, BurstThenOnePerInterval) {
   EXPECT_GE(b.delay(t0 + 100ms), 99ms);
 }
 
+TEST(TokenBucketTest, CheapEventsTakeAFraction) {
+  Clock::time_point t0{};
+  TokenBucket b(2, 100ms, t0);
+  b.take(t0);
+  b.take(t0, 0.2);
+  // 0.8 left: the next event waits for a fifth of an interval, not a whole one.
+  auto d = b.delay(t0);
+  EXPECT_GE(d, 20ms);
+  EXPECT_LE(d, 21ms);
+  b.take(t0 + 20ms, 0.2);
+  EXPECT_GE(b.delay(t0 + 20ms), 20ms);
+  EXPECT_EQ(b.delay(t0 + 40ms), Clock::duration::zero());
+}
+
 TEST(TokenBucketTest, IdleRefillsUpToTheBurstOnly) {
   Clock::time_point t0{};
   TokenBucket b(2, 100ms, t0);

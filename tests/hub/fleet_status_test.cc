@@ -162,5 +162,44 @@ TEST_F(FleetStatusTest, KeptCountsFollowEveryChangeLikeAFullCount) {
   EXPECT_EQ(counts("base").running, counts("base").applied);
 }
 
+// Watchers of deployments (the virtual node) hear of a report only for the deployments whose
+// status on the device it changes: one pod's change on a device running many is one event.
+TEST_F(FleetStatusTest, AReportNotifiesOnlyTheDeploymentsItChanges) {
+  device("d0", {{"role", "edge"}});
+  apply("one", "role=edge", R"([{"name":"a","image":"busybox:1"}])");
+  apply("two", "role=edge", R"([{"name":"b","image":"busybox:1"}])");
+  deliver();
+  auto sub = f_->fleet->feed().subscribe();
+  auto deploymentsNotified = [&] {
+    std::set<std::string> out;
+    for (const auto& c : sub->wait(0ms)) {
+      if (c.kind == ChangeKind::kDeployment) out.insert(c.id);
+    }
+    return out;
+  };
+  agents_["d0"]->setFailure("a/a", "ErrImagePull");
+  ingest({agents_["d0"]->report()});
+  EXPECT_EQ(deploymentsNotified(), (std::set<std::string>{"one"}));
+  EXPECT_EQ(counts("one").failed, 1);
+
+  // An unchanged report (a heartbeat) tells no deployment anything.
+  ingest({agents_["d0"]->report()});
+  EXPECT_EQ(deploymentsNotified(), (std::set<std::string>{}));
+
+  // Device-wide: offline, then a new generation of one deployment (applied by the device's
+  // next desired version: only that deployment's applied state moves).
+  ingest({agents_["d0"]->will()});
+  EXPECT_EQ(deploymentsNotified(), (std::set<std::string>{"one", "two"}));
+  ingest(agents_["d0"]->hello());
+  (void)deploymentsNotified();
+  agents_["d0"]->setFailure("a/a", "");
+  apply("two", "role=edge", R"([{"name":"b","image":"busybox:2"}])");
+  deliver();
+  EXPECT_TRUE(deploymentsNotified().contains("two"));
+  EXPECT_EQ(counts("two"), (Counts{1, 1, 1, 0, 0}));
+  EXPECT_EQ(counts("one"), (Counts{1, 1, 1, 0, 0}));
+  f_->fleet->feed().unsubscribe(sub);
+}
+
 }  // namespace
 }  // namespace skiff::hub::fleet
