@@ -186,6 +186,39 @@ struct Aggregate {
   std::map<std::string, Observed> byDevice;  // online devices
 };
 
+// Notices (Kubernetes Events): per device and container, while the condition lasts.
+void addNotices(const std::vector<DeviceView>& devices, const std::vector<Observed>& obs,
+                const SpecContainer& c, std::vector<DeviceNotice>& notices) {
+  for (const auto& o : obs) {
+    if (!o.online) continue;
+    std::string base = o.deviceId + "/" + c.name + "/";
+    if (o.kind == Observed::Kind::kWaiting && isFailureReason(o.reason)) {
+      std::string reason = o.reason == "CrashLoopBackOff" ? "BackOff" : "Failed";
+      std::string msg =
+          o.reason == "CrashLoopBackOff"
+              ? "Back-off restarting failed container " + c.name + " on device " + o.deviceId
+              : "device " + o.deviceId + ": container " + c.name + ": " + o.reason +
+                    (o.message.empty() ? "" : ": " + o.message);
+      notices.push_back({base + o.reason, "Warning", reason, msg});
+    } else if (failedTermination(o) && !(c.sidecar && completedOn(devices, o.deviceId))) {
+      // (The sidecars of a completed pod were stopped by the agent: not a failure.)
+      notices.push_back({base + "terminated/" + o.module->finishedAt, "Warning", "Failed",
+                         "device " + o.deviceId + ": container " + c.name +
+                             " terminated with exit code " +
+                             std::to_string(o.module->exitCode.value_or(0))});
+    } else if (o.kind == Observed::Kind::kRunning && o.module) {
+      notices.push_back(
+          {base + "started/" + o.module->containerId + "/" + std::to_string(o.module->restartCount),
+           "Normal", "Started", "device " + o.deviceId + ": started container " + c.name});
+      if (o.module->health == protocol::Health::kUnhealthy) {
+        notices.push_back(
+            {base + "unhealthy", "Warning", "Unhealthy",
+             "device " + o.deviceId + ": container " + c.name + ": liveness probe failed"});
+      }
+    }
+  }
+}
+
 Aggregate aggregate(const StatusInput& in, const std::vector<DeviceView>& devices,
                     const std::string& podName, const SpecContainer& c, long long generation,
                     const std::string& notCreated, int reachable,
@@ -279,35 +312,7 @@ Aggregate aggregate(const StatusInput& in, const std::vector<DeviceView>& device
   if (!cs.contains("lastState")) cs["lastState"] = Json::object();
   a.status = std::move(cs);
 
-  // Notices: per device and container, while the condition lasts.
-  for (const auto& o : obs) {
-    if (!o.online) continue;
-    std::string base = o.deviceId + "/" + c.name + "/";
-    if (o.kind == Observed::Kind::kWaiting && isFailureReason(o.reason)) {
-      std::string reason = o.reason == "CrashLoopBackOff" ? "BackOff" : "Failed";
-      std::string msg =
-          o.reason == "CrashLoopBackOff"
-              ? "Back-off restarting failed container " + c.name + " on device " + o.deviceId
-              : "device " + o.deviceId + ": container " + c.name + ": " + o.reason +
-                    (o.message.empty() ? "" : ": " + o.message);
-      notices.push_back({base + o.reason, "Warning", reason, msg});
-    } else if (failedTermination(o) && !(c.sidecar && completedOn(devices, o.deviceId))) {
-      // (The sidecars of a completed pod were stopped by the agent: not a failure.)
-      notices.push_back({base + "terminated/" + o.module->finishedAt, "Warning", "Failed",
-                         "device " + o.deviceId + ": container " + c.name +
-                             " terminated with exit code " +
-                             std::to_string(o.module->exitCode.value_or(0))});
-    } else if (o.kind == Observed::Kind::kRunning && o.module) {
-      notices.push_back(
-          {base + "started/" + o.module->containerId + "/" + std::to_string(o.module->restartCount),
-           "Normal", "Started", "device " + o.deviceId + ": started container " + c.name});
-      if (o.module->health == protocol::Health::kUnhealthy) {
-        notices.push_back(
-            {base + "unhealthy", "Warning", "Unhealthy",
-             "device " + o.deviceId + ": container " + c.name + ": liveness probe failed"});
-      }
-    }
-  }
+  addNotices(devices, obs, c, notices);
   return a;
 }
 

@@ -126,6 +126,47 @@ Status ensureLeaf(const tls::CertificateAuthority& ca, const std::string& certFi
   return Status::ok();
 }
 
+// The broker's configuration (rewritten when the options changed), its ACL and CRL (kept: the
+// hub maintains them).
+Status writeBrokerFiles(const InitOptions& o, const DataDirLayout& l,
+                        const tls::CertificateAuthority& ca, InitReport& report) {
+  broker::MosquittoConfig mc;
+  mc.listen = o.mqttListen;
+  mc.caFile = l.caCert;
+  mc.certFile = l.brokerCert;
+  mc.keyFile = l.brokerKey;
+  mc.crlFile = l.crlFile;
+  mc.aclFile = l.aclFile;
+  mc.persistenceDir = l.persistenceDir;
+  mc.runAsRoot = ::geteuid() == 0;
+  std::string conf = broker::mosquittoConf(mc);
+  auto current = common::readFile(l.mosquittoConf);
+  if (!current.isOk()) {
+    SKIFF_RETURN_IF_ERROR(common::writeFileAtomic(l.mosquittoConf, conf, 0644));
+    report.created.push_back(l.mosquittoConf);
+  } else if (*current != conf) {
+    SKIFF_RETURN_IF_ERROR(common::writeFileAtomic(l.mosquittoConf, conf, 0644));
+    report.updated.push_back(l.mosquittoConf);
+  } else {
+    report.kept.push_back(l.mosquittoConf);
+  }
+  if (!exists(l.aclFile)) {
+    SKIFF_RETURN_IF_ERROR(common::writeFileAtomic(l.aclFile, broker::aclFile({}), 0644));
+    report.created.push_back(l.aclFile);
+  } else {
+    report.kept.push_back(l.aclFile);
+  }
+  if (!exists(l.crlFile)) {
+    SKIFF_ASSIGN_OR_RETURN(std::string crl,
+                           broker::buildCrl(ca, {}, std::chrono::system_clock::now()));
+    SKIFF_RETURN_IF_ERROR(common::writeFileAtomic(l.crlFile, crl, 0644));
+    report.created.push_back(l.crlFile);
+  } else {
+    report.kept.push_back(l.crlFile);
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Result<InitReport> initDataDir(const InitOptions& o) {
@@ -214,40 +255,7 @@ Result<InitReport> initDataDir(const InitOptions& o) {
     report.created.push_back(l.skiffctlConfig);
   }
 
-  broker::MosquittoConfig mc;
-  mc.listen = o.mqttListen;
-  mc.caFile = l.caCert;
-  mc.certFile = l.brokerCert;
-  mc.keyFile = l.brokerKey;
-  mc.crlFile = l.crlFile;
-  mc.aclFile = l.aclFile;
-  mc.persistenceDir = l.persistenceDir;
-  mc.runAsRoot = ::geteuid() == 0;
-  std::string conf = broker::mosquittoConf(mc);
-  auto current = common::readFile(l.mosquittoConf);
-  if (!current.isOk()) {
-    SKIFF_RETURN_IF_ERROR(common::writeFileAtomic(l.mosquittoConf, conf, 0644));
-    report.created.push_back(l.mosquittoConf);
-  } else if (*current != conf) {
-    SKIFF_RETURN_IF_ERROR(common::writeFileAtomic(l.mosquittoConf, conf, 0644));
-    report.updated.push_back(l.mosquittoConf);
-  } else {
-    report.kept.push_back(l.mosquittoConf);
-  }
-  if (!exists(l.aclFile)) {
-    SKIFF_RETURN_IF_ERROR(common::writeFileAtomic(l.aclFile, broker::aclFile({}), 0644));
-    report.created.push_back(l.aclFile);
-  } else {
-    report.kept.push_back(l.aclFile);
-  }
-  if (!exists(l.crlFile)) {
-    SKIFF_ASSIGN_OR_RETURN(std::string crl,
-                           broker::buildCrl(*ca, {}, std::chrono::system_clock::now()));
-    SKIFF_RETURN_IF_ERROR(common::writeFileAtomic(l.crlFile, crl, 0644));
-    report.created.push_back(l.crlFile);
-  } else {
-    report.kept.push_back(l.crlFile);
-  }
+  SKIFF_RETURN_IF_ERROR(writeBrokerFiles(o, l, *ca, report));
   return report;
 }
 

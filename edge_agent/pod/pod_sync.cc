@@ -549,59 +549,8 @@ PodSync::Outcome PodSync::ensureRunning(Ctx& ctx, const std::string& name, bool 
       return {};
     }
     case engine::ContainerStatus::kExited:
-    case engine::ContainerStatus::kDead: {
-      prober_.untrack(module);
-      protocol::Termination term = terminationOf(*info);
-      bool failed = term.exitCode != 0 || info->oomKilled;
-      bool restart = failed ? restartOnFailure : restartOnSuccess;
-      if (!restart) {
-        setStatus(ctx.pod, name,
-                  [&](ContainerRecord& c) { setTerminated(c.status, term, info->error); });
-        return {};
-      }
-      std::optional<milliseconds> wait;
-      setStatus(ctx.pod, name, [&](ContainerRecord& c) {
-        auto finished = info->finishedAt.value_or(std::chrono::system_clock::time_point{});
-        if (!c.handledFinishedAt || *c.handledFinishedAt != finished) {
-          // A new exit: like the kubelet, restart at once the first time, then wait 10 s, 20 s,
-          // … 5 min; a container that ran for crashLoopReset starts over.
-          c.handledFinishedAt = finished;
-          if (info->startedAt && info->finishedAt &&
-              *info->finishedAt - *info->startedAt >= opts_.crashLoopReset) {
-            c.crashBackoff = milliseconds(0);
-          }
-          c.restartNotBefore = now + c.crashBackoff;
-          c.appliedBackoff = c.crashBackoff;
-          c.crashBackoff = c.crashBackoff.count() == 0
-                               ? opts_.crashLoopInitial
-                               : std::min(c.crashBackoff * 2, opts_.crashLoopMax);
-        }
-        if (c.restartNotBefore && now < *c.restartNotBefore) {
-          wait = remaining(*c.restartNotBefore);
-          if (c.status.reason != "PostStartHookError" || c.status.state != ModuleState::kWaiting) {
-            setWaiting(c.status, "CrashLoopBackOff",
-                       "back-off " + seconds(c.appliedBackoff) +
-                           " restarting failed container=" + c.spec.name + " pod=" + ctx.pod);
-          }
-          c.status.lastTermination = term;
-          c.status.startedAt.clear();
-        }
-      });
-      if (wait) {
-        ctx.wakeIn(*wait);
-        return {};
-      }
-      if (Status s = startMember(ctx, name, id); !s.isOk()) return {s, std::nullopt};
-      common::log::info("restarted exited container",
-                        {{"module", module}, {"container", id}, {"exitCode", term.exitCode}});
-      setStatus(ctx.pod, name, [&](ContainerRecord& c) {
-        ++c.status.restartCount;
-        c.status.lastTermination = term;
-        c.postStartDone = !c.spec.lifecycle.postStart;
-      });
-      records_.persist();
-      return afterStart(ctx, name, id);
-    }
+    case engine::ContainerStatus::kDead:
+      return afterExit(ctx, name, id, *info, restartOnSuccess, restartOnFailure);
     case engine::ContainerStatus::kPaused:
     case engine::ContainerStatus::kRestarting:
     case engine::ContainerStatus::kUnknown:
@@ -613,6 +562,65 @@ PodSync::Outcome PodSync::ensureRunning(Ctx& ctx, const std::string& name, bool 
       return {};
   }
   return {};
+}
+
+// An exited container: terminated for good, or restarted at once or after its crash back-off.
+PodSync::Outcome PodSync::afterExit(Ctx& ctx, const std::string& name, const std::string& id,
+                                    const engine::ContainerInfo& exited, bool restartOnSuccess,
+                                    bool restartOnFailure) {
+  const std::string module = ctx.rec.containers.at(name).status.name;
+  const auto now = Clock::now();
+  prober_.untrack(module);
+  protocol::Termination term = terminationOf(exited);
+  bool failed = term.exitCode != 0 || exited.oomKilled;
+  bool restart = failed ? restartOnFailure : restartOnSuccess;
+  if (!restart) {
+    setStatus(ctx.pod, name,
+              [&](ContainerRecord& c) { setTerminated(c.status, term, exited.error); });
+    return {};
+  }
+  std::optional<milliseconds> wait;
+  setStatus(ctx.pod, name, [&](ContainerRecord& c) {
+    auto finished = exited.finishedAt.value_or(std::chrono::system_clock::time_point{});
+    if (!c.handledFinishedAt || *c.handledFinishedAt != finished) {
+      // A new exit: like the kubelet, restart at once the first time, then wait 10 s, 20 s,
+      // … 5 min; a container that ran for crashLoopReset starts over.
+      c.handledFinishedAt = finished;
+      if (exited.startedAt && exited.finishedAt &&
+          *exited.finishedAt - *exited.startedAt >= opts_.crashLoopReset) {
+        c.crashBackoff = milliseconds(0);
+      }
+      c.restartNotBefore = now + c.crashBackoff;
+      c.appliedBackoff = c.crashBackoff;
+      c.crashBackoff = c.crashBackoff.count() == 0
+                           ? opts_.crashLoopInitial
+                           : std::min(c.crashBackoff * 2, opts_.crashLoopMax);
+    }
+    if (c.restartNotBefore && now < *c.restartNotBefore) {
+      wait = remaining(*c.restartNotBefore);
+      if (c.status.reason != "PostStartHookError" || c.status.state != ModuleState::kWaiting) {
+        setWaiting(c.status, "CrashLoopBackOff",
+                   "back-off " + seconds(c.appliedBackoff) +
+                       " restarting failed container=" + c.spec.name + " pod=" + ctx.pod);
+      }
+      c.status.lastTermination = term;
+      c.status.startedAt.clear();
+    }
+  });
+  if (wait) {
+    ctx.wakeIn(*wait);
+    return {};
+  }
+  if (Status s = startMember(ctx, name, id); !s.isOk()) return {s, std::nullopt};
+  common::log::info("restarted exited container",
+                    {{"module", module}, {"container", id}, {"exitCode", term.exitCode}});
+  setStatus(ctx.pod, name, [&](ContainerRecord& c) {
+    ++c.status.restartCount;
+    c.status.lastTermination = term;
+    c.postStartDone = !c.spec.lifecycle.postStart;
+  });
+  records_.persist();
+  return afterStart(ctx, name, id);
 }
 
 PodSync::Outcome PodSync::createAndStart(Ctx& ctx, const std::string& name) {

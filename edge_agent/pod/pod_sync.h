@@ -112,6 +112,10 @@ class PodSync {
   // Brings one container to running per policy (creating, starting, restarting with back-off).
   Outcome ensureRunning(Ctx& ctx, const std::string& name, bool restartOnSuccess,
                         bool restartOnFailure);
+  // An exited container: terminated for good, or restarted (at once or after its back-off).
+  Outcome afterExit(Ctx& ctx, const std::string& name, const std::string& id,
+                    const engine::ContainerInfo& exited, bool restartOnSuccess,
+                    bool restartOnFailure);
   Outcome createAndStart(Ctx& ctx, const std::string& name);
   // Pulls (per pull policy) and creates one container; reads ctx only, so containers of one
   // pass can be created concurrently. No id: the status says why (and `wake` when to retry).

@@ -104,39 +104,7 @@ Status Fleet::loadAll() {
     st->compiled = std::move(*compiled);
     deployments_.emplace(st->compiled->id(), std::move(st));
   }
-  SKIFF_ASSIGN_OR_RETURN(auto twins, store.list(keys::kTwins));
-  for (const auto& kv : twins.items) {
-    std::string id = kv.key.substr(keys::kTwins.size());
-    auto it = devices_.find(id);
-    if (it == devices_.end()) {
-      writer_->remove(kv.key);  // left over from a deletion that did not finish
-      continue;
-    }
-    SKIFF_ASSIGN_OR_RETURN(Json j, parseStored(kv.key, kv.value));
-    auto t = twinRecordFromJson(j);
-    if (!t.isOk()) return common::internalError(kv.key + ": " + t.status().message());
-    DeviceState& d = *it->second;
-    d.online = t->online;
-    if (d.online) ++onlineCount_;
-    d.presenceAtMs = t->presenceAtMs;
-    d.lastSeenMs = t->lastSeenMs;
-    if (!t->reportedJson.empty()) {
-      auto pj = proto::parsePayload(t->reportedJson);
-      auto rep = pj.isOk() ? proto::reportedFromJson(*pj) : Result<proto::Reported>(pj.status());
-      if (rep.isOk()) {
-        d.reported = std::move(*rep);
-        d.reportedJson = t->reportedJson;
-        d.arch = d.reported->facts.arch;
-        for (const auto& m : d.reported->modules) {
-          if (isFailing(*d.reported, m)) d.failing.insert(m.name);
-        }
-        d.refusing = d.reported->desiredError.has_value();
-      } else {
-        common::log::warn("ignoring unreadable stored twin",
-                          {{"key", kv.key}, {"error", rep.status().toString()}});
-      }
-    }
-  }
+  SKIFF_RETURN_IF_ERROR(loadTwins());
   SKIFF_ASSIGN_OR_RETURN(auto desired, store.list(keys::kDesired));
   std::int64_t maxVersion = 0;
   for (const auto& kv : desired.items) {
@@ -202,6 +170,45 @@ Status Fleet::loadAll() {
                     {{"devices", static_cast<std::int64_t>(devices_.size())},
                      {"deployments", static_cast<std::int64_t>(deployments_.size())},
                      {"nextVersion", nextVersion_}});
+  return Status::ok();
+}
+
+// The devices' twins (online state, last report); mu_ held, devices loaded.
+Status Fleet::loadTwins() {
+  auto& store = *opts_.store;
+  SKIFF_ASSIGN_OR_RETURN(auto twins, store.list(keys::kTwins));
+  for (const auto& kv : twins.items) {
+    std::string id = kv.key.substr(keys::kTwins.size());
+    auto it = devices_.find(id);
+    if (it == devices_.end()) {
+      writer_->remove(kv.key);  // left over from a deletion that did not finish
+      continue;
+    }
+    SKIFF_ASSIGN_OR_RETURN(Json j, parseStored(kv.key, kv.value));
+    auto t = twinRecordFromJson(j);
+    if (!t.isOk()) return common::internalError(kv.key + ": " + t.status().message());
+    DeviceState& d = *it->second;
+    d.online = t->online;
+    if (d.online) ++onlineCount_;
+    d.presenceAtMs = t->presenceAtMs;
+    d.lastSeenMs = t->lastSeenMs;
+    if (!t->reportedJson.empty()) {
+      auto pj = proto::parsePayload(t->reportedJson);
+      auto rep = pj.isOk() ? proto::reportedFromJson(*pj) : Result<proto::Reported>(pj.status());
+      if (rep.isOk()) {
+        d.reported = std::move(*rep);
+        d.reportedJson = t->reportedJson;
+        d.arch = d.reported->facts.arch;
+        for (const auto& m : d.reported->modules) {
+          if (isFailing(*d.reported, m)) d.failing.insert(m.name);
+        }
+        d.refusing = d.reported->desiredError.has_value();
+      } else {
+        common::log::warn("ignoring unreadable stored twin",
+                          {{"key", kv.key}, {"error", rep.status().toString()}});
+      }
+    }
+  }
   return Status::ok();
 }
 

@@ -183,6 +183,7 @@ class Fleet {
 
   explicit Fleet(FleetOptions options);
   common::Status loadAll();
+  common::Status loadTwins();  // part of loadAll()
 
   // All below run with mu_ held.
   Labels allLabelsOf(const DeviceState& d) const;
