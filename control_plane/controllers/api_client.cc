@@ -107,6 +107,10 @@ Result<Json> ApiClient::get(const apiserver::ResourceInfo& r, const std::string&
   return toResult(call("GET", resourcePath(r, ns, name), "", ""));
 }
 
+Result<Json> ApiClient::list(const apiserver::ResourceInfo& r, const std::string& ns) {
+  return toResult(call("GET", resourcePath(r, ns), "", ""));
+}
+
 Result<Json> ApiClient::create(const apiserver::ResourceInfo& r, const std::string& ns,
                                const Json& obj) {
   return toResult(call("POST", resourcePath(r, ns), common::dumpJson(obj), "application/json"));
@@ -131,6 +135,12 @@ Result<Json> ApiClient::remove(const apiserver::ResourceInfo& r, const std::stri
                                const std::string& name, const Json& deleteOptions) {
   return toResult(call("DELETE", resourcePath(r, ns, name), common::dumpJson(deleteOptions),
                        "application/json"));
+}
+
+Result<Json> ApiClient::removeCollection(const apiserver::ResourceInfo& r, const std::string& ns,
+                                         const Json& deleteOptions) {
+  return toResult(
+      call("DELETE", resourcePath(r, ns), common::dumpJson(deleteOptions), "application/json"));
 }
 
 common::Status ApiClient::bind(const std::string& ns, const std::string& pod,

@@ -23,6 +23,7 @@ class ApiClient final : public Client {
 
   Result<Json> get(const apiserver::ResourceInfo& r, const std::string& ns,
                    const std::string& name) override;
+  Result<Json> list(const apiserver::ResourceInfo& r, const std::string& ns) override;
   Result<Json> create(const apiserver::ResourceInfo& r, const std::string& ns,
                       const Json& obj) override;
   Result<Json> update(const apiserver::ResourceInfo& r, const Json& obj,
@@ -32,6 +33,8 @@ class ApiClient final : public Client {
                      const std::string& subresource) override;
   Result<Json> remove(const apiserver::ResourceInfo& r, const std::string& ns,
                       const std::string& name, const Json& deleteOptions) override;
+  Result<Json> removeCollection(const apiserver::ResourceInfo& r, const std::string& ns,
+                                const Json& deleteOptions) override;
   common::Status bind(const std::string& ns, const std::string& pod,
                       const std::string& node) override;
   using Client::patch;

@@ -26,11 +26,13 @@ class Client {
   virtual ~Client() = default;
   virtual Result<Json> get(const apiserver::ResourceInfo& r, const std::string& ns,
                            const std::string& name) = 0;
+  // GET of the collection in ns: the list object ({"items": [...]}, resourceVersion).
+  virtual Result<Json> list(const apiserver::ResourceInfo& r, const std::string& ns) = 0;
   // POST to the collection; the answer is the stored object (name from generateName, uid,
   // resourceVersion).
   virtual Result<Json> create(const apiserver::ResourceInfo& r, const std::string& ns,
                               const Json& obj) = 0;
-  // PUT of obj (its metadata names it); subresource "" or "status".
+  // PUT of obj (its metadata names it); subresource "", "status" or (namespaces) "finalize".
   virtual Result<Json> update(const apiserver::ResourceInfo& r, const Json& obj,
                               const std::string& subresource) = 0;
   // contentType: application/merge-patch+json, application/strategic-merge-patch+json or
@@ -41,6 +43,9 @@ class Client {
   // DELETE with DeleteOptions (gracePeriodSeconds, preconditions, propagationPolicy).
   virtual Result<Json> remove(const apiserver::ResourceInfo& r, const std::string& ns,
                               const std::string& name, const Json& deleteOptions) = 0;
+  // DELETE of the collection in ns with DeleteOptions (deletecollection).
+  virtual Result<Json> removeCollection(const apiserver::ResourceInfo& r, const std::string& ns,
+                                        const Json& deleteOptions) = 0;
   // POST pods/binding.
   virtual common::Status bind(const std::string& ns, const std::string& pod,
                               const std::string& node) = 0;

@@ -5,7 +5,7 @@
 
 namespace skiff::control_plane::controllers {
 
-NamespaceController::NamespaceController(ApiClient& client, Informer& namespaces, std::string caPem)
+NamespaceController::NamespaceController(Client& client, Informer& namespaces, std::string caPem)
     : Controller("namespace", 2),
       client_(client),
       namespaces_(namespaces),
@@ -27,11 +27,13 @@ common::Status NamespaceController::reconcile(const std::string& key) {
   std::size_t remaining = 0;
   for (const auto& r : apiserver::allResources()) {
     if (!r.namespaced) continue;
-    std::string path = resourcePath(r, key);
-    auto [code, list] = client_.call("GET", path, "", "");
-    if (code != 200 || !list.contains("items") || list["items"].empty()) continue;
-    remaining += list["items"].size();
-    client_.call("DELETE", path, R"({"propagationPolicy":"Background"})", "application/json");
+    auto list = client_.list(r, key);
+    if (!list.isOk()) continue;  // (counted again on the next pass)
+    const Json& items = common::jsonField(*list, "items");
+    if (!items.is_array() || items.empty()) continue;
+    remaining += items.size();
+    // Failures show as objects still there on the next pass.
+    (void)client_.removeCollection(r, key, {{"propagationPolicy", "Background"}});
   }
   if (remaining > 0) {
     queue().addAfter(key, std::chrono::seconds(1));
@@ -41,10 +43,9 @@ common::Status NamespaceController::reconcile(const std::string& key) {
                {"kind", "Namespace"},
                {"metadata", {{"name", key}}},
                {"spec", {{"finalizers", Json::array()}}}};
-  auto [code, resp] = client_.call("PUT", "/api/v1/namespaces/" + key + "/finalize",
-                                   common::dumpJson(body), "application/json");
-  if (code != 200 && code != 404) {
-    return common::internalError("finalizing namespace " + key + ": HTTP " + std::to_string(code));
+  auto done = client_.update(*apiserver::findResource("", "v1", "namespaces"), body, "finalize");
+  if (!done.isOk() && done.status().code() != common::StatusCode::kNotFound) {
+    return done.status().withContext("finalizing namespace " + key);
   }
   return common::Status::ok();
 }

@@ -6,7 +6,7 @@
 // may take a while).
 #pragma once
 
-#include "control_plane/controllers/api_client.h"
+#include "control_plane/controllers/client.h"
 #include "control_plane/controllers/controller.h"
 #include "control_plane/controllers/informer.h"
 
@@ -14,7 +14,7 @@ namespace skiff::control_plane::controllers {
 
 class NamespaceController final : public Controller {
  public:
-  NamespaceController(ApiClient& client, Informer& namespaces, std::string caPem);
+  NamespaceController(Client& client, Informer& namespaces, std::string caPem);
   void registerHandlers() override;
 
  protected:
@@ -27,7 +27,7 @@ class NamespaceController final : public Controller {
                               const Json& desired, const char* ownedField);
   common::Status ensureDefaultAccount(const std::string& ns);
   common::Status ensureRootCa(const std::string& ns);
-  ApiClient& client_;
+  Client& client_;
   Informer& namespaces_;
   std::string caPem_;
 };

@@ -59,7 +59,7 @@ std::vector<KubeAction> FakeKubeClient::writes() const {
   std::lock_guard lock(mu_);
   std::vector<KubeAction> out;
   for (const auto& a : actions_) {
-    if (a.verb != "get") out.push_back(a);
+    if (a.verb != "get" && a.verb != "list") out.push_back(a);
   }
   return out;
 }
@@ -82,6 +82,21 @@ Result<Json> FakeKubeClient::get(const ResourceInfo& r, const std::string& ns,
   auto it = objects_.find(keyOf(r, ns, name));
   if (it == objects_.end()) return notFound(r, name);
   return it->second;
+}
+
+Result<Json> FakeKubeClient::list(const ResourceInfo& r, const std::string& ns) {
+  std::lock_guard lock(mu_);
+  actions_.push_back({"list", r.resource, ns, "", "", Json()});
+  if (auto s = injectedLocked("list", r.resource)) return *s;
+  Json items = Json::array();
+  for (const auto& [key, obj] : objects_) {
+    if (std::get<0>(key) == r.resource && (ns.empty() || std::get<1>(key) == ns)) {
+      items.push_back(obj);
+    }
+  }
+  return Json{{"kind", r.kind + "List"},
+              {"metadata", {{"resourceVersion", std::to_string(revision_)}}},
+              {"items", std::move(items)}};
 }
 
 Result<Json> FakeKubeClient::create(const ResourceInfo& r, const std::string& ns, const Json& obj) {
@@ -117,6 +132,8 @@ Result<Json> FakeKubeClient::update(const ResourceInfo& r, const Json& obj,
   Json next = it->second;
   if (subresource == "status") {
     next["status"] = common::jsonField(obj, "status");
+  } else if (subresource == "finalize") {
+    next["spec"]["finalizers"] = common::jsonField(common::jsonField(obj, "spec"), "finalizers");
   } else {
     next = obj;
     if (next.contains("status") || it->second.contains("status")) {
@@ -152,6 +169,23 @@ Result<Json> FakeKubeClient::remove(const ResourceInfo& r, const std::string& ns
   Json gone = it->second;
   objects_.erase(it);
   return gone;
+}
+
+Result<Json> FakeKubeClient::removeCollection(const ResourceInfo& r, const std::string& ns,
+                                              const Json& deleteOptions) {
+  std::lock_guard lock(mu_);
+  actions_.push_back({"deletecollection", r.resource, ns, "", "", deleteOptions});
+  if (auto s = injectedLocked("deletecollection", r.resource)) return *s;
+  Json items = Json::array();
+  for (auto it = objects_.begin(); it != objects_.end();) {
+    if (std::get<0>(it->first) == r.resource && (ns.empty() || std::get<1>(it->first) == ns)) {
+      items.push_back(it->second);
+      it = objects_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return Json{{"kind", r.kind + "List"}, {"items", std::move(items)}};
 }
 
 Status FakeKubeClient::bind(const std::string& ns, const std::string& pod,

@@ -23,11 +23,11 @@
 namespace skiff::test {
 
 struct KubeAction {
-  std::string verb;      // get, create, update, patch, delete, bind
+  std::string verb;      // get, list, create, update, patch, delete, deletecollection, bind
   std::string resource;  // plural: "pods"
   std::string ns;
   std::string name;         // the stored name (after generateName)
-  std::string subresource;  // "", "status", "binding"
+  std::string subresource;  // "", "status", "finalize", "binding"
   common::Json body;        // the object, patch or DeleteOptions sent
 };
 
@@ -40,7 +40,7 @@ class FakeKubeClient final : public control_plane::controllers::Client {
   // The tracked object, if any.
   std::optional<common::Json> object(const ResourceInfo& r, const std::string& ns,
                                      const std::string& name) const;
-  // The actions so far, without gets (reads are not what a controller test asserts).
+  // The actions so far, without gets and lists (reads are not what a controller test asserts).
   std::vector<KubeAction> writes() const;
   void clearActions();
   // The next call of verb on resource fails with status (then the fake behaves normally again).
@@ -48,6 +48,7 @@ class FakeKubeClient final : public control_plane::controllers::Client {
 
   common::Result<common::Json> get(const ResourceInfo& r, const std::string& ns,
                                    const std::string& name) override;
+  common::Result<common::Json> list(const ResourceInfo& r, const std::string& ns) override;
   common::Result<common::Json> create(const ResourceInfo& r, const std::string& ns,
                                       const common::Json& obj) override;
   common::Result<common::Json> update(const ResourceInfo& r, const common::Json& obj,
@@ -59,6 +60,8 @@ class FakeKubeClient final : public control_plane::controllers::Client {
   common::Result<common::Json> remove(const ResourceInfo& r, const std::string& ns,
                                       const std::string& name,
                                       const common::Json& deleteOptions) override;
+  common::Result<common::Json> removeCollection(const ResourceInfo& r, const std::string& ns,
+                                                const common::Json& deleteOptions) override;
   common::Status bind(const std::string& ns, const std::string& pod,
                       const std::string& node) override;
   using Client::patch;
