@@ -2,7 +2,8 @@
 // Every call authenticates its `authorization: Bearer <token>` metadata; writes need the admin
 // role. Status codes map as documented in hub.proto. Watch streams send a snapshot (ADDED per
 // match), SYNCED, then changes (10 batches at once, then at most one per `watchInterval`; a
-// batch under 64 KiB counts a fifth), until the client cancels or the server stops. Runs on gRPC's sync-server threads; thread-safe.
+// batch under 64 KiB counts a fifth), until the client cancels or the server stops. Runs on gRPC's
+// sync-server threads; thread-safe.
 #pragma once
 
 #include <atomic>

@@ -212,7 +212,8 @@ class Fleet {
   void notifyDevice(const DeviceState& d, bool deployments);
   // A report replaced `before`: the device changed, and those of its deployments whose status
   // on it may differ (all of them when a device-wide part changed).
-  void notifyReported(const DeviceState& d, const std::optional<common::protocol::Reported>& before);
+  void notifyReported(const DeviceState& d,
+                      const std::optional<common::protocol::Reported>& before);
   void notifyHeartbeat(const DeviceState& d);  // metrics / unchanged report only
   void writeTwin(const DeviceState& d);
 
