@@ -41,34 +41,4 @@ void Controller::stop() {
   threads_.clear();
 }
 
-std::vector<OwnerRef> ownerRefs(const common::Json& obj) {
-  std::vector<OwnerRef> out;
-  if (!obj.contains("metadata")) return out;
-  const auto& m = obj["metadata"];
-  if (!m.contains("ownerReferences") || !m["ownerReferences"].is_array()) return out;
-  for (const auto& r : m["ownerReferences"]) {
-    if (!r.is_object()) continue;
-    out.push_back({r.value("apiVersion", ""), r.value("kind", ""), r.value("name", ""),
-                   r.value("uid", ""), r.value("controller", false),
-                   r.value("blockOwnerDeletion", false)});
-  }
-  return out;
-}
-
-std::optional<OwnerRef> controllerRef(const common::Json& obj) {
-  for (auto& r : ownerRefs(obj)) {
-    if (r.controller) return r;
-  }
-  return std::nullopt;
-}
-
-common::Json ownerRefJson(const common::Json& owner, bool controller) {
-  return {{"apiVersion", owner.value("apiVersion", "")},
-          {"kind", owner.value("kind", "")},
-          {"name", owner["metadata"].value("name", "")},
-          {"uid", owner["metadata"].value("uid", "")},
-          {"controller", controller},
-          {"blockOwnerDeletion", true}};
-}
-
 }  // namespace skiff::control_plane::controllers

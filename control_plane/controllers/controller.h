@@ -40,14 +40,4 @@ class Controller {
   bool started_ = false;
 };
 
-// Owner reference helpers shared by controllers and the garbage collector.
-struct OwnerRef {
-  std::string apiVersion, kind, name, uid;
-  bool controller = false;
-  bool blockOwnerDeletion = false;
-};
-std::vector<OwnerRef> ownerRefs(const common::Json& obj);
-std::optional<OwnerRef> controllerRef(const common::Json& obj);
-common::Json ownerRefJson(const common::Json& owner, bool controller = true);
-
 }  // namespace skiff::control_plane::controllers

@@ -3,9 +3,9 @@
 
 #include <map>
 
+#include "common/kube/objects.h"
 #include "control_plane/apiserver/resources.h"
 #include "control_plane/controllers/deployment_controller.h"
-#include "control_plane/controllers/pod_utils.h"
 #include "control_plane/scheduler/framework.h"
 #include "control_plane/scheduler/plugins/plugins.h"
 
@@ -80,7 +80,7 @@ void DaemonSetController::registerHandlers() {
   };
   nodes_.addHandlers({all, [all](const ObjectPtr&, const ObjectPtr& n) { all(n); }, all});
   auto owner = [this](const ObjectPtr& pod) {
-    auto ref = controllerRef(*pod);
+    auto ref = kube::ObjectView(*pod).controllerRef();
     if (ref && ref->kind == "DaemonSet") {
       queue().add(apiserver::metaString(*pod, "namespace") + "/" + ref->name);
     }
@@ -112,7 +112,7 @@ Json daemonPodFor(const Json& ds, const Json& tmplPod, const std::string& hash,
   pod["metadata"]["namespace"] = ns;
   pod["metadata"].erase("name");
   pod["metadata"]["labels"]["controller-revision-hash"] = hash;
-  pod["metadata"]["ownerReferences"] = Json::array({ownerRefJson(ds)});
+  pod["metadata"]["ownerReferences"] = Json::array({kube::ObjectView(ds).ownerRefJson()});
   pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] = {
       {"nodeSelectorTerms", Json::array({{{"matchFields", Json::array({{{"key", "metadata.name"},
                                                                         {"operator", "In"},
@@ -162,8 +162,8 @@ common::Status DaemonSetController::reconcile(const std::string& key) {
 
   std::map<std::string, std::vector<ObjectPtr>> byNode;
   for (const auto& p : pods_.listNamespace(ns)) {
-    auto ref = controllerRef(*p);
-    if (ref && ref->uid == uid && podIsActive(*p)) byNode[targetNode(*p)].push_back(p);
+    auto ref = kube::ObjectView(*p).controllerRef();
+    if (ref && ref->uid == uid && kube::PodView(*p).active()) byNode[targetNode(*p)].push_back(p);
   }
   DaemonCounts counts;
   std::vector<ObjectPtr> outdated;
@@ -195,7 +195,7 @@ common::Status DaemonSetController::reconcile(const std::string& key) {
     }
     ++counts.current;
     const ObjectPtr& keep = pods.front();
-    ++(podIsReady(*keep) ? counts.ready : counts.unavailable);
+    ++(kube::PodView(*keep).ready() ? counts.ready : counts.unavailable);
     std::string podHash = keep->value("metadata", Json::object())
                               .value("labels", Json::object())
                               .value("controller-revision-hash", "");

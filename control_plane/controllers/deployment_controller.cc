@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "common/clock.h"
+#include "common/kube/objects.h"
 #include "control_plane/apiserver/resources.h"
 
 namespace skiff::control_plane::controllers {
@@ -130,7 +131,7 @@ void DeploymentController::registerHandlers() {
   deployments_.addHandlers(
       {enqueue, [enqueue](const ObjectPtr&, const ObjectPtr& n) { enqueue(n); }, nullptr});
   auto owner = [this](const ObjectPtr& rs) {
-    auto ref = controllerRef(*rs);
+    auto ref = kube::ObjectView(*rs).controllerRef();
     if (ref && ref->kind == "Deployment") {
       queue().add(apiserver::metaString(*rs, "namespace") + "/" + ref->name);
     }
@@ -170,7 +171,7 @@ void findReplicaSets(Rollout& ro, const Informer& replicaSets) {
   const std::string uid = apiserver::metaString(ro.dep, "uid");
   const Json wanted = templateWithoutHash(ro.spec.value("template", Json::object()));
   for (const auto& rs : replicaSets.listNamespace(ro.ns)) {
-    auto ref = controllerRef(*rs);
+    auto ref = kube::ObjectView(*rs).controllerRef();
     if (ref && ref->uid == uid) ro.owned.push_back(rs);
   }
   for (const auto& rs : ro.owned) {
@@ -208,7 +209,7 @@ common::Status createNewReplicaSet(Rollout& ro) {
                 {{kRevision, std::to_string(ro.maxRevision + 1)},
                  {"deployment.kubernetes.io/desired-replicas", std::to_string(ro.replicas)},
                  {"deployment.kubernetes.io/max-replicas", std::to_string(ro.replicas)}}},
-               {"ownerReferences", Json::array({ownerRefJson(ro.dep)})}}},
+               {"ownerReferences", Json::array({kube::ObjectView(ro.dep).ownerRefJson()})}}},
              {"spec",
               {{"replicas", 0},
                {"minReadySeconds", ro.spec.value("minReadySeconds", 0)},

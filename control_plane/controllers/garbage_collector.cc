@@ -1,5 +1,6 @@
 // Garbage collector implementation. Keys are "<resource>|<namespace>/<name>".
 #include "control_plane/controllers/garbage_collector.h"
+#include "common/kube/objects.h"
 
 #include <algorithm>
 
@@ -31,7 +32,8 @@ GarbageCollector::GarbageCollector(Client& client, std::map<std::string, Informe
 void GarbageCollector::registerHandlers() {
   for (Informer* inf : dependents_) {
     auto enqueue = [this, inf](const ObjectPtr& o) {
-      if (!ownerRefs(*o).empty()) queue().add(inf->resource().resource + "|" + objectKeyOf(*o));
+      if (!kube::ObjectView(*o).ownerRefs().empty())
+        queue().add(inf->resource().resource + "|" + objectKeyOf(*o));
     };
     inf->addHandlers(
         {enqueue, [enqueue](const ObjectPtr&, const ObjectPtr& n) { enqueue(n); }, nullptr});
@@ -59,7 +61,7 @@ std::vector<std::pair<Informer*, ObjectPtr>> GarbageCollector::dependentsOf(cons
   std::string ns = apiserver::metaString(owner, "namespace");
   for (Informer* inf : dependents_) {
     for (const auto& o : ns.empty() ? inf->list() : inf->listNamespace(ns)) {
-      for (const auto& r : ownerRefs(*o)) {
+      for (const auto& r : kube::ObjectView(*o).ownerRefs()) {
         if (r.uid == uid) {
           out.emplace_back(inf, o);
           break;
@@ -91,7 +93,7 @@ common::Status GarbageCollector::reconcileDependent(Informer& inf, const std::st
   if (!obj || !apiserver::metaString(*obj, "deletionTimestamp").empty()) {
     return common::Status::ok();
   }
-  auto refs = ownerRefs(*obj);
+  auto refs = kube::ObjectView(*obj).ownerRefs();
   if (refs.empty()) return common::Status::ok();
   std::string ns = apiserver::metaString(*obj, "namespace");
   bool anyAlive = false;

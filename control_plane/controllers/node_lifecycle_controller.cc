@@ -5,10 +5,10 @@
 #include <optional>
 
 #include "common/daemon.h"
+#include "common/kube/objects.h"
 #include "common/log.h"
 #include "control_plane/apiserver/object_store.h"
 #include "control_plane/apiserver/resources.h"
-#include "control_plane/controllers/pod_utils.h"
 #include "control_plane/scheduler/framework.h"
 
 namespace skiff::control_plane::controllers {
@@ -208,7 +208,7 @@ common::Result<bool> NodeLifecycleController::updateHealth(const Json& node) {
 common::Status NodeLifecycleController::markPodsNotReady(const std::string& node) {
   const std::string nowWall = common::formatRfc3339(clock_.now());
   for (const auto& p : podsOn(node)) {
-    if (!podIsReady(*p)) continue;
+    if (!kube::PodView(*p).ready()) continue;
     Json pod = *p;
     for (auto& c : pod["status"]["conditions"]) {
       if (c.is_object() &&
@@ -284,7 +284,7 @@ common::Status NodeLifecycleController::evictPods(const Json& node) {
   const std::string nodeName = apiserver::metaString(node, "name");
   const auto now = clock_.now();
   for (const auto& p : podsOn(nodeName)) {
-    if (!podIsActive(*p)) continue;
+    if (!kube::PodView(*p).active()) continue;
     auto tols = tolerationsOf(*p);
     bool untolerated = false;
     std::optional<long long> minSeconds;  // nullopt: tolerated forever

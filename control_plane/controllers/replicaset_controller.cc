@@ -3,9 +3,9 @@
 
 #include <algorithm>
 
+#include "common/kube/objects.h"
 #include "common/label_selector.h"
 #include "control_plane/apiserver/resources.h"
-#include "control_plane/controllers/pod_utils.h"
 
 namespace skiff::control_plane::controllers {
 
@@ -31,15 +31,16 @@ void ReplicaSetController::registerHandlers() {
   pods_.addHandlers({[this](const ObjectPtr& p) { podEvent(p, true, false); },
                      [this](const ObjectPtr& o, const ObjectPtr& p) {
                        podEvent(p, false, false);
-                       if (podIsDeleting(*p) && !podIsDeleting(*o)) podEvent(p, false, true);
+                       if (kube::PodView(*p).deleting() && !kube::PodView(*o).deleting())
+                         podEvent(p, false, true);
                      },
                      [this](const ObjectPtr& p) { podEvent(p, false, true); }});
 }
 
 void ReplicaSetController::podEvent(const ObjectPtr& pod, bool added, bool deleted) {
-  auto ref = controllerRef(*pod);
+  auto ref = kube::ObjectView(*pod).controllerRef();
   if (!ref || ref->kind != "ReplicaSet") return;
-  std::string key = apiserver::metaString(*pod, "namespace") + "/" + ref->name;
+  std::string key = kube::ObjectView(*pod).ns() + "/" + ref->name;
   {
     std::lock_guard lock(mu_);
     auto it = expectations_.find(key);
@@ -67,29 +68,25 @@ common::Status ReplicaSetController::reconcile(const std::string& key) {
   ObjectPtr rs = replicaSets_.get(key);
   if (!rs) return common::Status::ok();
   auto [ns, name] = splitKey(key);
-  std::string uid = apiserver::metaString(*rs, "uid");
-  const Json spec = rs->value("spec", Json::object());
-  auto selector = common::LabelSelector::fromJson(spec.value("selector", Json::object()));
+  const kube::ReplicaSetView view(*rs);
+  const std::string uid = view.uid();
+  auto selector = common::LabelSelector::fromJson(view.selector().is_object() ? view.selector()
+                                                                              : Json::object());
   if (!selector.isOk()) return common::Status::ok();  // invalid objects are rejected on write
 
   std::vector<ObjectPtr> active;
   int ready = 0;
   int labeled = 0;
   for (const auto& p : pods_.listNamespace(ns)) {
-    auto ref = controllerRef(*p);
-    if (!ref || ref->uid != uid) continue;
-    if (!podIsActive(*p)) continue;
+    auto ref = kube::ObjectView(*p).controllerRef();
+    const kube::PodView pod(*p);
+    if (!ref || ref->uid != uid || !pod.active()) continue;
     active.push_back(p);
-    if (podIsReady(*p)) ++ready;
-    common::Labels l;
-    const Json podLabels = p->value("metadata", Json::object()).value("labels", Json::object());
-    for (const auto& [k, v] : podLabels.items()) {
-      if (v.is_string()) l.emplace(k, v.get<std::string>());
-    }
-    if (selector->matches(l)) ++labeled;
+    if (pod.ready()) ++ready;
+    if (selector->matches(pod.labelMap())) ++labeled;
   }
-  long long want = spec.value("replicas", 1LL);
-  bool deleting = !apiserver::metaString(*rs, "deletionTimestamp").empty();
+  const long long want = view.replicas();
+  const bool deleting = view.deleting();
   if (satisfied(key) && !deleting) {
     long long diff = static_cast<long long>(active.size()) - want;
     if (diff < 0) {
@@ -98,15 +95,17 @@ common::Status ReplicaSetController::reconcile(const std::string& key) {
         std::lock_guard lock(mu_);
         expectations_[key] = {n, 0, std::chrono::steady_clock::now()};
       }
-      Json tmpl = spec.value("template", Json::object());
+      const Json& tmpl = view.podTemplate();
+      const Json& tmplMeta = common::jsonField(tmpl, "metadata");
+      const Json& tmplSpec = common::jsonField(tmpl, "spec");
       Json pod = {{"apiVersion", "v1"},
                   {"kind", "Pod"},
-                  {"metadata", tmpl.value("metadata", Json::object())},
-                  {"spec", tmpl.value("spec", Json::object())}};
+                  {"metadata", tmplMeta.is_object() ? tmplMeta : Json::object()},
+                  {"spec", tmplSpec.is_object() ? tmplSpec : Json::object()}};
       pod["metadata"]["generateName"] = name + "-";
       pod["metadata"]["namespace"] = ns;
       pod["metadata"].erase("name");
-      pod["metadata"]["ownerReferences"] = Json::array({ownerRefJson(*rs)});
+      pod["metadata"]["ownerReferences"] = Json::array({view.ownerRefJson()});
       for (int i = 0; i < n; ++i) {
         auto r = client_.create(podsResource(), ns, pod);
         if (!r.isOk()) {
@@ -118,17 +117,16 @@ common::Status ReplicaSetController::reconcile(const std::string& key) {
     } else if (diff > 0) {
       // Least useful first: unscheduled, then pending, then not ready, then newest.
       std::sort(active.begin(), active.end(), [](const ObjectPtr& a, const ObjectPtr& b) {
-        auto rank = [](const Json& p) {
-          if (p.value("spec", Json::object()).value("nodeName", "").empty()) return 0;
-          if (p.value("status", Json::object()).value("phase", "") == "Pending") return 1;
-          if (!podIsReady(p)) return 2;
+        auto rank = [](const kube::PodView& p) {
+          if (p.nodeName().empty()) return 0;
+          if (p.phase() == "Pending") return 1;
+          if (!p.ready()) return 2;
           return 3;
         };
-        int ra = rank(*a);
-        int rb = rank(*b);
-        if (ra != rb) return ra < rb;
-        return apiserver::metaString(*a, "creationTimestamp") >
-               apiserver::metaString(*b, "creationTimestamp");
+        const kube::PodView pa(*a);
+        const kube::PodView pb(*b);
+        if (rank(pa) != rank(pb)) return rank(pa) < rank(pb);
+        return pa.creationTimestamp() > pb.creationTimestamp();
       });
       int n = static_cast<int>(diff);
       {
@@ -136,7 +134,7 @@ common::Status ReplicaSetController::reconcile(const std::string& key) {
         expectations_[key] = {0, n, std::chrono::steady_clock::now()};
       }
       for (int i = 0; i < n; ++i) {
-        auto r = client_.remove(podsResource(), ns, apiserver::metaString(*active[i], "name"));
+        auto r = client_.remove(podsResource(), ns, kube::PodView(*active[i]).name());
         if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) {
           std::lock_guard lock(mu_);
           expectations_[key].deletes -= (n - i);
@@ -152,7 +150,7 @@ common::Status ReplicaSetController::reconcile(const std::string& key) {
   next["fullyLabeledReplicas"] = labeled;
   next["readyReplicas"] = ready;
   next["availableReplicas"] = ready;
-  next["observedGeneration"] = rs->value("metadata", Json::object()).value("generation", 1LL);
+  next["observedGeneration"] = view.generation();
   if (next != status) {
     Json obj = *rs;
     obj["status"] = next;

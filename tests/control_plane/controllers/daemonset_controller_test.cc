@@ -8,6 +8,7 @@
 
 #include <set>
 
+#include "common/kube/objects.h"
 #include "control_plane/apiserver/resources.h"
 #include "control_plane/controllers/deployment_controller.h"
 #include "tests/support/fake_kube_client.h"
@@ -58,7 +59,7 @@ Json daemonPod(const std::string& name, const std::string& nodeName, bool curren
               {"labels",
                {{"app", "agent"},
                 {"controller-revision-hash", current ? podTemplateHash(podTemplate()) : "old"}}},
-              {"ownerReferences", Json::array({ownerRefJson(daemonSet())})}}},
+              {"ownerReferences", Json::array({kube::ObjectView(daemonSet()).ownerRefJson()})}}},
             {"spec", {{"nodeName", nodeName}}},
             {"status",
              {{"phase", "Running"},

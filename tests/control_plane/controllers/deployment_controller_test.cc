@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/kube/objects.h"
 #include "control_plane/apiserver/resources.h"
 #include "tests/support/fake_kube_client.h"
 
@@ -54,7 +55,7 @@ Json ownedReplicaSet(const Json& dep, const std::string& image, long long replic
         {"namespace", "default"},
         {"uid", "uid-web-" + hash},
         {"annotations", {{"deployment.kubernetes.io/revision", std::to_string(revision)}}},
-        {"ownerReferences", Json::array({ownerRefJson(dep)})}}},
+        {"ownerReferences", Json::array({kube::ObjectView(dep).ownerRefJson()})}}},
       {"spec", {{"replicas", replicas}, {"template", tmpl}}},
       {"status",
        {{"replicas", replicas}, {"readyReplicas", available}, {"availableReplicas", available}}}};

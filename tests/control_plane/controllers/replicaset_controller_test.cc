@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/kube/objects.h"
 #include "control_plane/apiserver/resources.h"
 #include "tests/support/fake_kube_client.h"
 
@@ -41,7 +42,7 @@ Json podOf(const Json& rs, const std::string& name, bool ready, const std::strin
               {"uid", "uid-" + name},
               {"creationTimestamp", created},
               {"labels", {{"app", "web"}}},
-              {"ownerReferences", Json::array({ownerRefJson(rs)})}}},
+              {"ownerReferences", Json::array({kube::ObjectView(rs).ownerRefJson()})}}},
             {"spec", {{"nodeName", "node-1"}}},
             {"status", {{"phase", "Running"}}}};
   p["status"]["conditions"] =
