@@ -5,10 +5,6 @@ namespace skiff::kube {
 
 namespace {
 
-const Json& rollingUpdate(const Json& spec, const char* strategy) {
-  return common::jsonField(common::jsonField(spec, strategy), "rollingUpdate");
-}
-
 std::string orDefault(std::string v, const char* dflt) { return v.empty() ? dflt : v; }
 
 }  // namespace
@@ -80,7 +76,9 @@ bool PodView::condition(const std::string& type) const {
 std::string NodeView::conditionStatus(const std::string& type) const {
   if (!conditions().is_array()) return "";
   for (const auto& c : conditions()) {
-    if (str(c, "type") == type) return str(c, "status");
+    if (str(c, "type") != type) continue;
+    std::string s = str(c, "status");
+    return s.empty() ? "Unknown" : s;  // a condition without a status is not known
   }
   return "";
 }
@@ -89,20 +87,16 @@ std::string DeploymentView::strategyType() const {
   return orDefault(str(common::jsonField(spec(), "strategy"), "type"), "RollingUpdate");
 }
 
-const Json& DeploymentView::maxSurge() const {
-  return common::jsonField(rollingUpdate(spec(), "strategy"), "maxSurge");
-}
-
-const Json& DeploymentView::maxUnavailable() const {
-  return common::jsonField(rollingUpdate(spec(), "strategy"), "maxUnavailable");
+const Json& DeploymentView::rollingUpdate() const {
+  return common::jsonField(common::jsonField(spec(), "strategy"), "rollingUpdate");
 }
 
 std::string DaemonSetView::updateStrategyType() const {
   return orDefault(str(common::jsonField(spec(), "updateStrategy"), "type"), "RollingUpdate");
 }
 
-const Json& DaemonSetView::maxUnavailable() const {
-  return common::jsonField(rollingUpdate(spec(), "updateStrategy"), "maxUnavailable");
+const Json& DaemonSetView::rollingUpdate() const {
+  return common::jsonField(common::jsonField(spec(), "updateStrategy"), "rollingUpdate");
 }
 
 std::string ServiceView::type() const { return orDefault(str(spec(), "type"), "ClusterIP"); }

@@ -99,7 +99,8 @@ class NodeView : public ObjectView {
   const Json& allocatable() const { return common::jsonField(status(), "allocatable"); }
   const Json& capacity() const { return common::jsonField(status(), "capacity"); }
   const Json& conditions() const { return common::jsonField(status(), "conditions"); }
-  // The status of condition `type` ("True", "False", "Unknown"; "" when not reported).
+  // The status of condition `type` ("True", "False", "Unknown" — also for a condition without
+  // one; "" when the condition is not reported).
   std::string conditionStatus(const std::string& type) const;
 };
 
@@ -128,9 +129,13 @@ class DeploymentView : public WorkloadView {
   std::int64_t replicas() const { return integer(spec(), "replicas", 1); }
   bool paused() const { return boolean(spec(), "paused"); }
   std::string strategyType() const;  // default "RollingUpdate"
-  // spec.strategy.rollingUpdate.maxSurge / maxUnavailable (int or percent string; null: unset).
-  const Json& maxSurge() const;
-  const Json& maxUnavailable() const;
+  // spec.strategy.rollingUpdate, and its maxSurge / maxUnavailable (int or percent string;
+  // null: unset).
+  const Json& rollingUpdate() const;
+  const Json& maxSurge() const { return common::jsonField(rollingUpdate(), "maxSurge"); }
+  const Json& maxUnavailable() const {
+    return common::jsonField(rollingUpdate(), "maxUnavailable");
+  }
   std::int64_t revisionHistoryLimit() const { return integer(spec(), "revisionHistoryLimit", 10); }
   std::int64_t progressDeadlineSeconds() const {
     return integer(spec(), "progressDeadlineSeconds", 600);
@@ -141,7 +146,10 @@ class DaemonSetView : public WorkloadView {
  public:
   using WorkloadView::WorkloadView;
   std::string updateStrategyType() const;  // default "RollingUpdate"
-  const Json& maxUnavailable() const;      // spec.updateStrategy.rollingUpdate.maxUnavailable
+  const Json& rollingUpdate() const;       // spec.updateStrategy.rollingUpdate
+  const Json& maxUnavailable() const {
+    return common::jsonField(rollingUpdate(), "maxUnavailable");
+  }
 };
 
 class ServiceView : public ObjectView {

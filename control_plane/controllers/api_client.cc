@@ -1,5 +1,6 @@
 // ApiClient: synthetic requests into ApiServer::handle, responses captured in memory.
 #include "control_plane/controllers/api_client.h"
+#include "common/kube/objects.h"
 
 namespace skiff::control_plane::controllers {
 
@@ -118,8 +119,8 @@ Result<Json> ApiClient::create(const apiserver::ResourceInfo& r, const std::stri
 
 Result<Json> ApiClient::update(const apiserver::ResourceInfo& r, const Json& obj,
                                const std::string& subresource) {
-  std::string ns = apiserver::metaString(obj, "namespace");
-  std::string name = apiserver::metaString(obj, "name");
+  std::string ns = kube::ObjectView(obj).ns();
+  std::string name = kube::ObjectView(obj).name();
   return toResult(call("PUT", resourcePath(r, ns, name, subresource), common::dumpJson(obj),
                        "application/json"));
 }

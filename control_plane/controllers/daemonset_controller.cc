@@ -20,7 +20,7 @@ const apiserver::ResourceInfo& dsResource() {
 
 // The node a daemon pod is pinned to: spec.nodeName, or its metadata.name affinity term.
 std::string targetNode(const Json& pod) {
-  std::string node = pod.value("spec", Json::object()).value("nodeName", "");
+  std::string node = kube::PodView(pod).nodeName();
   if (!node.empty()) return node;
   try {
     const Json& terms = pod.at("spec")
@@ -42,7 +42,7 @@ std::string targetNode(const Json& pod) {
 
 // Deletes a pod; an already deleted one is fine.
 common::Status removePod(Client& client, const std::string& ns, const Json& pod) {
-  auto r = client.remove(podsResource(), ns, apiserver::metaString(pod, "name"));
+  auto r = client.remove(podsResource(), ns, kube::ObjectView(pod).name());
   if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) return r.status();
   return common::Status::ok();
 }
@@ -82,7 +82,7 @@ void DaemonSetController::registerHandlers() {
   auto owner = [this](const ObjectPtr& pod) {
     auto ref = kube::ObjectView(*pod).controllerRef();
     if (ref && ref->kind == "DaemonSet") {
-      queue().add(apiserver::metaString(*pod, "namespace") + "/" + ref->name);
+      queue().add(kube::ObjectView(*pod).ns() + "/" + ref->name);
     }
   };
   pods_.addHandlers({owner, [owner](const ObjectPtr&, const ObjectPtr& n) { owner(n); }, owner});
@@ -108,7 +108,7 @@ Json daemonPodFor(const Json& ds, const Json& tmplPod, const std::string& hash,
               {"kind", "Pod"},
               {"metadata", tmplPod["metadata"]},
               {"spec", tmplPod["spec"]}};
-  pod["metadata"]["generateName"] = apiserver::metaString(ds, "name") + "-";
+  pod["metadata"]["generateName"] = kube::ObjectView(ds).name() + "-";
   pod["metadata"]["namespace"] = ns;
   pod["metadata"].erase("name");
   pod["metadata"]["labels"]["controller-revision-hash"] = hash;
@@ -121,16 +121,13 @@ Json daemonPodFor(const Json& ds, const Json& tmplPod, const std::string& hash,
 }
 
 // Rolling update: replaces outdated pods while fewer than maxUnavailable are unavailable.
-common::Status rollOutdated(Client& client, const Json& spec, const std::string& ns,
+common::Status rollOutdated(Client& client, const kube::DaemonSetView& ds, const std::string& ns,
                             const std::vector<ObjectPtr>& outdated, DaemonCounts& counts) {
-  const Json strategy = spec.value("updateStrategy", Json::object());
-  if (strategy.value("type", "RollingUpdate") != "RollingUpdate") return common::Status::ok();
+  if (ds.updateStrategyType() != "RollingUpdate") return common::Status::ok();
+  const Json& max = ds.maxUnavailable();
   long long maxUnavailable =
-      resolveSurgeUnavailable(
-          {{"maxSurge", 0},
-           {"maxUnavailable",
-            strategy.value("rollingUpdate", Json::object()).value("maxUnavailable", Json(1))}},
-          counts.desired)
+      resolveSurgeUnavailable({{"maxSurge", 0}, {"maxUnavailable", max.is_null() ? Json(1) : max}},
+                              counts.desired)
           .second;
   for (const auto& p : outdated) {
     if (counts.unavailable >= maxUnavailable) break;
@@ -144,17 +141,20 @@ common::Status rollOutdated(Client& client, const Json& spec, const std::string&
 
 common::Status DaemonSetController::reconcile(const std::string& key) {
   ObjectPtr ds = daemonSets_.get(key);
-  if (!ds || !apiserver::metaString(*ds, "deletionTimestamp").empty()) {
+  if (!ds || kube::ObjectView(*ds).deleting()) {
     return common::Status::ok();
   }
   auto [ns, name] = splitKey(key);
-  std::string uid = apiserver::metaString(*ds, "uid");
-  const Json spec = ds->value("spec", Json::object());
-  Json tmpl = spec.value("template", Json::object());
+  const kube::DaemonSetView view(*ds);
+  const std::string uid = view.uid();
+  const Json& tmpl = view.podTemplate();
   std::string hash = podTemplateHash(tmpl);
-  Json tmplPod = {{"metadata", tmpl.value("metadata", Json::object())},
-                  {"spec", tmpl.value("spec", Json::object())}};
-  tmplPod["spec"]["tolerations"] = daemonTolerations(tmplPod["spec"].value("tolerations", Json()));
+  const Json& tmplMeta = common::jsonField(tmpl, "metadata");
+  const Json& tmplSpec = common::jsonField(tmpl, "spec");
+  Json tmplPod = {{"metadata", tmplMeta.is_object() ? tmplMeta : Json::object()},
+                  {"spec", tmplSpec.is_object() ? tmplSpec : Json::object()}};
+  tmplPod["spec"]["tolerations"] =
+      daemonTolerations(common::jsonField(tmplPod["spec"], "tolerations"));
   auto podInfo = scheduler::PodInfo::fromPod(tmplPod);
   if (!podInfo.isOk()) return common::Status::ok();  // rejected templates never reach here
   auto affinity = scheduler::newNodeAffinityFilter();
@@ -196,9 +196,8 @@ common::Status DaemonSetController::reconcile(const std::string& key) {
     ++counts.current;
     const ObjectPtr& keep = pods.front();
     ++(kube::PodView(*keep).ready() ? counts.ready : counts.unavailable);
-    std::string podHash = keep->value("metadata", Json::object())
-                              .value("labels", Json::object())
-                              .value("controller-revision-hash", "");
+    std::string podHash =
+        common::jsonString(kube::PodView(*keep).labels(), "controller-revision-hash");
     if (podHash == hash) {
       ++counts.updated;
     } else {
@@ -213,7 +212,7 @@ common::Status DaemonSetController::reconcile(const std::string& key) {
     if (node.empty() || nodes_.get(node)) continue;
     for (const auto& p : pods) SKIFF_RETURN_IF_ERROR(removePod(client_, ns, *p));
   }
-  SKIFF_RETURN_IF_ERROR(rollOutdated(client_, spec, ns, outdated, counts));
+  SKIFF_RETURN_IF_ERROR(rollOutdated(client_, view, ns, outdated, counts));
 
   Json status = ds->value("status", Json::object());
   Json next = status;
@@ -224,7 +223,7 @@ common::Status DaemonSetController::reconcile(const std::string& key) {
   next["numberUnavailable"] = std::max(0LL, counts.desired - counts.ready);
   next["updatedNumberScheduled"] = counts.updated;
   next["numberMisscheduled"] = counts.misscheduled;
-  next["observedGeneration"] = ds->value("metadata", Json::object()).value("generation", 1LL);
+  next["observedGeneration"] = view.generation();
   if (next == status) return common::Status::ok();
   Json obj = *ds;
   obj["status"] = next;

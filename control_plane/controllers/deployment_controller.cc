@@ -57,20 +57,15 @@ Json templateWithoutHash(Json tmpl) {
 }
 
 long long revisionOf(const Json& rs) {
-  auto a = rs["metadata"].value("annotations", Json::object());
   try {
-    return std::stoll(a.value(kRevision, "0"));
+    return std::stoll(kube::ObjectView(rs).annotation(kRevision));
   } catch (const std::exception&) {
     return 0;
   }
 }
 
-long long replicasOf(const Json& rs) {
-  return rs.value("spec", Json::object()).value("replicas", 0LL);
-}
-long long statusOf(const Json& rs, const char* f) {
-  return rs.value("status", Json::object()).value(f, 0LL);
-}
+long long replicasOf(const ObjectPtr& rs) { return kube::ReplicaSetView(*rs).replicas(); }
+long long availableOf(const ObjectPtr& rs) { return kube::ReplicaSetView(*rs).availableReplicas(); }
 
 Json condition(const std::string& type, const std::string& status, const std::string& reason,
                const std::string& message, const Json* previous) {
@@ -133,7 +128,7 @@ void DeploymentController::registerHandlers() {
   auto owner = [this](const ObjectPtr& rs) {
     auto ref = kube::ObjectView(*rs).controllerRef();
     if (ref && ref->kind == "Deployment") {
-      queue().add(apiserver::metaString(*rs, "namespace") + "/" + ref->name);
+      queue().add(kube::ObjectView(*rs).ns() + "/" + ref->name);
     }
   };
   replicaSets_.addHandlers(
@@ -146,9 +141,9 @@ namespace {
 struct Rollout {
   Client& client;
   const Json& dep;
+  kube::DeploymentView view;
   std::string ns;
   std::string name;
-  Json spec;
   long long replicas = 1;
   std::vector<ObjectPtr> owned;  // the ReplicaSets the Deployment controls
   ObjectPtr newRs;               // the one whose template is the Deployment's
@@ -157,27 +152,26 @@ struct Rollout {
 
   // Sets a ReplicaSet's spec.replicas (and the desired-replicas annotation) when it differs.
   common::Status scale(const ObjectPtr& rs, long long to) {
-    if (replicasOf(*rs) == to) return common::Status::ok();
+    if (replicasOf(rs) == to) return common::Status::ok();
     Json patch = {{"spec", {{"replicas", to}}},
                   {"metadata",
                    {{"annotations",
                      {{"deployment.kubernetes.io/desired-replicas", std::to_string(replicas)}}}}}};
-    auto r = client.patch(rsResource(), ns, apiserver::metaString(*rs, "name"), patch);
+    auto r = client.patch(rsResource(), ns, kube::ObjectView(*rs).name(), patch);
     return r.isOk() ? common::Status::ok() : r.status();
   }
 };
 
 void findReplicaSets(Rollout& ro, const Informer& replicaSets) {
-  const std::string uid = apiserver::metaString(ro.dep, "uid");
-  const Json wanted = templateWithoutHash(ro.spec.value("template", Json::object()));
+  const std::string uid = ro.view.uid();
+  const Json wanted = templateWithoutHash(ro.view.podTemplate());
   for (const auto& rs : replicaSets.listNamespace(ro.ns)) {
     auto ref = kube::ObjectView(*rs).controllerRef();
     if (ref && ref->uid == uid) ro.owned.push_back(rs);
   }
   for (const auto& rs : ro.owned) {
     ro.maxRevision = std::max(ro.maxRevision, revisionOf(*rs));
-    if (templateWithoutHash(rs->value("spec", Json::object()).value("template", Json::object())) ==
-        wanted) {
+    if (templateWithoutHash(kube::ReplicaSetView(*rs).podTemplate()) == wanted) {
       ro.newRs = rs;
     }
   }
@@ -191,13 +185,13 @@ void findReplicaSets(Rollout& ro, const Informer& replicaSets) {
 // The new ReplicaSet, named by the template hash, created at 0 replicas with the next revision;
 // the next pass scales it within the rollout's bounds.
 common::Status createNewReplicaSet(Rollout& ro) {
-  const Json tmpl = ro.spec.value("template", Json::object());
+  const Json& tmpl = ro.view.podTemplate();
   const std::string hash = podTemplateHash(tmpl);
   Json rsTmpl = tmpl;
   rsTmpl["metadata"]["labels"]["pod-template-hash"] = hash;
-  Json selector = ro.spec.value("selector", Json::object());
+  Json selector = ro.view.selector();
   selector["matchLabels"]["pod-template-hash"] = hash;
-  Json labels = tmpl.value("metadata", Json::object()).value("labels", Json::object());
+  Json labels = common::jsonField(common::jsonField(tmpl, "metadata"), "labels");
   labels["pod-template-hash"] = hash;
   Json rs = {{"apiVersion", "apps/v1"},
              {"kind", "ReplicaSet"},
@@ -212,7 +206,7 @@ common::Status createNewReplicaSet(Rollout& ro) {
                {"ownerReferences", Json::array({kube::ObjectView(ro.dep).ownerRefJson()})}}},
              {"spec",
               {{"replicas", 0},
-               {"minReadySeconds", ro.spec.value("minReadySeconds", 0)},
+               {"minReadySeconds", ro.view.minReadySeconds()},
                {"selector", selector},
                {"template", rsTmpl}}}};
   auto r = ro.client.create(rsResource(), ro.ns, rs);
@@ -225,7 +219,7 @@ common::Status scaleRecreate(Rollout& ro) {
   bool oldRunning = false;
   for (const auto& rs : ro.olds) {
     SKIFF_RETURN_IF_ERROR(ro.scale(rs, 0));
-    if (statusOf(*rs, "replicas") > 0) oldRunning = true;
+    if (kube::ReplicaSetView(*rs).statusReplicas() > 0) oldRunning = true;
   }
   if (!oldRunning) SKIFF_RETURN_IF_ERROR(ro.scale(ro.newRs, ro.replicas));
   return common::Status::ok();
@@ -234,12 +228,10 @@ common::Status scaleRecreate(Rollout& ro) {
 // RollingUpdate, kube-controller-manager's rules: the new ReplicaSet grows within replicas +
 // maxSurge; old ones shrink, never below replicas - maxUnavailable available pods.
 common::Status scaleRolling(Rollout& ro) {
-  auto [surge, unavailable] = resolveSurgeUnavailable(
-      ro.spec.value("strategy", Json::object()).value("rollingUpdate", Json::object()),
-      ro.replicas);
+  auto [surge, unavailable] = resolveSurgeUnavailable(ro.view.rollingUpdate(), ro.replicas);
   long long oldCount = 0;
-  for (const auto& rs : ro.olds) oldCount += replicasOf(*rs);
-  long long newReplicas = replicasOf(*ro.newRs);
+  for (const auto& rs : ro.olds) oldCount += replicasOf(rs);
+  long long newReplicas = replicasOf(ro.newRs);
   if (newReplicas > ro.replicas) {
     newReplicas = ro.replicas;
   } else if (newReplicas < ro.replicas) {
@@ -249,15 +241,15 @@ common::Status scaleRolling(Rollout& ro) {
   SKIFF_RETURN_IF_ERROR(ro.scale(ro.newRs, newReplicas));
   if (oldCount == 0) return common::Status::ok();
   long long minAvailable = ro.replicas - unavailable;
-  long long newUnavailable = std::max(0LL, newReplicas - statusOf(*ro.newRs, "availableReplicas"));
+  long long newUnavailable = std::max(0LL, newReplicas - availableOf(ro.newRs));
   long long maxScaledDown = newReplicas + oldCount - minAvailable - newUnavailable;
   if (maxScaledDown <= 0) return common::Status::ok();
   std::vector<long long> current;
-  for (const auto& rs : ro.olds) current.push_back(replicasOf(*rs));
+  for (const auto& rs : ro.olds) current.push_back(replicasOf(rs));
   // First the old pods that are not available: removing them costs no availability.
   long long cleaned = 0;
   for (std::size_t i = 0; i < ro.olds.size() && cleaned < maxScaledDown; ++i) {
-    long long unhealthy = current[i] - statusOf(*ro.olds[i], "availableReplicas");
+    long long unhealthy = current[i] - availableOf(ro.olds[i]);
     if (unhealthy <= 0) continue;
     long long cut = std::min(maxScaledDown - cleaned, unhealthy);
     SKIFF_RETURN_IF_ERROR(ro.scale(ro.olds[i], current[i] - cut));
@@ -266,9 +258,9 @@ common::Status scaleRolling(Rollout& ro) {
   }
   // An old ReplicaSet's status may still count pods its lowered spec is deleting: it keeps at
   // most current[i] of them available.
-  long long availableAll = statusOf(*ro.newRs, "availableReplicas");
+  long long availableAll = availableOf(ro.newRs);
   for (std::size_t i = 0; i < ro.olds.size(); ++i) {
-    availableAll += std::min(statusOf(*ro.olds[i], "availableReplicas"), current[i]);
+    availableAll += std::min(availableOf(ro.olds[i]), current[i]);
   }
   long long toCut = availableAll - minAvailable;
   for (std::size_t i = 0; i < ro.olds.size() && toCut > 0; ++i) {
@@ -283,13 +275,15 @@ common::Status scaleRolling(Rollout& ro) {
 
 // History clean-up: drops the oldest fully scaled-down ReplicaSets beyond revisionHistoryLimit.
 common::Status cleanUpHistory(Rollout& ro) {
-  long long limit = ro.spec.value("revisionHistoryLimit", 10LL);
+  long long limit = ro.view.revisionHistoryLimit();
   std::vector<ObjectPtr> idle;
   for (const auto& rs : ro.olds) {
-    if (replicasOf(*rs) == 0 && statusOf(*rs, "replicas") == 0) idle.push_back(rs);
+    if (replicasOf(rs) == 0 && kube::ReplicaSetView(*rs).statusReplicas() == 0) {
+      idle.push_back(rs);
+    }
   }
   for (std::size_t i = 0; static_cast<long long>(idle.size() - i) > limit; ++i) {
-    auto r = ro.client.remove(rsResource(), ro.ns, apiserver::metaString(*idle[i], "name"));
+    auto r = ro.client.remove(rsResource(), ro.ns, kube::ObjectView(*idle[i]).name());
     if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) return r.status();
   }
   return common::Status::ok();
@@ -301,24 +295,21 @@ common::Status updateStatus(Rollout& ro) {
   long long ready = 0;
   long long available = 0;
   for (const auto& rs : ro.owned) {
-    statusReplicas += statusOf(*rs, "replicas");
-    ready += statusOf(*rs, "readyReplicas");
-    available += statusOf(*rs, "availableReplicas");
+    const kube::ReplicaSetView v(*rs);
+    statusReplicas += v.statusReplicas();
+    ready += v.readyReplicas();
+    available += v.availableReplicas();
   }
-  long long updated = statusOf(*ro.newRs, "replicas");
+  long long updated = kube::ReplicaSetView(*ro.newRs).statusReplicas();
   Json status = ro.dep.value("status", Json::object());
   Json next = status;
-  next["observedGeneration"] = ro.dep.value("metadata", Json::object()).value("generation", 1LL);
+  next["observedGeneration"] = ro.view.generation();
   next["replicas"] = statusReplicas;
   next["updatedReplicas"] = updated;
   next["readyReplicas"] = ready;
   next["availableReplicas"] = available;
   next["unavailableReplicas"] = std::max(0LL, statusReplicas - available);
-  long long unavailable =
-      resolveSurgeUnavailable(
-          ro.spec.value("strategy", Json::object()).value("rollingUpdate", Json::object()),
-          ro.replicas)
-          .second;
+  long long unavailable = resolveSurgeUnavailable(ro.view.rollingUpdate(), ro.replicas).second;
   const Json* prevAvail = nullptr;
   const Json* prevProg = nullptr;
   Json conds = status.value("conditions", Json::array());
@@ -328,8 +319,8 @@ common::Status updateStatus(Rollout& ro) {
   }
   bool minAvailable = available >= ro.replicas - unavailable;
   bool complete = updated == ro.replicas && statusReplicas == ro.replicas &&
-                  available == ro.replicas && replicasOf(*ro.newRs) == ro.replicas;
-  std::string rsName = apiserver::metaString(*ro.newRs, "name");
+                  available == ro.replicas && replicasOf(ro.newRs) == ro.replicas;
+  std::string rsName = kube::ObjectView(*ro.newRs).name();
   next["conditions"] = Json::array(
       {condition("Available", minAvailable ? "True" : "False",
                  minAvailable ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable",
@@ -352,36 +343,31 @@ common::Status updateStatus(Rollout& ro) {
 
 common::Status DeploymentController::reconcile(const std::string& key) {
   ObjectPtr dep = deployments_.get(key);
-  if (!dep || !apiserver::metaString(*dep, "deletionTimestamp").empty()) {
-    return common::Status::ok();
-  }
+  if (!dep || kube::ObjectView(*dep).deleting()) return common::Status::ok();
   auto [ns, name] = splitKey(key);
-  Rollout ro{client_, *dep, ns, name, dep->value("spec", Json::object())};
-  ro.replicas = ro.spec.value("replicas", 1LL);
+  Rollout ro{client_, *dep, kube::DeploymentView(*dep), ns, name};
+  ro.replicas = ro.view.replicas();
   findReplicaSets(ro, replicaSets_);
-  if (ro.spec.value("paused", false)) return common::Status::ok();
+  if (ro.view.paused()) return common::Status::ok();
 
   if (!ro.newRs) return createNewReplicaSet(ro);
   // The new ReplicaSet carries the newest revision (a rollback re-stamps an old template).
   if (revisionOf(*ro.newRs) < ro.maxRevision) {
     Json patch = {
         {"metadata", {{"annotations", {{kRevision, std::to_string(ro.maxRevision + 1)}}}}}};
-    auto r = client_.patch(rsResource(), ns, apiserver::metaString(*ro.newRs, "name"), patch);
+    auto r = client_.patch(rsResource(), ns, kube::ObjectView(*ro.newRs).name(), patch);
     return r.isOk() ? common::Status::ok() : r.status();
   }
   // The Deployment carries its new ReplicaSet's revision (kubectl rollout history/undo read it).
   std::string newRevision = std::to_string(revisionOf(*ro.newRs));
-  if (dep->value("metadata", Json::object())
-          .value("annotations", Json::object())
-          .value(kRevision, "") != newRevision) {
+  if (ro.view.annotation(kRevision) != newRevision) {
     Json patch = {{"metadata", {{"annotations", {{kRevision, newRevision}}}}}};
     auto r = client_.patch(depResource(), ns, name, patch);
     if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) return r.status();
     return common::Status::ok();  // the update event brings us back
   }
 
-  bool recreate =
-      ro.spec.value("strategy", Json::object()).value("type", "RollingUpdate") == "Recreate";
+  bool recreate = ro.view.strategyType() == "Recreate";
   SKIFF_RETURN_IF_ERROR(recreate ? scaleRecreate(ro) : scaleRolling(ro));
   SKIFF_RETURN_IF_ERROR(cleanUpHistory(ro));
   return updateStatus(ro);

@@ -3,6 +3,7 @@
 
 #include <openssl/rand.h>
 
+#include "common/kube/objects.h"
 #include "control_plane/apiserver/object_store.h"
 #include "control_plane/apiserver/resources.h"
 
@@ -14,9 +15,9 @@ EventRecorder::EventRecorder(Client& client, const common::Clock& clock, std::st
 void EventRecorder::record(const Json& obj, const std::string& type, const std::string& reason,
                            const std::string& message) {
   const auto* events = apiserver::findResource("", "v1", "events");
-  std::string ns = apiserver::metaString(obj, "namespace");
+  std::string ns = kube::ObjectView(obj).ns();
   if (ns.empty()) ns = "default";  // events about cluster-scoped objects live in default
-  std::string uid = apiserver::metaString(obj, "uid");
+  std::string uid = kube::ObjectView(obj).uid();
   std::string key = uid + "|" + type + "|" + reason + "|" + message;
   std::string now = common::formatRfc3339(clock_.now());
   // The lock guards only the series map: writes happen outside it so that concurrent callers
@@ -44,17 +45,17 @@ void EventRecorder::record(const Json& obj, const std::string& type, const std::
     suffix += kHex[b >> 4];
     suffix += kHex[b & 0xf];
   }
-  std::string name = apiserver::metaString(obj, "name") + "." + suffix;
+  std::string name = kube::ObjectView(obj).name() + "." + suffix;
   Json ev = {{"apiVersion", "v1"},
              {"kind", "Event"},
              {"metadata", {{"name", name}, {"namespace", ns}}},
              {"involvedObject",
               {{"kind", obj.value("kind", "")},
                {"apiVersion", obj.value("apiVersion", "")},
-               {"name", apiserver::metaString(obj, "name")},
-               {"namespace", apiserver::metaString(obj, "namespace")},
+               {"name", kube::ObjectView(obj).name()},
+               {"namespace", kube::ObjectView(obj).ns()},
                {"uid", uid},
-               {"resourceVersion", apiserver::metaString(obj, "resourceVersion")}}},
+               {"resourceVersion", kube::ObjectView(obj).resourceVersion()}}},
              {"reason", reason},
              {"message", message},
              {"type", type},

@@ -41,7 +41,7 @@ void GarbageCollector::registerHandlers() {
   for (auto& [kind, inf] : owners_) {
     Informer* owner = inf;
     auto changed = [this, owner](const ObjectPtr& o) {
-      if (!apiserver::metaString(*o, "deletionTimestamp").empty()) {
+      if (kube::ObjectView(*o).deleting()) {
         queue().add(owner->resource().resource + "|" + objectKeyOf(*o));
       }
     };
@@ -57,8 +57,8 @@ void GarbageCollector::registerHandlers() {
 
 std::vector<std::pair<Informer*, ObjectPtr>> GarbageCollector::dependentsOf(const Json& owner) {
   std::vector<std::pair<Informer*, ObjectPtr>> out;
-  std::string uid = apiserver::metaString(owner, "uid");
-  std::string ns = apiserver::metaString(owner, "namespace");
+  std::string uid = kube::ObjectView(owner).uid();
+  std::string ns = kube::ObjectView(owner).ns();
   for (Informer* inf : dependents_) {
     for (const auto& o : ns.empty() ? inf->list() : inf->listNamespace(ns)) {
       for (const auto& r : kube::ObjectView(*o).ownerRefs()) {
@@ -78,7 +78,7 @@ common::Status GarbageCollector::reconcile(const std::string& key) {
   std::string objKey = key.substr(bar + 1);
   for (auto& [kind, inf] : owners_) {
     if (inf->resource().resource == resource && inf->get(objKey) &&
-        !apiserver::metaString(*inf->get(objKey), "deletionTimestamp").empty()) {
+        kube::ObjectView(*inf->get(objKey)).deleting()) {
       SKIFF_RETURN_IF_ERROR(reconcileOwner(*inf, objKey));
     }
   }
@@ -90,12 +90,12 @@ common::Status GarbageCollector::reconcile(const std::string& key) {
 
 common::Status GarbageCollector::reconcileDependent(Informer& inf, const std::string& objKey) {
   ObjectPtr obj = inf.get(objKey);
-  if (!obj || !apiserver::metaString(*obj, "deletionTimestamp").empty()) {
+  if (!obj || kube::ObjectView(*obj).deleting()) {
     return common::Status::ok();
   }
   auto refs = kube::ObjectView(*obj).ownerRefs();
   if (refs.empty()) return common::Status::ok();
-  std::string ns = apiserver::metaString(*obj, "namespace");
+  std::string ns = kube::ObjectView(*obj).ns();
   bool anyAlive = false;
   bool foreground = false;
   for (const auto& r : refs) {
@@ -105,15 +105,14 @@ common::Status GarbageCollector::reconcileDependent(Informer& inf, const std::st
       continue;
     }
     ObjectPtr owner = it->second->get(ns.empty() ? r.name : ns + "/" + r.name);
-    if (!owner || apiserver::metaString(*owner, "uid") != r.uid) {
+    if (!owner || kube::ObjectView(*owner).uid() != r.uid) {
       // The informer may lag behind a just-created owner: confirm with a live read.
       auto live = client_.get(it->second->resource(), ns, r.name);
-      if (!live.isOk() || apiserver::metaString(*live, "uid") != r.uid) continue;
+      if (!live.isOk() || kube::ObjectView(*live).uid() != r.uid) continue;
       anyAlive = true;
       continue;
     }
-    if (!apiserver::metaString(*owner, "deletionTimestamp").empty() &&
-        has(finalizersOf(*owner), "foregroundDeletion")) {
+    if (kube::ObjectView(*owner).deleting() && has(finalizersOf(*owner), "foregroundDeletion")) {
       foreground = true;
       continue;
     }
@@ -122,7 +121,7 @@ common::Status GarbageCollector::reconcileDependent(Informer& inf, const std::st
   if (anyAlive) return common::Status::ok();
   auto [depNs, name] = splitKey(objKey);
   Json opts = {{"propagationPolicy", foreground ? "Foreground" : "Background"},
-               {"preconditions", {{"uid", apiserver::metaString(*obj, "uid")}}}};
+               {"preconditions", {{"uid", kube::ObjectView(*obj).uid()}}}};
   auto r = client_.remove(inf.resource(), depNs, name, opts);
   if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound &&
       r.status().code() != common::StatusCode::kConflict) {
@@ -135,7 +134,7 @@ common::Status GarbageCollector::reconcileOwner(Informer& inf, const std::string
   ObjectPtr owner = inf.get(objKey);
   if (!owner) return common::Status::ok();
   auto fins = finalizersOf(*owner);
-  std::string uid = apiserver::metaString(*owner, "uid");
+  std::string uid = kube::ObjectView(*owner).uid();
   auto deps = dependentsOf(*owner);
   auto [ns, name] = splitKey(objKey);
   auto dropFinalizer = [&](const std::string& f) -> common::Status {
@@ -144,9 +143,9 @@ common::Status GarbageCollector::reconcileOwner(Informer& inf, const std::string
     for (const auto& x : fins) {
       if (x != f) kept.push_back(x);
     }
-    Json patch = {{"metadata",
-                   {{"finalizers", kept},
-                    {"resourceVersion", apiserver::metaString(*owner, "resourceVersion")}}}};
+    Json patch = {
+        {"metadata",
+         {{"finalizers", kept}, {"resourceVersion", kube::ObjectView(*owner).resourceVersion()}}}};
     auto r = client_.patch(inf.resource(), ns, name, patch);
     if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) return r.status();
     return common::Status::ok();
@@ -159,8 +158,8 @@ common::Status GarbageCollector::reconcileOwner(Informer& inf, const std::string
         if (r.value("uid", "") != uid) refs.push_back(r);
       }
       Json patch = {{"metadata", {{"ownerReferences", refs}}}};
-      auto r = client_.patch(depInf->resource(), apiserver::metaString(*dep, "namespace"),
-                             apiserver::metaString(*dep, "name"), patch);
+      auto r = client_.patch(depInf->resource(), kube::ObjectView(*dep).ns(),
+                             kube::ObjectView(*dep).name(), patch);
       if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) return r.status();
     }
     return dropFinalizer("orphan");
@@ -169,7 +168,7 @@ common::Status GarbageCollector::reconcileOwner(Informer& inf, const std::string
     bool blocking = false;
     for (auto& [depInf, dep] : deps) {
       blocking = true;
-      if (apiserver::metaString(*dep, "deletionTimestamp").empty()) {
+      if (!kube::ObjectView(*dep).deleting()) {
         queue().add(depInf->resource().resource + "|" + objectKeyOf(*dep));
       }
     }

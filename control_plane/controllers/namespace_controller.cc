@@ -1,6 +1,7 @@
 // Namespace controller implementation.
 #include "control_plane/controllers/namespace_controller.h"
 
+#include "common/kube/objects.h"
 #include "control_plane/apiserver/resources.h"
 
 namespace skiff::control_plane::controllers {
@@ -20,7 +21,7 @@ void NamespaceController::registerHandlers() {
 common::Status NamespaceController::reconcile(const std::string& key) {
   ObjectPtr ns = namespaces_.get(key);
   if (!ns) return common::Status::ok();
-  if (apiserver::metaString(*ns, "deletionTimestamp").empty()) {
+  if (!kube::ObjectView(*ns).deleting()) {
     SKIFF_RETURN_IF_ERROR(ensureDefaultAccount(key));
     return ensureRootCa(key);
   }
@@ -53,7 +54,7 @@ common::Status NamespaceController::reconcile(const std::string& key) {
 common::Status NamespaceController::ensureObject(const apiserver::ResourceInfo& r,
                                                  const std::string& ns, const Json& desired,
                                                  const char* ownedField) {
-  const std::string name = apiserver::metaString(desired, "name");
+  const std::string name = kube::ObjectView(desired).name();
   auto got = client_.get(r, ns, name);
   common::Result<Json> written = Json();
   if (got.isOk()) {

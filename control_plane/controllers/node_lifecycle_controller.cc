@@ -23,12 +23,7 @@ const apiserver::ResourceInfo& nodesResource() {
 }
 const apiserver::ResourceInfo& podsResource() { return *apiserver::findResource("", "v1", "pods"); }
 
-std::string readyStatus(const Json& node) {
-  for (const auto& c : node.value("status", Json::object()).value("conditions", Json::array())) {
-    if (c.is_object() && c.value("type", "") == "Ready") return c.value("status", "Unknown");
-  }
-  return "";
-}
+std::string readyStatus(const Json& node) { return kube::NodeView(node).conditionStatus("Ready"); }
 
 std::string heartbeatOf(const Json& node, const ObjectPtr& lease) {
   std::string hb;
@@ -41,9 +36,7 @@ std::string heartbeatOf(const Json& node, const ObjectPtr& lease) {
   return hb;
 }
 
-std::string podNode(const Json& pod) {
-  return pod.value("spec", Json::object()).value("nodeName", "");
-}
+std::string podNode(const Json& pod) { return kube::PodView(pod).nodeName(); }
 
 struct PodToleration {
   scheduler::Toleration toleration;
@@ -52,7 +45,9 @@ struct PodToleration {
 
 std::vector<PodToleration> tolerationsOf(const Json& pod) {
   std::vector<PodToleration> out;
-  for (const auto& t : pod.value("spec", Json::object()).value("tolerations", Json::array())) {
+  const Json& tolerations = kube::PodView(pod).tolerations();
+  if (!tolerations.is_array()) return out;
+  for (const auto& t : tolerations) {
     if (!t.is_object()) continue;
     PodToleration pt;
     pt.toleration.key = t.value("key", "");
@@ -91,10 +86,10 @@ NodeLifecycleController::~NodeLifecycleController() {
 }
 
 void NodeLifecycleController::registerHandlers() {
-  auto enqueue = [this](const ObjectPtr& n) { queue().add(apiserver::metaString(*n, "name")); };
+  auto enqueue = [this](const ObjectPtr& n) { queue().add(kube::ObjectView(*n).name()); };
   nodes_.addHandlers({enqueue, [enqueue](const ObjectPtr&, const ObjectPtr& n) { enqueue(n); },
                       [this](const ObjectPtr& n) {
-                        std::string name = apiserver::metaString(*n, "name");
+                        std::string name = kube::ObjectView(*n).name();
                         std::lock_guard lock(mu_);
                         probes_.erase(name);
                       }});
@@ -125,7 +120,7 @@ void NodeLifecycleController::registerHandlers() {
                      [track](const ObjectPtr& p) { track(p, true); }});
   monitor_ = std::jthread([this](std::stop_token st) {
     while (common::sleepFor(st, opts_.monitorPeriod)) {
-      for (const auto& n : nodes_.list()) queue().add(apiserver::metaString(*n, "name"));
+      for (const auto& n : nodes_.list()) queue().add(kube::ObjectView(*n).name());
     }
   });
 }
@@ -154,7 +149,7 @@ common::Status NodeLifecycleController::reconcile(const std::string& name) {
 }
 
 common::Result<bool> NodeLifecycleController::updateHealth(const Json& node) {
-  const std::string name = apiserver::metaString(node, "name");
+  const std::string name = kube::ObjectView(node).name();
   const auto now = clock_.steadyNow();
   bool stale = false;
   {
@@ -187,7 +182,7 @@ common::Result<bool> NodeLifecycleController::updateHealth(const Json& node) {
     changed = true;
   }
   if (!hasReady) {
-    std::string created = apiserver::metaString(node, "creationTimestamp");
+    std::string created = kube::ObjectView(node).creationTimestamp();
     conds.push_back({{"type", "Ready"},
                      {"status", "Unknown"},
                      {"reason", "NodeStatusNeverUpdated"},
@@ -266,7 +261,7 @@ common::Status NodeLifecycleController::syncTaints(const Json& node) {
   auto r = client_.update(nodesResource(), updated);
   if (!r.isOk()) return r.status();
   common::log::info("node taints updated",
-                    {{"node", apiserver::metaString(node, "name")}, {"ready", ready}});
+                    {{"node", kube::ObjectView(node).name()}, {"ready", ready}});
   return common::Status::ok();
 }
 
@@ -281,7 +276,7 @@ common::Status NodeLifecycleController::evictPods(const Json& node) {
     }
   }
   if (noExecute.empty()) return common::Status::ok();
-  const std::string nodeName = apiserver::metaString(node, "name");
+  const std::string nodeName = kube::ObjectView(node).name();
   const auto now = clock_.now();
   for (const auto& p : podsOn(nodeName)) {
     if (!kube::PodView(*p).active()) continue;
@@ -303,8 +298,8 @@ common::Status NodeLifecycleController::evictPods(const Json& node) {
       queue().addAfter(nodeName, deadline - now);
       continue;
     }
-    std::string ns = apiserver::metaString(*p, "namespace");
-    std::string podName = apiserver::metaString(*p, "name");
+    std::string ns = kube::ObjectView(*p).ns();
+    std::string podName = kube::ObjectView(*p).name();
     auto r = client_.remove(podsResource(), ns, podName);
     if (!r.isOk() && r.status().code() != common::StatusCode::kNotFound) return r.status();
     common::log::info("evicting pod from tainted node",

@@ -89,6 +89,9 @@ TEST(KubeObjectsTest, PodStateAndNodeConditions) {
   Json node = {
       {"status", {{"conditions", Json::array({{{"type", "Ready"}, {"status", "Unknown"}}})}}}};
   EXPECT_EQ(NodeView(node).conditionStatus("Ready"), "Unknown");
+  Json silent = {{"status", {{"conditions", Json::array({{{"type", "Ready"}}})}}}};
+  EXPECT_EQ(NodeView(silent).conditionStatus("Ready"), "Unknown");
+  EXPECT_EQ(NodeView(silent).conditionStatus("MemoryPressure"), "");
 }
 
 }  // namespace
