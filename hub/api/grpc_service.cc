@@ -4,7 +4,11 @@
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
+#include <algorithm>
+#include <functional>
+#include <optional>
 #include <set>
+#include <vector>
 
 #include "common/grpc/grpc_status.h"
 #include "common/label_selector.h"
@@ -77,6 +81,65 @@ void pace(common::TokenBucket& budget, std::size_t batchBytes) {
               batchBytes < kSmallBatchBytes ? kSmallBatchCost : 1.0);
   auto wait = budget.delay();
   if (wait > common::TokenBucket::Clock::duration::zero()) std::this_thread::sleep_for(wait);
+}
+
+// What one watch stream is about (WatchDevices, WatchDeployments).
+template <typename Event, typename Object>
+struct WatchStream {
+  std::string onlyId;                                  // "": every object
+  std::function<std::vector<std::string>()> snapshot;  // the ids there are now
+  std::function<bool(fleet::ChangeKind)> wanted;       // the changes that concern these objects
+  // The object while it exists and matches the selector; nullopt otherwise.
+  std::function<std::optional<Object>(const std::string&)> lookup;
+  std::function<Object*(Event&)> field;  // the event's object
+  std::function<bool()> over;            // cancelled or stopping
+};
+
+// Subscribes to the change feed, sends the snapshot (ADDED per match) and SYNCED, then an event
+// per changed object: ADDED, MODIFIED, or DELETED once it is gone or left the selector. Batches
+// are paced (pace()); returns when the client goes or the stream is over.
+template <typename Event, typename Object>
+void streamChanges(fleet::ChangeFeed& feed, grpc::ServerWriter<Event>* writer,
+                   const WatchStream<Event, Object>& w, std::chrono::milliseconds interval) {
+  auto sub = feed.subscribe();
+  std::set<std::string> seen;
+  std::size_t bytes = 0;  // sent so far: only a batch that sent something is paced
+  auto send = [&](const std::string& id) -> bool {
+    if (!w.onlyId.empty() && id != w.onlyId) return true;
+    Event ev;
+    if (auto obj = w.lookup(id)) {
+      ev.set_type(seen.insert(id).second ? v1::ADDED : v1::MODIFIED);
+      *w.field(ev) = std::move(*obj);
+    } else if (seen.erase(id) > 0) {
+      ev.set_type(v1::DELETED);
+      w.field(ev)->set_id(id);
+    } else {
+      return true;
+    }
+    bytes += std::max<std::size_t>(1, ev.ByteSizeLong());
+    return writer->Write(ev);
+  };
+  bool ok = true;
+  for (const auto& id : w.snapshot()) {
+    if (!(ok = send(id))) break;
+  }
+  if (ok) {
+    Event synced;
+    synced.set_type(v1::SYNCED);
+    ok = writer->Write(synced);
+  }
+  common::TokenBucket budget(kWatchBurst, interval);
+  while (ok && !w.over()) {
+    auto changes = sub->wait(std::chrono::milliseconds(500));
+    std::size_t before = bytes;
+    std::set<std::string> sent;
+    for (const auto& c : changes) {
+      if (!w.wanted(c.kind) || !sent.insert(c.id).second) continue;
+      if (!(ok = send(c.id))) break;
+    }
+    if (bytes > before) pace(budget, bytes - before);
+  }
+  feed.unsubscribe(sub);
 }
 
 common::Labels labelsOf(const google::protobuf::Map<std::string, std::string>& m) {
@@ -198,52 +261,21 @@ grpc::Status HubService::WatchDevices(grpc::ServerContext* ctx, const v1::WatchR
   SKIFF_GRPC_AUTH("WatchDevices", false);
   auto sel = common::LabelSelector::parse(req->label_selector());
   if (!sel.isOk()) return done("WatchDevices", sel.status().withContext("labelSelector"));
-  auto sub = fleet_.feed().subscribe();
-  std::set<std::string> seen;
-  std::size_t written = 0;  // events sent: only a batch that sent something is paced
-  std::size_t bytes = 0;    // their size
-  auto send = [&](const std::string& id) -> bool {
-    if (!req->id().empty() && id != req->id()) return true;
-    v1::DeviceEvent ev;
-    auto d = fleet_.getDevice(id, false);
-    if (d.isOk() && fleet_.deviceMatches(id, *sel)) {
-      ev.set_type(seen.insert(id).second ? v1::ADDED : v1::MODIFIED);
-      *ev.mutable_device() = std::move(*d);
-    } else if (seen.erase(id) > 0) {
-      ev.set_type(v1::DELETED);
-      ev.mutable_device()->set_id(id);
-    } else {
-      return true;
-    }
-    ++written;
-    bytes += ev.ByteSizeLong();
-    return writer->Write(ev);
+  WatchStream<v1::DeviceEvent, v1::Device> w;
+  w.onlyId = req->id();
+  w.snapshot = [&] { return fleet_.deviceIds(); };
+  // (A device may be both changed and heart-beating: one event.)
+  w.wanted = [](fleet::ChangeKind k) {
+    return k == fleet::ChangeKind::kDevice || k == fleet::ChangeKind::kDeviceHeartbeat;
   };
-  bool ok = true;
-  for (const auto& id : fleet_.deviceIds()) {
-    if (!(ok = send(id))) break;
-  }
-  if (ok) {
-    v1::DeviceEvent synced;
-    synced.set_type(v1::SYNCED);
-    ok = writer->Write(synced);
-  }
-  common::TokenBucket budget(kWatchBurst, opts_.watchInterval);
-  while (ok && !ctx->IsCancelled() && !stopping_) {
-    auto changes = sub->wait(std::chrono::milliseconds(500));
-    std::size_t before = written;
-    std::size_t bytesBefore = bytes;
-    std::set<std::string> sent;  // a device may be both changed and heart-beating
-    for (const auto& c : changes) {
-      if (c.kind != fleet::ChangeKind::kDevice && c.kind != fleet::ChangeKind::kDeviceHeartbeat) {
-        continue;
-      }
-      if (!sent.insert(c.id).second) continue;
-      if (!(ok = send(c.id))) break;
-    }
-    if (written > before) pace(budget, bytes - bytesBefore);
-  }
-  fleet_.feed().unsubscribe(sub);
+  w.lookup = [&](const std::string& id) -> std::optional<v1::Device> {
+    auto d = fleet_.getDevice(id, false);
+    if (!d.isOk() || !fleet_.deviceMatches(id, *sel)) return std::nullopt;
+    return std::move(*d);
+  };
+  w.field = [](v1::DeviceEvent& ev) { return ev.mutable_device(); };
+  w.over = [&] { return ctx->IsCancelled() || stopping_.load(); };
+  streamChanges(fleet_.feed(), writer, w, opts_.watchInterval);
   return done("WatchDevices", Status::ok());
 }
 
@@ -252,48 +284,18 @@ grpc::Status HubService::WatchDeployments(grpc::ServerContext* ctx, const v1::Wa
   SKIFF_GRPC_AUTH("WatchDeployments", false);
   auto sel = common::LabelSelector::parse(req->label_selector());
   if (!sel.isOk()) return done("WatchDeployments", sel.status().withContext("labelSelector"));
-  auto sub = fleet_.feed().subscribe();
-  std::set<std::string> seen;
-  std::size_t written = 0;  // events sent: only a batch that sent something is paced
-  std::size_t bytes = 0;    // their size
-  auto send = [&](const std::string& id) -> bool {
-    if (!req->id().empty() && id != req->id()) return true;
-    v1::DeploymentEvent ev;
+  WatchStream<v1::DeploymentEvent, v1::Deployment> w;
+  w.onlyId = req->id();
+  w.snapshot = [&] { return fleet_.deploymentIds(); };
+  w.wanted = [](fleet::ChangeKind k) { return k == fleet::ChangeKind::kDeployment; };
+  w.lookup = [&](const std::string& id) -> std::optional<v1::Deployment> {
     auto d = fleet_.deploymentView(id, true);
-    if (d.isOk() && fleet_.deploymentMatches(id, *sel)) {
-      ev.set_type(seen.insert(id).second ? v1::ADDED : v1::MODIFIED);
-      *ev.mutable_deployment() = std::move(*d);
-    } else if (seen.erase(id) > 0) {
-      ev.set_type(v1::DELETED);
-      ev.mutable_deployment()->set_id(id);
-    } else {
-      return true;
-    }
-    ++written;
-    bytes += ev.ByteSizeLong();
-    return writer->Write(ev);
+    if (!d.isOk() || !fleet_.deploymentMatches(id, *sel)) return std::nullopt;
+    return std::move(*d);
   };
-  bool ok = true;
-  for (const auto& id : fleet_.deploymentIds()) {
-    if (!(ok = send(id))) break;
-  }
-  if (ok) {
-    v1::DeploymentEvent synced;
-    synced.set_type(v1::SYNCED);
-    ok = writer->Write(synced);
-  }
-  common::TokenBucket budget(kWatchBurst, opts_.watchInterval);
-  while (ok && !ctx->IsCancelled() && !stopping_) {
-    auto changes = sub->wait(std::chrono::milliseconds(500));
-    std::size_t before = written;
-    std::size_t bytesBefore = bytes;
-    for (const auto& c : changes) {
-      if (c.kind != fleet::ChangeKind::kDeployment) continue;
-      if (!(ok = send(c.id))) break;
-    }
-    if (written > before) pace(budget, bytes - bytesBefore);
-  }
-  fleet_.feed().unsubscribe(sub);
+  w.field = [](v1::DeploymentEvent& ev) { return ev.mutable_deployment(); };
+  w.over = [&] { return ctx->IsCancelled() || stopping_.load(); };
+  streamChanges(fleet_.feed(), writer, w, opts_.watchInterval);
   return done("WatchDeployments", Status::ok());
 }
 
