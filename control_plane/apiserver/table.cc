@@ -79,6 +79,17 @@ std::string selectorString(const Json& sel) {
   return s.isOk() ? s->toString() : "";
 }
 
+// The template columns every workload printer shows (Deployment, ReplicaSet, DaemonSet).
+Json templateContainersCell(const Json& o, std::chrono::system_clock::time_point) {
+  return Json(joinContainers(at(o, {"spec", "template", "spec"}), "name"));
+}
+Json templateImagesCell(const Json& o, std::chrono::system_clock::time_point) {
+  return Json(joinContainers(at(o, {"spec", "template", "spec"}), "image"));
+}
+Json selectorCell(const Json& o, std::chrono::system_clock::time_point) {
+  return Json(selectorString(at(o, {"spec", "selector"})));
+}
+
 // READY, STATUS and RESTARTS of a pod, as kubectl's printer (printPod) computes them: init
 // containers first (the first one not done names the status: Init:N/M, Init:<reason>,
 // Init:ExitCode:N), native sidecars counted in READY once started, app containers last to first;
@@ -402,16 +413,7 @@ Printer deploymentPrinter() {
            [](const Json& o, TP) {
              return Json(num(at(o, {"status", "availableReplicas"})));
            },
-           ageCell,
-           [](const Json& o, TP) {
-             return Json(joinContainers(at(o, {"spec", "template", "spec"}), "name"));
-           },
-           [](const Json& o, TP) {
-             return Json(joinContainers(at(o, {"spec", "template", "spec"}), "image"));
-           },
-           [](const Json& o, TP) {
-             return Json(selectorString(at(o, {"spec", "selector"})));
-           }}};
+           ageCell, templateContainersCell, templateImagesCell, selectorCell}};
 }
 
 Printer replicaSetPrinter() {
@@ -436,16 +438,7 @@ Printer replicaSetPrinter() {
        [](const Json& o, TP) {
          return Json(num(at(o, {"status", "readyReplicas"})));
        },
-       ageCell,
-       [](const Json& o, TP) {
-         return Json(joinContainers(at(o, {"spec", "template", "spec"}), "name"));
-       },
-       [](const Json& o, TP) {
-         return Json(joinContainers(at(o, {"spec", "template", "spec"}), "image"));
-       },
-       [](const Json& o, TP) {
-         return Json(selectorString(at(o, {"spec", "selector"})));
-       }}};
+       ageCell, templateContainersCell, templateImagesCell, selectorCell}};
 }
 
 Printer daemonSetPrinter() {
@@ -490,16 +483,7 @@ Printer daemonSetPrinter() {
            [](const Json& o, TP) {
              return Json(mapToSelector(at(o, {"spec", "template", "spec", "nodeSelector"})));
            },
-           ageCell,
-           [](const Json& o, TP) {
-             return Json(joinContainers(at(o, {"spec", "template", "spec"}), "name"));
-           },
-           [](const Json& o, TP) {
-             return Json(joinContainers(at(o, {"spec", "template", "spec"}), "image"));
-           },
-           [](const Json& o, TP) {
-             return Json(selectorString(at(o, {"spec", "selector"})));
-           }}};
+           ageCell, templateContainersCell, templateImagesCell, selectorCell}};
 }
 
 Printer servicePrinter() {
