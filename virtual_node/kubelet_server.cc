@@ -67,6 +67,11 @@ Result<std::unique_ptr<KubeletServer>> KubeletServer::start(KubeletServerOptions
   s->opts_ = std::move(opts);
   s->logs_ = &logs;
   s->lookup_ = std::move(lookup);
+  s->routes_.on(
+      "GET", "/containerLogs/{namespace}/{pod}/{container}",
+      [self = s.get()](const Request& req, ResponseWriter& w, const common::http::RouteParams& p) {
+        self->containerLogs(req, w, p.at("namespace"), p.at("pod"), p.at("container"));
+      });
   common::http::ServerOptions so;
   so.listen = s->opts_.listen;
   so.tls = s->opts_.tls;
@@ -103,29 +108,18 @@ void KubeletServer::handle(const Request& req, ResponseWriter& w) {
                     "Forbidden: user \"" + *req.clientCommonName +
                         "\" may not read container logs on this node");
   }
-  if (req.path.starts_with("/containerLogs/")) {
-    if (req.method != "GET") return sendText(w, 405, "Method Not Allowed");
-    return containerLogs(req, w);
+  switch (routes_.dispatch(req, w)) {
+    case common::http::RouteOutcome::kHandled:
+      return;
+    case common::http::RouteOutcome::kMethodNotAllowed:
+      return sendText(w, 405, "Method Not Allowed");
+    case common::http::RouteOutcome::kNoRoute:
+      return sendText(w, 404, "404 page not found");
   }
-  sendText(w, 404, "404 page not found");
 }
 
-void KubeletServer::containerLogs(const Request& req, ResponseWriter& w) {
-  std::string rest = req.path.substr(std::string_view("/containerLogs/").size());
-  std::vector<std::string> parts;
-  std::size_t pos = 0;
-  while (pos <= rest.size()) {
-    auto slash = rest.find('/', pos);
-    parts.push_back(rest.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos));
-    if (slash == std::string::npos) break;
-    pos = slash + 1;
-  }
-  if (parts.size() != 3 || parts[0].empty() || parts[1].empty() || parts[2].empty()) {
-    return sendText(w, 400, "expected /containerLogs/{namespace}/{pod}/{container}");
-  }
-  const std::string& ns = parts[0];
-  const std::string& name = parts[1];
-  const std::string& container = parts[2];
+void KubeletServer::containerLogs(const Request& req, ResponseWriter& w, const std::string& ns,
+                                  const std::string& name, const std::string& container) {
   auto pod = lookup_(ns, name);
   if (!pod) return sendText(w, 404, "pod " + ns + "/" + name + " is not bound to this node");
   bool known = false;

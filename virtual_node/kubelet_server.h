@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 
+#include "common/http/router.h"
 #include "common/http/server.h"
 #include "virtual_node/kube/informer.h"
 #include "virtual_node/provider.h"
@@ -41,11 +42,13 @@ class KubeletServer {
  private:
   KubeletServer() = default;
   void handle(const common::http::Request& req, common::http::ResponseWriter& w);
-  void containerLogs(const common::http::Request& req, common::http::ResponseWriter& w);
+  void containerLogs(const common::http::Request& req, common::http::ResponseWriter& w,
+                     const std::string& ns, const std::string& name, const std::string& container);
 
   KubeletServerOptions opts_;
   ContainerLogProvider* logs_ = nullptr;
   PodLookup lookup_;
+  common::http::Router<> routes_;  // after authorization
   std::unique_ptr<common::http::Server> server_;
 };
 

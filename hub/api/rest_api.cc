@@ -76,22 +76,6 @@ void sendMethodNotAllowed(const http::Request& req, http::ResponseWriter& w) {
              common::invalidArgument("method " + req.method + " is not allowed on " + req.path))));
 }
 
-std::vector<std::string> segments(std::string_view path) {
-  std::vector<std::string> out;
-  std::size_t pos = 0;
-  while (pos < path.size()) {
-    if (path[pos] == '/') {
-      ++pos;
-      continue;
-    }
-    auto next = path.find('/', pos);
-    if (next == std::string_view::npos) next = path.size();
-    out.emplace_back(path.substr(pos, next - pos));
-    pos = next;
-  }
-  return out;
-}
-
 std::string sseEvent(std::string_view name, const Json& data) {
   std::string out = "event: ";
   out += name;
@@ -110,7 +94,9 @@ RestApi::RestApi(fleet::Fleet& fleet, Enrollment& enrollment, mqtt::RpcClient& r
       rpc_(rpc),
       tokens_(tokens),
       dashboard_(std::move(dashboard)),
-      opts_(std::move(opts)) {}
+      opts_(std::move(opts)) {
+  addRoutes();
+}
 
 void RestApi::handle(const http::Request& req, http::ResponseWriter& w) {
   if (req.path == "/healthz") {
@@ -148,138 +134,113 @@ void RestApi::api(const http::Request& req, http::ResponseWriter& w) {
     sendError(w, principal.status());
     return;
   }
-  auto seg = segments(req.path);  // api, v1, ...
-  if (seg.size() < 3 || seg[1] != "v1") {
-    sendError(w, common::notFound("no route for " + req.method + " " + req.path));
-    return;
+  switch (routes_.dispatch(req, w, *principal)) {
+    case http::RouteOutcome::kHandled:
+      return;
+    case http::RouteOutcome::kMethodNotAllowed:
+      return sendMethodNotAllowed(req, w);
+    case http::RouteOutcome::kNoRoute:
+      return sendError(w, common::notFound("no route for " + req.method + " " + req.path));
   }
-  const std::string& res = seg[2];
-  bool get = req.method == "GET";
-  auto wrongMethod = [&] { sendMethodNotAllowed(req, w); };
+}
 
-  if (res == "whoami" && seg.size() == 3) {
-    if (!get) return wrongMethod();
-    sendJson(w, 200, {{"name", principal->name}, {"role", std::string(roleName(principal->role))}});
-    return;
-  }
-  if (res == "overview" && seg.size() == 3) {
-    if (!get) return wrongMethod();
+// The /api/v1 route table (docs/hub-api.md). Every route runs after authentication.
+void RestApi::addRoutes() {
+  using Params = http::RouteParams;
+  using Req = http::Request;
+  using W = http::ResponseWriter;
+  routes_.on("GET", "/api/v1/whoami", [](const Req&, W& w, const Params&, const Principal& p) {
+    sendJson(w, 200, {{"name", p.name}, {"role", std::string(roleName(p.role))}});
+  });
+  routes_.on("GET", "/api/v1/overview", [this](const Req&, W& w, const Params&, const Principal&) {
     Json o = fleet_.overview();
     o["fleet"] = toJson(fleet_.fleetStatus());
     sendJson(w, 200, o);
-    return;
-  }
-  if (res == "stream" && seg.size() == 3) {
-    if (!get) return wrongMethod();
-    stream(w);
-    return;
-  }
-  if (res == "events" && seg.size() == 3) {
-    if (!get) return wrongMethod();
-    auto limit = intParam(req, "limit");
-    if (!limit.isOk()) return sendError(w, limit.status());
-    std::size_t n = *limit == 0 ? opts_.defaultEventLimit : static_cast<std::size_t>(*limit);
-    Json items = Json::array();
-    for (const auto& e : fleet_.events(std::min<std::size_t>(n, 1000))) items.push_back(toJson(e));
-    sendJson(w, 200, {{"items", items}});
-    return;
-  }
-  if (res == "devices") return devices(req, w, *principal, seg);
-  if (res == "deployments") return deployments(req, w, *principal, seg);
-  if (res == "pods" && seg.size() == 3) {
-    if (!get) return wrongMethod();
-    return pods(w);
-  }
-  sendError(w, common::notFound("no route for " + req.method + " " + req.path));
+  });
+  routes_.on("GET", "/api/v1/stream",
+             [this](const Req&, W& w, const Params&, const Principal&) { stream(w); });
+  routes_.on(
+      "GET", "/api/v1/events", [this](const Req& req, W& w, const Params&, const Principal&) {
+        auto limit = intParam(req, "limit");
+        if (!limit.isOk()) return sendError(w, limit.status());
+        std::size_t n = *limit == 0 ? opts_.defaultEventLimit : static_cast<std::size_t>(*limit);
+        Json items = Json::array();
+        for (const auto& e : fleet_.events(std::min<std::size_t>(n, 1000)))
+          items.push_back(toJson(e));
+        sendJson(w, 200, {{"items", items}});
+      });
+  routes_.on("GET", "/api/v1/devices",
+             [this](const Req& req, W& w, const Params&, const Principal&) {
+               auto list = fleet_.listDevices(req.queryParam("selector").value_or(""));
+               if (!list.isOk()) return sendError(w, list.status());
+               Json items = Json::array();
+               for (const auto& d : *list) items.push_back(toJson(d));
+               sendJson(w, 200, {{"items", items}});
+             });
+  routes_.on("GET", "/api/v1/devices/{id}",
+             [this](const Req&, W& w, const Params& p, const Principal&) {
+               auto d = fleet_.getDevice(p.at("id"), true);
+               if (!d.isOk()) return sendError(w, d.status());
+               sendJson(w, 200, toJson(*d));
+             });
+  routes_.on("PUT", "/api/v1/devices/{id}/labels",
+             [this](const Req& req, W& w, const Params& p, const Principal& principal) {
+               putLabels(req, w, p.at("id"), principal);
+             });
+  // Module names contain '/'.
+  routes_.on("GET", "/api/v1/devices/{id}/modules/{module...}/logs",
+             [this](const Req& req, W& w, const Params& p, const Principal&) {
+               logs(req, w, p.at("id"), p.at("module"));
+             });
+  routes_.on("GET", "/api/v1/deployments",
+             [this](const Req& req, W& w, const Params&, const Principal&) {
+               auto list = fleet_.listDeployments(req.queryParam("selector").value_or(""));
+               if (!list.isOk()) return sendError(w, list.status());
+               Json items = Json::array();
+               for (const auto& d : *list) items.push_back(toJson(d, false));
+               sendJson(w, 200, {{"items", items}});
+             });
+  routes_.on("GET", "/api/v1/deployments/{id}",
+             [this](const Req&, W& w, const Params& p, const Principal&) {
+               auto d = fleet_.getDeployment(p.at("id"));
+               if (!d.isOk()) return sendError(w, d.status());
+               sendJson(w, 200, toJson(*d, true));
+             });
+  routes_.on("DELETE", "/api/v1/deployments/{id}",
+             [this](const Req&, W& w, const Params& p, const Principal& principal) {
+               const std::string& id = p.at("id");
+               if (auto s = TokenAuthenticator::requireAdmin(principal, "delete deployments");
+                   !s.isOk()) {
+                 return sendError(w, s);
+               }
+               if (auto s = fleet_.deleteDeployment(id); !s.isOk()) return sendError(w, s);
+               sendJson(w, 200, {{"id", id}, {"deleted", true}});
+             });
+  routes_.on("GET", "/api/v1/pods",
+             [this](const Req&, W& w, const Params&, const Principal&) { pods(w); });
 }
 
-void RestApi::devices(const http::Request& req, http::ResponseWriter& w, const Principal& principal,
-                      const std::vector<std::string>& seg) {
-  const bool get = req.method == "GET";
-  auto wrongMethod = [&] { sendMethodNotAllowed(req, w); };
-  if (seg.size() == 3) {
-    if (!get) return wrongMethod();
-    auto list = fleet_.listDevices(req.queryParam("selector").value_or(""));
-    if (!list.isOk()) return sendError(w, list.status());
-    Json items = Json::array();
-    for (const auto& d : *list) items.push_back(toJson(d));
-    sendJson(w, 200, {{"items", items}});
-    return;
+void RestApi::putLabels(const http::Request& req, http::ResponseWriter& w, const std::string& id,
+                        const Principal& principal) {
+  if (auto s = TokenAuthenticator::requireAdmin(principal, "change device labels"); !s.isOk()) {
+    return sendError(w, s);
   }
-  const std::string& id = seg[3];
-  if (seg.size() == 4) {
-    if (!get) return wrongMethod();
-    auto d = fleet_.getDevice(id, true);
-    if (!d.isOk()) return sendError(w, d.status());
-    sendJson(w, 200, toJson(*d));
-    return;
+  auto body = jsonBody(req, 1024 * 1024);
+  if (!body.isOk()) return sendError(w, body.status());
+  if (auto s = onlyKeys(*body, {"labels"}); !s.isOk()) return sendError(w, s);
+  if (!body->contains("labels") || !(*body)["labels"].is_object()) {
+    return sendError(w, common::invalidArgument("labels: required object"));
   }
-  if (seg.size() == 5 && seg[4] == "labels") {
-    if (req.method != "PUT") return wrongMethod();
-    if (auto s = TokenAuthenticator::requireAdmin(principal, "change device labels"); !s.isOk()) {
-      return sendError(w, s);
+  common::Labels labels;
+  for (const auto& [k, v] : (*body)["labels"].items()) {
+    if (!v.is_string()) {
+      return sendError(w, common::invalidArgument("labels." + k + ": expected string"));
     }
-    auto body = jsonBody(req, 1024 * 1024);
-    if (!body.isOk()) return sendError(w, body.status());
-    if (auto s = onlyKeys(*body, {"labels"}); !s.isOk()) return sendError(w, s);
-    if (!body->contains("labels") || !(*body)["labels"].is_object()) {
-      return sendError(w, common::invalidArgument("labels: required object"));
-    }
-    common::Labels labels;
-    for (const auto& [k, v] : (*body)["labels"].items()) {
-      if (!v.is_string()) {
-        return sendError(w, common::invalidArgument("labels." + k + ": expected string"));
-      }
-      labels[k] = v.get<std::string>();
-    }
-    auto d = fleet_.updateDeviceLabels(id, labels);
-    if (!d.isOk()) return sendError(w, d.status());
-    sendJson(w, 200, toJson(*d));
-    return;
+    labels[k] = v.get<std::string>();
   }
-  // /api/v1/devices/{id}/modules/{module...}/logs — module names contain '/'.
-  if (seg.size() >= 7 && seg[4] == "modules" && seg.back() == "logs") {
-    if (!get) return wrongMethod();
-    std::string module;
-    for (std::size_t i = 5; i + 1 < seg.size(); ++i) module += (module.empty() ? "" : "/") + seg[i];
-    logs(req, w, id, module);
-    return;
-  }
-  sendError(w, common::notFound("no route for " + req.method + " " + req.path));
-}
-
-void RestApi::deployments(const http::Request& req, http::ResponseWriter& w,
-                          const Principal& principal, const std::vector<std::string>& seg) {
-  const bool get = req.method == "GET";
-  auto wrongMethod = [&] { sendMethodNotAllowed(req, w); };
-  if (seg.size() == 3) {
-    if (!get) return wrongMethod();
-    auto list = fleet_.listDeployments(req.queryParam("selector").value_or(""));
-    if (!list.isOk()) return sendError(w, list.status());
-    Json items = Json::array();
-    for (const auto& d : *list) items.push_back(toJson(d, false));
-    sendJson(w, 200, {{"items", items}});
-    return;
-  }
-  if (seg.size() == 4) {
-    const std::string& id = seg[3];
-    if (get) {
-      auto d = fleet_.getDeployment(id);
-      if (!d.isOk()) return sendError(w, d.status());
-      sendJson(w, 200, toJson(*d, true));
-      return;
-    }
-    if (req.method == "DELETE") {
-      if (auto s = TokenAuthenticator::requireAdmin(principal, "delete deployments"); !s.isOk()) {
-        return sendError(w, s);
-      }
-      if (auto s = fleet_.deleteDeployment(id); !s.isOk()) return sendError(w, s);
-      sendJson(w, 200, {{"id", id}, {"deleted", true}});
-      return;
-    }
-    return wrongMethod();
-  }
-  sendError(w, common::notFound("no route for " + req.method + " " + req.path));
+  auto d = fleet_.updateDeviceLabels(id, labels);
+  if (!d.isOk()) return sendError(w, d.status());
+  sendJson(w, 200, toJson(*d));
 }
 
 void RestApi::pods(http::ResponseWriter& w) {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <memory>
 
+#include "common/http/router.h"
 #include "common/http/server.h"
 #include "hub/api/static_files.h"
 #include "hub/auth.h"
@@ -34,13 +35,12 @@ class RestApi {
   void shutdown() { stopping_ = true; }
 
  private:
+  // /api/...: authentication, then the route table (addRoutes()).
   void api(const common::http::Request& req, common::http::ResponseWriter& w);
-  // /api/v1/devices[/{id}[/labels | /modules/{module...}/logs]]; seg = the path's segments.
-  void devices(const common::http::Request& req, common::http::ResponseWriter& w,
-               const Principal& principal, const std::vector<std::string>& seg);
-  // /api/v1/deployments[/{id}].
-  void deployments(const common::http::Request& req, common::http::ResponseWriter& w,
-                   const Principal& principal, const std::vector<std::string>& seg);
+  void addRoutes();
+  // PUT /api/v1/devices/{id}/labels.
+  void putLabels(const common::http::Request& req, common::http::ResponseWriter& w,
+                 const std::string& id, const Principal& principal);
   // /api/v1/pods: the hub deployments that stand for Kubernetes pods.
   void pods(common::http::ResponseWriter& w);
   void stream(common::http::ResponseWriter& w);
@@ -55,6 +55,7 @@ class RestApi {
   const TokenAuthenticator& tokens_;
   StaticFiles dashboard_;
   RestApiOptions opts_;
+  common::http::Router<const Principal&> routes_;
   std::atomic<bool> stopping_{false};
 };
 
