@@ -11,8 +11,11 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "common/grpc/grpc_status.h"
 #include "common/label_selector.h"
 #include "common/tls.h"
+#include "hub/fleet/desired.h"
+#include "hub/model.h"
 #include "skiff/v1/hub.grpc.pb.h"
 #include "tests/support/process.h"
 
@@ -34,12 +37,6 @@ std::int64_t nowMs() {
 }
 
 std::string nowText() { return common::formatRfc3339(std::chrono::system_clock::now()); }
-
-bool sameSpec(const hubpb::Deployment& a, const hubpb::Deployment& b) {
-  return a.target_selector() == b.target_selector() && a.priority() == b.priority() &&
-         a.pods_json() == b.pods_json() &&
-         a.registry_credentials_json() == b.registry_credentials_json();
-}
 
 bool isFailing(const protocol::ModuleStatus& m) {
   if (m.state == protocol::ModuleState::kWaiting) {
@@ -95,6 +92,7 @@ struct FakeHub::State {
   struct DeploymentState {
     hubpb::Deployment d;  // without status
     std::vector<protocol::PodSpec> pods;
+    hub::fleet::DeploymentPtr compiled;  // the hub's own form, for its desired-state rules
   };
   struct Watcher {
     bool devices = true;
@@ -138,40 +136,32 @@ struct FakeHub::State {
 
   void recomputeLocked() {
     for (auto& [id, dev] : devices) {
-      std::map<std::string, std::pair<const DeploymentState*, protocol::PodSpec>> winners;
-      std::map<std::string, std::vector<std::string>> shadowed;
+      // The hub's own rules (hub/fleet/desired.h): the union of the matching deployments'
+      // pods, one per name by priority, then the newer deployment, then the smaller id.
       std::vector<const DeploymentState*> matching;
+      std::vector<hub::fleet::DeploymentPtr> compiled;
       for (const auto& [did, dep] : deployments) {
         if (!targets(dep, dev)) continue;
         matching.push_back(&dep);
-        for (const auto& m : dep.pods) {
-          auto it = winners.find(m.name);
-          if (it == winners.end()) {
-            winners.emplace(m.name, std::make_pair(&dep, m));
-            continue;
-          }
-          const DeploymentState* cur = it->second.first;
-          bool better = dep.d.priority() > cur->d.priority() ||
-                        (dep.d.priority() == cur->d.priority() &&
-                         dep.d.updated_at_unix_ms() > cur->d.updated_at_unix_ms());
-          if (better) {
-            shadowed[cur->d.id()].push_back(m.name);
-            it->second = std::make_pair(&dep, m);
-          } else {
-            shadowed[did].push_back(m.name);
+        compiled.push_back(dep.compiled);
+      }
+      hub::fleet::DesiredContent content = hub::fleet::composeDesired(compiled);
+      std::map<std::string, std::vector<std::string>> shadowed;
+      for (const auto* dep : matching) {
+        for (const auto& p : dep->pods) {
+          const auto* winner = content.podNamed(p.name);
+          if (winner != nullptr && winner->deployment->id() != dep->d.id()) {
+            shadowed[dep->d.id()].push_back(p.name);
           }
         }
       }
       std::vector<protocol::PodSpec> desired;
-      for (auto& [name, w] : winners) desired.push_back(w.second);
+      for (const auto& item : content.pods) {
+        desired.push_back(item.deployment->record.spec.pods[item.index]);
+      }
       std::vector<protocol::RegistryCredential> creds;
-      for (const auto* dep : matching) {
-        auto j = common::parseJson(dep->d.registry_credentials_json());
-        if (!j.isOk() || !j->is_array()) continue;
-        for (const auto& c : *j) {
-          creds.push_back(
-              {c.value("server", ""), c.value("username", ""), c.value("password", "")});
-        }
+      for (const auto& item : content.credentials) {
+        creds.push_back(item.deployment->record.spec.registryCredentials[item.index]);
       }
       bool changed = desired != dev.desired || creds != dev.credentials;
       std::int64_t version = dev.device.desired_version();
@@ -597,49 +587,28 @@ class FakeHub::Service final : public hubpb::Hub::Service {
                                hubpb::Deployment* out) override {
     if (auto a = auth(ctx, true); !a.ok()) return a;
     const hubpb::Deployment& in = req->deployment();
-    if (in.id().empty() || in.id().size() > 253 ||
-        in.id().find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") != std::string::npos) {
-      return {grpc::StatusCode::INVALID_ARGUMENT,
-              "deployment.id: must be 1-253 of [a-z0-9.-], got \"" + in.id() + "\""};
-    }
-    if (in.target_selector().empty()) {
-      return {grpc::StatusCode::INVALID_ARGUMENT, "deployment.target_selector: required"};
-    }
-    if (auto sel = common::LabelSelector::parse(in.target_selector()); !sel.isOk()) {
-      return {grpc::StatusCode::INVALID_ARGUMENT,
-              "deployment.target_selector: " + sel.status().message()};
-    }
-    for (const auto& [k, v] : in.labels()) {
-      if (!common::validateLabelKey(k).isOk() || !common::validateLabelValue(v).isOk()) {
-        return {grpc::StatusCode::INVALID_ARGUMENT, "deployment.labels: invalid label " + k};
-      }
-    }
-    auto mj = common::parseJson(in.pods_json());
-    if (!mj.isOk()) {
-      return {grpc::StatusCode::INVALID_ARGUMENT, "deployment.pods_json: " + mj.status().message()};
-    }
-    auto modules = protocol::podSpecsFromJson(*mj, "pods");
-    if (!modules.isOk()) return {grpc::StatusCode::INVALID_ARGUMENT, modules.status().message()};
-    for (auto& m : *modules) {
-      if (m.deploymentId.empty()) m.deploymentId = in.id();
-      if (m.deploymentId != in.id()) {
-        return {grpc::StatusCode::INVALID_ARGUMENT,
-                "pods: " + m.name + ".deploymentId must be " + in.id()};
-      }
-    }
-    if (!in.registry_credentials_json().empty()) {
-      auto cj = common::parseJson(in.registry_credentials_json());
-      if (!cj.isOk() || !cj->is_array()) {
-        return {grpc::StatusCode::INVALID_ARGUMENT,
-                "deployment.registry_credentials_json: expected a JSON array"};
-      }
-    }
+    // The hub's own validation and normalization (hub/model.h).
+    hub::DeploymentInput input;
+    input.id = in.id();
+    for (const auto& [k, v] : in.labels()) input.labels[k] = v;
+    for (const auto& [k, v] : in.annotations()) input.annotations[k] = v;
+    input.targetSelector = in.target_selector();
+    input.priority = in.priority();
+    input.podsJson = in.pods_json();
+    input.modulesJson = in.modules_json();
+    input.registryCredentialsJson = in.registry_credentials_json();
+    auto spec = hub::validateDeployment(input);
+    if (!spec.isOk()) return common::grpc_status::toGrpc(spec.status());
+    const std::vector<protocol::PodSpec>* modules = &spec->pods;
     std::lock_guard lock(s_->mu);
     ++s_->applyCalls;
     auto it = s_->deployments.find(in.id());
     hubpb::Deployment next = in;
     next.clear_status();
-    if (next.registry_credentials_json().empty()) next.set_registry_credentials_json("[]");
+    next.clear_modules_json();
+    next.set_target_selector(spec->targetSelector);
+    next.set_registry_credentials_json(
+        common::dumpJson(hub::credentialsToJson(spec->registryCredentials, true)));
     Json normalized = Json::array();
     for (const auto& m : *modules) normalized.push_back(protocol::toJson(m));
     next.set_pods_json(common::dumpJson(normalized));
@@ -648,21 +617,29 @@ class FakeHub::Service final : public hubpb::Hub::Service {
       next.set_generation(1);
       next.set_created_at_unix_ms(now);
       next.set_updated_at_unix_ms(now);
-      s_->deployments[in.id()] = State::DeploymentState{next, *modules};
+      s_->deployments[in.id()] = State::DeploymentState{next, *modules, nullptr};
     } else {
       hubpb::Deployment& cur = it->second.d;
-      if (sameSpec(cur, next)) {
-        *cur.mutable_labels() = next.labels();
-        *cur.mutable_annotations() = next.annotations();
+      // As the hub: an identical spec (labels and annotations included) changes nothing; any
+      // difference is a new generation.
+      if (it->second.compiled && it->second.compiled->record.spec == *spec) {
+        *out = s_->withStatusLocked(it->second);
+        return grpc::Status::OK;
       } else {
         next.set_generation(cur.generation() + 1);
         next.set_created_at_unix_ms(cur.created_at_unix_ms());
         next.set_updated_at_unix_ms(now);
-        it->second = State::DeploymentState{next, *modules};
+        it->second = State::DeploymentState{next, *modules, nullptr};
       }
     }
+    auto& stored = s_->deployments[in.id()];
+    hub::DeploymentRecord record{*spec, stored.d.generation(), stored.d.created_at_unix_ms(),
+                                 stored.d.updated_at_unix_ms()};
+    auto compiled = hub::fleet::compileDeployment(std::move(record));
+    if (!compiled.isOk()) return common::grpc_status::toGrpc(compiled.status());
+    stored.compiled = std::move(*compiled);
     s_->recomputeLocked();
-    *out = s_->withStatusLocked(s_->deployments[in.id()]);
+    *out = s_->withStatusLocked(stored);
     return grpc::Status::OK;
   }
 

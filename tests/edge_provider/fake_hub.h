@@ -1,14 +1,14 @@
 // FakeHub — a TEST DOUBLE of skiff-hub's gRPC API (proto/skiff/v1/hub.proto), in memory, served
 // over TLS on 127.0.0.1 with bearer-token auth, for the edge provider's and the virtual node's
 // tests. It follows hub.proto's documented semantics so the real hub can replace it:
-// - ApplyDeployment creates or replaces by id; an identical spec (selector, priority, pods,
-//   credentials) keeps the generation, any change increments it; labels and annotations are
-//   updated either way. Credentials are returned without passwords. DeleteDeployment answers
-//   NOT_FOUND when absent.
-// - Per device, the desired state is the union of the pods of every deployment whose selector
-//   matches the device's labels ∪ implicit labels; for the same pod name the higher priority
-//   wins, then the newer deployment. A device's desired version increases only when its pod set
-//   really changes.
+// - ApplyDeployment validates and normalizes with the hub's own code (hub::validateDeployment)
+//   and creates or replaces by id; an identical spec (labels and annotations included) changes
+//   nothing, any change increments the generation, as the hub's Fleet does. Credentials are
+//   returned without passwords. DeleteDeployment answers NOT_FOUND when absent.
+// - Per device, the desired state is the hub's own composition (hub::fleet::composeDesired):
+//   the union of the pods of every deployment whose selector matches the device's labels ∪
+//   implicit labels, one per pod name by priority, then the newer deployment, then the smaller
+//   id. A device's desired version increases only when its pod set really changes.
 // - DeploymentStatus: targeted (selector matches), applied (the device's applied version includes
 //   the deployment's current generation), running (applied and every pod running and ready),
 //   failed (a container failing, a pod failed or the document refused), offline; per-device
