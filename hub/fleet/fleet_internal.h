@@ -16,6 +16,7 @@
 #include <cstdlib>
 
 #include "common/log.h"
+#include "hub/fleet/outcome.h"
 
 namespace skiff::hub::fleet {
 
@@ -37,32 +38,6 @@ inline int shardOf(std::string_view id) {
     h *= 16777619u;
   }
   return static_cast<int>(h % kLastSeenShards);
-}
-
-// Waiting/terminated reasons that mean a container does not work (and will not by itself).
-inline bool isFailing(const proto::ModuleStatus& s) {
-  static const std::set<std::string, std::less<>> kWaiting = {
-      "CrashLoopBackOff",  "ErrImagePull",     "ImagePullBackOff",           "CreateContainerError",
-      "RunContainerError", "InvalidImageName", "CreateContainerConfigError", "ErrImageNeverPull"};
-  if (s.state == proto::ModuleState::kWaiting) return kWaiting.contains(s.reason);
-  if (s.state == proto::ModuleState::kTerminated) {
-    return s.reason == "Error" || s.reason == "OOMKilled" ||
-           (s.exitCode.has_value() && *s.exitCode != 0 && s.reason != "Completed");
-  }
-  return false;
-}
-
-// As above, in the context of the device's report: the sidecars of a pod that has completed
-// (Succeeded or Failed) were stopped by the agent, the way the kubelet stops them, and their
-// exit code says nothing about the pod (the pod's phase does).
-inline bool isFailing(const proto::Reported& r, const proto::ModuleStatus& s) {
-  if (s.kind == proto::ContainerKind::kSidecar) {
-    std::string_view pod = proto::podOfModule(s.name);
-    for (const auto& p : r.pods) {
-      if (p.name == pod && (p.phase == "Succeeded" || p.phase == "Failed")) return false;
-    }
-  }
-  return isFailing(s);
 }
 
 constexpr std::size_t kOverviewLabelValues = 50;
@@ -127,9 +102,7 @@ struct Fleet::DeploymentState {
   mutable std::array<int, 4> counts{};  // applied, running, failed, offline
 };
 
-// A device's outcome for one deployment, as bits (index = bit in DeploymentState::counts).
-enum Outcome : std::uint8_t { kApplied = 1, kRunning = 2, kFailed = 4, kOffline = 8 };
-
+// Outcome bits (hub/fleet/outcome.h): index = bit in DeploymentState::counts.
 inline void addOutcome(std::array<int, 4>& counts, std::uint8_t bits, int sign) {
   for (int i = 0; i < 4; ++i) {
     if ((bits & (1 << i)) != 0) counts[static_cast<std::size_t>(i)] += sign;

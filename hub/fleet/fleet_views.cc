@@ -52,69 +52,18 @@ v1::Deployment Fleet::deploymentViewLocked(const DeploymentState& dep, bool with
 
 std::uint8_t Fleet::deviceOutcome(const DeploymentState& dep, const DeviceState& d,
                                   v1::DeviceModules* detail) const {
+  DeviceSide side;
+  side.id = d.record.id;
+  side.online = d.online;
+  side.reported = d.reported ? &*d.reported : nullptr;
+  side.content = &d.content;
+  side.desiredVersion = d.desiredVersion;
   const DeploymentRecord& r = dep.compiled->record;
-  std::int64_t required = 0;
   if (auto dv = d.depVersions.find(r.spec.id);
       dv != d.depVersions.end() && dv->second.generation == r.generation) {
-    required = dv->second.version;
+    side.requiredVersion = dv->second.version;
   }
-  std::int64_t appliedVersion = d.reported ? d.reported->appliedVersion : 0;
-  bool isApplied = required > 0 && appliedVersion >= required;
-  Json statuses;  // per-device detail only when asked for (no allocation otherwise)
-  Json podStatuses;
-  std::vector<std::string> shadowed;
-  bool allRunning = true;
-  bool anyFailing = false;
-  for (std::size_t i = 0; i < r.spec.pods.size(); ++i) {
-    const auto& p = r.spec.pods[i];
-    const auto* winner = d.content.podNamed(p.name);
-    if (winner != nullptr && winner->deployment->id() != r.spec.id) {
-      if (detail != nullptr) shadowed.push_back(p.name);
-      continue;
-    }
-    const proto::PodStatus* found = nullptr;
-    if (d.reported) {
-      for (const auto& s : d.reported->pods) {
-        if (s.name == p.name && s.deploymentId == r.spec.id) found = &s;
-      }
-    }
-    if (found != nullptr && detail != nullptr) podStatuses.push_back(proto::toJson(*found));
-    bool current =
-        found != nullptr && !found->terminating && found->specHash == dep.compiled->specHashes[i];
-    bool works =
-        current && ((found->phase == "Running" && found->ready) || found->phase == "Succeeded");
-    if (!works) allRunning = false;
-    if (current && found->phase == "Failed") anyFailing = true;
-    if (!d.reported) continue;
-    for (const auto& m : d.reported->modules) {
-      if (m.deploymentId != r.spec.id || proto::podOfModule(m.name) != p.name) continue;
-      if (detail != nullptr) statuses.push_back(proto::toJson(m));
-      if (current && isFailing(*d.reported, m)) anyFailing = true;
-    }
-  }
-  std::string error;
-  if (d.reported && d.reported->desiredError) {
-    const auto& e = *d.reported->desiredError;
-    if (detail != nullptr) error = e.reason + (e.message.empty() ? "" : ": " + e.message);
-    if (e.version >= required || e.version == 0) anyFailing = true;
-  }
-  std::uint8_t bits = 0;
-  if (isApplied) bits |= kApplied;
-  if (d.online && isApplied && allRunning) bits |= kRunning;
-  if (d.online && anyFailing) bits |= kFailed;
-  if (!d.online) bits |= kOffline;
-  if (detail != nullptr) {
-    detail->set_device_id(d.record.id);
-    detail->set_online(d.online);
-    detail->set_applied(isApplied);
-    detail->set_desired_version(d.desiredVersion);
-    detail->set_applied_version(appliedVersion);
-    detail->set_modules_json(common::dumpJson(statuses.is_null() ? Json::array() : statuses));
-    detail->set_pods_json(common::dumpJson(podStatuses.is_null() ? Json::array() : podStatuses));
-    detail->set_error(error);
-    for (auto& s : shadowed) detail->add_shadowed_pods(s);
-  }
-  return bits;
+  return fleet::deviceOutcome(*dep.compiled, side, detail);
 }
 
 template <typename F>

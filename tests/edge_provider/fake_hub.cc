@@ -15,6 +15,7 @@
 #include "common/label_selector.h"
 #include "common/tls.h"
 #include "hub/fleet/desired.h"
+#include "hub/fleet/outcome.h"
 #include "hub/model.h"
 #include "skiff/v1/hub.grpc.pb.h"
 #include "tests/support/process.h"
@@ -37,14 +38,6 @@ std::int64_t nowMs() {
 }
 
 std::string nowText() { return common::formatRfc3339(std::chrono::system_clock::now()); }
-
-bool isFailing(const protocol::ModuleStatus& m) {
-  if (m.state == protocol::ModuleState::kWaiting) {
-    return m.reason == "CrashLoopBackOff" || m.reason == "ErrImagePull" ||
-           m.reason == "ImagePullBackOff" || m.reason == "CreateContainerError";
-  }
-  return m.state == protocol::ModuleState::kTerminated && m.exitCode.value_or(0) != 0;
-}
 
 }  // namespace
 
@@ -78,7 +71,7 @@ struct FakeHub::State {
     std::vector<protocol::RegistryCredential> credentials;
     // deployment id → {generation, desired version that first carried it}
     std::map<std::string, std::pair<std::int64_t, std::int64_t>> included;
-    std::map<std::string, std::vector<std::string>> shadowed;  // deployment id → pods
+    hub::fleet::DesiredContent content;  // the composed desired state (who wins each pod)
     bool autoReport = true;
     std::optional<Clock::time_point> reportAt;
     std::map<std::string, ModuleBehaviour> behaviours;
@@ -146,15 +139,6 @@ struct FakeHub::State {
         compiled.push_back(dep.compiled);
       }
       hub::fleet::DesiredContent content = hub::fleet::composeDesired(compiled);
-      std::map<std::string, std::vector<std::string>> shadowed;
-      for (const auto* dep : matching) {
-        for (const auto& p : dep->pods) {
-          const auto* winner = content.podNamed(p.name);
-          if (winner != nullptr && winner->deployment->id() != dep->d.id()) {
-            shadowed[dep->d.id()].push_back(p.name);
-          }
-        }
-      }
       std::vector<protocol::PodSpec> desired;
       for (const auto& item : content.pods) {
         desired.push_back(item.deployment->record.spec.pods[item.index]);
@@ -186,7 +170,7 @@ struct FakeHub::State {
                 : std::make_pair(dep->d.generation(), version);
       }
       dev.included = std::move(included);
-      dev.shadowed = std::move(shadowed);
+      dev.content = std::move(content);
     }
     publishLocked();
   }
@@ -202,59 +186,25 @@ struct FakeHub::State {
       d.set_registry_credentials_json(common::dumpJson(*creds));
     }
     hubpb::DeploymentStatus* st = d.mutable_status();
-    std::set<std::string> names;
-    for (const auto& p : dep.pods) names.insert(p.name);
     for (const auto& [id, dev] : devices) {
       if (!targets(dep, dev)) continue;
       st->set_targeted(st->targeted() + 1);
-      hubpb::DeviceModules* dm = st->add_devices();
-      dm->set_device_id(id);
-      dm->set_online(dev.device.online());
-      dm->set_desired_version(dev.device.desired_version());
-      dm->set_applied_version(dev.device.applied_version());
+      // The hub's own rules (hub/fleet/outcome.h).
+      hub::fleet::DeviceSide side;
+      side.id = id;
+      side.online = dev.device.online();
+      side.reported = dev.reported ? &*dev.reported : nullptr;
+      side.content = &dev.content;
+      side.desiredVersion = dev.device.desired_version();
       auto inc = dev.included.find(dep.d.id());
-      bool applied = inc != dev.included.end() && inc->second.first == dep.d.generation() &&
-                     dev.device.applied_version() >= inc->second.second;
-      dm->set_applied(applied);
-      auto sh = dev.shadowed.find(dep.d.id());
-      std::set<std::string> shadowed;
-      if (sh != dev.shadowed.end()) {
-        for (const auto& m : sh->second) {
-          dm->add_shadowed_pods(m);
-          shadowed.insert(m);
-        }
+      if (inc != dev.included.end() && inc->second.first == dep.d.generation()) {
+        side.requiredVersion = inc->second.second;
       }
-      Json mods = Json::array();
-      Json pods = Json::array();
-      bool failing = false;
-      std::set<std::string> runningReady;
-      if (dev.reported) {
-        for (const auto& m : dev.reported->modules) {
-          if (m.deploymentId != dep.d.id()) continue;
-          mods.push_back(protocol::toJson(m));
-          failing = failing || isFailing(m);
-        }
-        for (const auto& p : dev.reported->pods) {
-          if (p.deploymentId != dep.d.id()) continue;
-          pods.push_back(protocol::toJson(p));
-          if (p.phase == "Failed") failing = true;
-          if (p.phase == "Running" && p.ready) runningReady.insert(p.name);
-        }
-        if (dev.reported->desiredError) {
-          dm->set_error(dev.reported->desiredError->reason + ": " +
-                        dev.reported->desiredError->message);
-        }
-      }
-      dm->set_modules_json(common::dumpJson(mods));
-      dm->set_pods_json(common::dumpJson(pods));
-      if (!dev.device.online()) st->set_offline(st->offline() + 1);
-      if (applied) st->set_applied(st->applied() + 1);
-      bool allRun = true;
-      for (const auto& n : names) {
-        if (!shadowed.contains(n) && !runningReady.contains(n)) allRun = false;
-      }
-      if (applied && allRun && dev.device.online()) st->set_running(st->running() + 1);
-      if (failing || !dm->error().empty()) st->set_failed(st->failed() + 1);
+      std::uint8_t bits = hub::fleet::deviceOutcome(*dep.compiled, side, st->add_devices());
+      if ((bits & hub::fleet::kApplied) != 0) st->set_applied(st->applied() + 1);
+      if ((bits & hub::fleet::kRunning) != 0) st->set_running(st->running() + 1);
+      if ((bits & hub::fleet::kFailed) != 0) st->set_failed(st->failed() + 1);
+      if ((bits & hub::fleet::kOffline) != 0) st->set_offline(st->offline() + 1);
     }
     return d;
   }

@@ -9,11 +9,8 @@
 //   the union of the pods of every deployment whose selector matches the device's labels ∪
 //   implicit labels, one per pod name by priority, then the newer deployment, then the smaller
 //   id. A device's desired version increases only when its pod set really changes.
-// - DeploymentStatus: targeted (selector matches), applied (the device's applied version includes
-//   the deployment's current generation), running (applied and every pod running and ready),
-//   failed (a container failing, a pod failed or the document refused), offline; per-device
-//   DeviceModules with the reported statuses of the deployment's pods and their containers, and
-//   the shadowed pods.
+// - DeploymentStatus: the hub's own rules (hub::fleet::deviceOutcome): targeted, applied,
+//   running, failed, offline, and per device the DeviceModules entry the hub would show.
 // - Watch*: a snapshot (ADDED per match), SYNCED, then ADDED/MODIFIED/DELETED; objects leaving
 //   the selection are DELETED. Streams end with UNAVAILABLE when the server stops.
 // - StreamLogs: NOT_FOUND for unknown devices/modules, UNAVAILABLE for offline devices; tail_lines,
