@@ -2,6 +2,7 @@
 #include "virtual_node/pod_controller.h"
 
 #include "common/daemon.h"
+#include "common/kube/objects.h"
 #include "common/log.h"
 
 namespace skiff::virtual_node {
@@ -14,11 +15,7 @@ namespace res = kube::resources;
 namespace {
 
 using common::jsonField;
-
-// obj.a.b as a string ("" when absent).
-std::string str(const Json& obj, const char* a, const char* b) {
-  return common::jsonString(jsonField(obj, a), b);
-}
+using PodView = skiff::kube::PodView;  // (kube:: here is the virtual node's API client)
 
 std::string keyOf(const std::string& ns, const std::string& name) { return ns + "/" + name; }
 
@@ -86,7 +83,7 @@ bool PodController::waitForSync(std::chrono::milliseconds timeout) const {
 
 kube::ObjectPtr PodController::boundPod(const std::string& ns, const std::string& name) const {
   auto pod = informer_.get(keyOf(ns, name));
-  if (!pod || !ownsNode_(str(*pod, "spec", "nodeName"))) return nullptr;
+  if (!pod || !ownsNode_(PodView(*pod).nodeName())) return nullptr;
   return pod;
 }
 
@@ -125,7 +122,7 @@ void PodController::resyncLoop(std::stop_token st) {
 bool PodController::resync() {
   double bound = 0;
   for (const auto& p : informer_.list()) {
-    if (!ownsNode_(str(*p, "spec", "nodeName"))) continue;
+    if (!ownsNode_(PodView(*p).nodeName())) continue;
     ++bound;
     queue_.add(kube::objectKeyOf(*p));
   }
@@ -140,15 +137,15 @@ bool PodController::sweepOrphans() {
     return false;
   }
   for (const auto& p : *pods) {
-    std::string key = keyOf(str(p, "metadata", "namespace"), str(p, "metadata", "name"));
+    std::string key = keyOf(PodView(p).ns(), PodView(p).name());
     auto live = informer_.get(key);
-    if (live && str(*live, "metadata", "uid") == str(p, "metadata", "uid")) continue;
+    if (live && PodView(*live).uid() == PodView(p).uid()) continue;
     if (live) {
       queue_.add(key);  // same name, new pod: reconcile replaces it
       continue;
     }
     common::log::info("removing orphaned pod from the provider",
-                      {{"pod", key}, {"uid", str(p, "metadata", "uid")}});
+                      {{"pod", key}, {"uid", PodView(p).uid()}});
     if (Status s = provider_.deletePod(p); !s.isOk()) {
       common::log::warn("removing orphan failed", {{"pod", key}, {"error", s.toString()}});
     } else if (metrics_) {
@@ -161,7 +158,7 @@ bool PodController::sweepOrphans() {
 Status PodController::reconcile(const std::string& key) {
   auto [ns, name] = kube::splitKey(key);
   kube::ObjectPtr pod = informer_.get(key);
-  if (pod && !ownsNode_(str(*pod, "spec", "nodeName"))) pod = nullptr;
+  if (pod && !ownsNode_(PodView(*pod).nodeName())) pod = nullptr;
   auto running = provider_.getPod(ns, name);
   if (!running.isOk() && running.status().code() != StatusCode::kNotFound) {
     return running.status();
@@ -175,12 +172,12 @@ Status PodController::reconcile(const std::string& key) {
     }
     return Status::ok();
   }
-  if (running.isOk() && str(*running, "metadata", "uid") != str(*pod, "metadata", "uid")) {
+  if (running.isOk() && PodView(*running).uid() != PodView(*pod).uid()) {
     // A new pod took the name: the old one's containers go first.
     SKIFF_RETURN_IF_ERROR(provider_.deletePod(*running));
     running = common::notFound("replaced");
   }
-  if (!str(*pod, "metadata", "deletionTimestamp").empty()) return finishDeletion(*pod);
+  if (PodView(*pod).deleting()) return finishDeletion(*pod);
 
   if (!running.isOk()) {
     Status s = provider_.createPod(*pod);
@@ -211,8 +208,7 @@ bool PodController::changedForProvider(const Json& running, const Json& pod) {
       jsonField(was, "annotations").is_object() ? jsonField(was, "annotations") : Json::object();
   Json b =
       jsonField(now, "annotations").is_object() ? jsonField(now, "annotations") : Json::object();
-  auto report =
-      provider_.getPodStatus(str(pod, "metadata", "namespace"), str(pod, "metadata", "name"));
+  auto report = provider_.getPodStatus(PodView(pod).ns(), PodView(pod).name());
   if (report.isOk()) {
     for (const auto& [k, v] : report->annotations) {
       a.erase(k);
@@ -223,8 +219,8 @@ bool PodController::changedForProvider(const Json& running, const Json& pod) {
 }
 
 Status PodController::finishDeletion(const Json& pod) {
-  std::string ns = str(pod, "metadata", "namespace");
-  std::string name = str(pod, "metadata", "name");
+  std::string ns = PodView(pod).ns();
+  std::string name = PodView(pod).name();
   SKIFF_RETURN_IF_ERROR(provider_.deletePod(pod));
   auto still = provider_.getPod(ns, name);
   if (still.isOk()) {
@@ -233,8 +229,7 @@ Status PodController::finishDeletion(const Json& pod) {
     return Status::ok();
   }
   if (still.status().code() != StatusCode::kNotFound) return still.status();
-  Json opts = {{"gracePeriodSeconds", 0},
-               {"preconditions", {{"uid", str(pod, "metadata", "uid")}}}};
+  Json opts = {{"gracePeriodSeconds", 0}, {"preconditions", {{"uid", PodView(pod).uid()}}}};
   auto r = client_.remove(res::kPods.path(ns, name), opts);
   if (!r.isOk() && r.status().code() != StatusCode::kNotFound &&
       r.status().code() != StatusCode::kConflict) {
@@ -246,8 +241,8 @@ Status PodController::finishDeletion(const Json& pod) {
 }
 
 Status PodController::syncStatus(const Json& pod) {
-  std::string ns = str(pod, "metadata", "namespace");
-  std::string name = str(pod, "metadata", "name");
+  std::string ns = PodView(pod).ns();
+  std::string name = PodView(pod).name();
   auto report = provider_.getPodStatus(ns, name);
   if (!report.isOk()) {
     return report.status().code() == StatusCode::kNotFound ? Status::ok() : report.status();
@@ -296,15 +291,14 @@ Status PodController::syncStatus(const Json& pod) {
 
 void PodController::onNodeRemoved(const std::string& node) {
   for (const auto& p : informer_.list()) {
-    if (str(*p, "spec", "nodeName") != node) continue;
-    std::string ns = str(*p, "metadata", "namespace");
-    std::string name = str(*p, "metadata", "name");
+    if (PodView(*p).nodeName() != node) continue;
+    std::string ns = PodView(*p).ns();
+    std::string name = PodView(*p).name();
     if (Status s = provider_.deletePod(*p); !s.isOk()) {
       common::log::warn("removing pod of a removed node from the provider failed",
                         {{"pod", keyOf(ns, name)}, {"error", s.toString()}});
     }
-    Json opts = {{"gracePeriodSeconds", 0},
-                 {"preconditions", {{"uid", str(*p, "metadata", "uid")}}}};
+    Json opts = {{"gracePeriodSeconds", 0}, {"preconditions", {{"uid", PodView(*p).uid()}}}};
     auto r = client_.remove(res::kPods.path(ns, name), opts);
     if (!r.isOk() && r.status().code() != StatusCode::kNotFound) {
       common::log::warn("deleting pod of a removed node failed",
