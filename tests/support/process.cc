@@ -282,13 +282,22 @@ Status waitUntil(const std::function<bool()>& pred, std::chrono::milliseconds ti
 }
 
 bool tcpConnects(int port) {
-  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  // Non-blocking, at most 500 ms: a SYN the kernel drops (a listener's full queue on a loaded
+  // machine) must not hold a readiness probe in connect()'s own retries (~2 minutes), past the
+  // deadline of the wait that called it; the next probe tries again.
+  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (fd.get() < 0) return false;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<uint16_t>(port));
-  return ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return true;
+  if (errno != EINPROGRESS) return false;
+  pollfd p{fd.get(), POLLOUT, 0};
+  if (::poll(&p, 1, 500) != 1) return false;
+  int err = 0;
+  socklen_t len = sizeof err;
+  return ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
 }
 
 Status waitForTcp(int port, std::chrono::milliseconds timeout) {
