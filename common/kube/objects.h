@@ -82,6 +82,11 @@ class PodView : public ObjectView {
   const Json& initContainers() const { return common::jsonField(spec(), "initContainers"); }
   const Json& tolerations() const { return common::jsonField(spec(), "tolerations"); }
   const Json& nodeSelector() const { return common::jsonField(spec(), "nodeSelector"); }
+  const Json& affinity() const { return common::jsonField(spec(), "affinity"); }
+  const Json& topologySpreadConstraints() const {
+    return common::jsonField(spec(), "topologySpreadConstraints");
+  }
+  std::int64_t priority() const { return integer(spec(), "priority", 0); }
   std::string phase() const { return str(status(), "phase"); }
   std::string podIP() const { return str(status(), "podIP"); }
   bool terminal() const { return phase() == "Succeeded" || phase() == "Failed"; }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "common/kube/objects.h"
 #include "common/quantity.h"
 
 namespace skiff::control_plane::scheduler {
@@ -38,17 +39,6 @@ common::Result<Resources> containerRequests(const Json& c) {
   return r;
 }
 
-common::Labels labelsOf(const Json& obj) {
-  common::Labels l;
-  if (obj.contains("metadata") && obj["metadata"].contains("labels") &&
-      obj["metadata"]["labels"].is_object()) {
-    for (const auto& [k, v] : obj["metadata"]["labels"].items()) {
-      if (v.is_string()) l.emplace(k, v.get<std::string>());
-    }
-  }
-  return l;
-}
-
 }  // namespace
 
 bool Toleration::tolerates(const Taint& t) const {
@@ -58,16 +48,15 @@ bool Toleration::tolerates(const Taint& t) const {
 }
 
 common::Result<PodInfo> PodInfo::fromPod(const Json& pod) {
+  const kube::PodView v(pod);
   PodInfo p;
-  const Json& meta = pod["metadata"];
-  p.ns = meta.value("namespace", "");
-  p.name = meta.value("name", "");
-  p.uid = meta.value("uid", "");
-  p.labels = labelsOf(pod);
-  const Json spec = pod.value("spec", Json::object());
-  p.nodeName = spec.value("nodeName", "");
-  if (spec.contains("containers") && spec["containers"].is_array()) {
-    for (const auto& c : spec["containers"]) {
+  p.ns = v.ns();
+  p.name = v.name();
+  p.uid = v.uid();
+  p.labels = v.labelMap();
+  p.nodeName = v.nodeName();
+  if (v.containers().is_array()) {
+    for (const auto& c : v.containers()) {
       SKIFF_ASSIGN_OR_RETURN(Resources r, containerRequests(c));
       p.requests.milliCpu += r.milliCpu;
       p.requests.memory += r.memory;
@@ -75,8 +64,8 @@ common::Result<PodInfo> PodInfo::fromPod(const Json& pod) {
       p.nonZeroRequests.memory += r.memory ? r.memory : kDefaultMemory;
     }
   }
-  if (spec.contains("initContainers") && spec["initContainers"].is_array()) {
-    for (const auto& c : spec["initContainers"]) {
+  if (v.initContainers().is_array()) {
+    for (const auto& c : v.initContainers()) {
       SKIFF_ASSIGN_OR_RETURN(Resources r, containerRequests(c));
       p.requests.milliCpu = std::max(p.requests.milliCpu, r.milliCpu);
       p.requests.memory = std::max(p.requests.memory, r.memory);
@@ -84,71 +73,65 @@ common::Result<PodInfo> PodInfo::fromPod(const Json& pod) {
   }
   p.requests.pods = 1;
   p.nonZeroRequests.pods = 1;
-  if (spec.contains("nodeSelector") && spec["nodeSelector"].is_object()) {
-    for (const auto& [k, v] : spec["nodeSelector"].items()) {
-      if (v.is_string()) p.nodeSelector[k] = v.get<std::string>();
+  if (v.nodeSelector().is_object()) {
+    for (const auto& [k, val] : v.nodeSelector().items()) {
+      if (val.is_string()) p.nodeSelector[k] = val.get<std::string>();
     }
   }
-  if (spec.contains("affinity") && spec["affinity"].contains("nodeAffinity")) {
-    const Json& na = spec["affinity"]["nodeAffinity"];
-    if (na.contains("requiredDuringSchedulingIgnoredDuringExecution")) {
-      p.requiredAffinity =
-          na["requiredDuringSchedulingIgnoredDuringExecution"].value("nodeSelectorTerms", Json());
-    }
-    if (na.contains("preferredDuringSchedulingIgnoredDuringExecution")) {
-      p.preferredAffinity = na["preferredDuringSchedulingIgnoredDuringExecution"];
-    }
-  }
-  if (spec.contains("tolerations") && spec["tolerations"].is_array()) {
-    for (const auto& t : spec["tolerations"]) {
+  const Json& na = common::jsonField(v.affinity(), "nodeAffinity");
+  const Json& required = common::jsonField(na, "requiredDuringSchedulingIgnoredDuringExecution");
+  if (!required.is_null()) p.requiredAffinity = common::jsonField(required, "nodeSelectorTerms");
+  const Json& preferred = common::jsonField(na, "preferredDuringSchedulingIgnoredDuringExecution");
+  if (!preferred.is_null()) p.preferredAffinity = preferred;
+  if (v.tolerations().is_array()) {
+    for (const auto& t : v.tolerations()) {
       if (!t.is_object()) continue;
-      p.tolerations.push_back({t.value("key", ""), t.value("operator", "Equal"),
-                               t.value("value", ""), t.value("effect", "")});
+      std::string op = common::jsonString(t, "operator");
+      p.tolerations.push_back({common::jsonString(t, "key"), op.empty() ? "Equal" : op,
+                               common::jsonString(t, "value"), common::jsonString(t, "effect")});
     }
   }
-  if (spec.contains("topologySpreadConstraints") && spec["topologySpreadConstraints"].is_array()) {
-    for (const auto& c : spec["topologySpreadConstraints"]) {
+  if (v.topologySpreadConstraints().is_array()) {
+    for (const auto& c : v.topologySpreadConstraints()) {
       TopologySpreadConstraint tsc;
-      tsc.maxSkew = c.value("maxSkew", 1);
-      tsc.topologyKey = c.value("topologyKey", "");
-      tsc.doNotSchedule = c.value("whenUnsatisfiable", "DoNotSchedule") == "DoNotSchedule";
-      auto sel = common::LabelSelector::fromJson(c.value("labelSelector", Json()));
+      const Json& skew = common::jsonField(c, "maxSkew");
+      tsc.maxSkew = skew.is_number_integer() ? skew.get<int>() : 1;
+      tsc.topologyKey = common::jsonString(c, "topologyKey");
+      std::string when = common::jsonString(c, "whenUnsatisfiable");
+      tsc.doNotSchedule = when.empty() || when == "DoNotSchedule";
+      auto sel = common::LabelSelector::fromJson(common::jsonField(c, "labelSelector"));
       if (!sel.isOk()) return sel.status().withContext("topologySpreadConstraints");
       tsc.selector = *sel;
       p.spread.push_back(std::move(tsc));
     }
   }
-  p.priority = spec.value("priority", 0LL);
+  p.priority = v.priority();
   p.group = p.ns + "|";
-  for (const auto& [k, v] : p.labels) {
-    if (k != "pod-template-hash") p.group += k + "=" + v + ",";
+  for (const auto& [k, val] : p.labels) {
+    if (k != "pod-template-hash") p.group += k + "=" + val + ",";
   }
   return p;
 }
 
 common::Result<NodeInfo> NodeInfo::fromNode(const Json& node) {
+  const kube::NodeView v(node);
   NodeInfo n;
-  n.name = node["metadata"].value("name", "");
-  n.labels = labelsOf(node);
-  const Json spec = node.value("spec", Json::object());
-  n.unschedulable = spec.value("unschedulable", false);
-  if (spec.contains("taints") && spec["taints"].is_array()) {
-    for (const auto& t : spec["taints"]) {
-      n.taints.push_back({t.value("key", ""), t.value("value", ""), t.value("effect", "")});
+  n.name = v.name();
+  n.labels = v.labelMap();
+  n.unschedulable = v.unschedulable();
+  if (v.taints().is_array()) {
+    for (const auto& t : v.taints()) {
+      if (!t.is_object()) continue;
+      n.taints.push_back({common::jsonString(t, "key"), common::jsonString(t, "value"),
+                          common::jsonString(t, "effect")});
     }
   }
-  const Json status = node.value("status", Json::object());
-  if (status.contains("conditions") && status["conditions"].is_array()) {
-    for (const auto& c : status["conditions"]) {
-      if (c.value("type", "") == "Ready") n.ready = c.value("status", "") == "True";
-    }
-  }
-  const Json alloc = status.contains("allocatable") ? status["allocatable"]
-                                                    : status.value("capacity", Json::object());
+  n.ready = v.conditionStatus("Ready") == "True";
+  const Json& alloc = v.allocatable().is_null() ? v.capacity() : v.allocatable();
   auto q = [&](const char* k, bool milli) -> common::Result<std::int64_t> {
-    if (!alloc.contains(k)) return std::int64_t{-1};  // unknown: unlimited
-    const Json& v = alloc[k];
-    std::string s = v.is_string() ? v.get<std::string>() : v.dump();
+    const Json& val = common::jsonField(alloc, k);
+    if (val.is_null()) return std::int64_t{-1};  // unknown: unlimited
+    std::string s = val.is_string() ? val.get<std::string>() : val.dump();
     return milli ? common::parseQuantityMilli(s) : common::parseQuantity(s);
   };
   SKIFF_ASSIGN_OR_RETURN(n.allocatable.milliCpu, q("cpu", true));
