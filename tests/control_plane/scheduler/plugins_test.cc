@@ -323,5 +323,31 @@ TEST(FromNodeTest, ParsesNodeAndRejectsBadAllocatable) {
   EXPECT_FALSE(bad.isOk());
 }
 
+// Informers can hand the scheduler objects of any shape (a newer API version, a bad write that
+// slipped through): missing or mistyped fields read as their defaults, never an exception.
+TEST(FromPodTest, MissingAndMistypedFieldsReadAsDefaults) {
+  auto p = PodInfo::fromPod(Json::object());
+  ASSERT_TRUE(p.isOk());
+  EXPECT_EQ(p->name, "");
+  EXPECT_EQ(p->priority, 0);
+  auto odd = PodInfo::fromPod(Json::parse(R"({"metadata":"x","spec":{"priority":"high",
+      "nodeName":7,"tolerations":[1,{"key":5,"operator":"Exists"}],
+      "topologySpreadConstraints":[{"maxSkew":"2","whenUnsatisfiable":3}]}})"));
+  ASSERT_TRUE(odd.isOk()) << odd.status();
+  EXPECT_EQ(odd->priority, 0);
+  EXPECT_EQ(odd->nodeName, "");
+  ASSERT_EQ(odd->tolerations.size(), 1u);
+  EXPECT_EQ(odd->tolerations[0].op, "Exists");
+  ASSERT_EQ(odd->spread.size(), 1u);
+  EXPECT_EQ(odd->spread[0].maxSkew, 1);
+  EXPECT_TRUE(odd->spread[0].doNotSchedule);
+  auto n = NodeInfo::fromNode(Json::parse(R"({"spec":{"unschedulable":"yes","taints":[7]},
+      "status":{"conditions":[{"type":"Ready"}]}})"));
+  ASSERT_TRUE(n.isOk()) << n.status();
+  EXPECT_FALSE(n->unschedulable);
+  EXPECT_TRUE(n->taints.empty());
+  EXPECT_FALSE(n->ready);
+}
+
 }  // namespace
 }  // namespace skiff::control_plane::scheduler
