@@ -79,8 +79,8 @@ std::pair<int, Json> ApiClient::call(const std::string& method, const std::strin
 Result<Json> ApiClient::toResult(std::pair<int, Json> res) {
   auto& [code, body] = res;
   if (code >= 200 && code < 300) return std::move(body);
-  std::string msg = body.is_object() ? body.value("message", "") : "";
-  std::string reason = body.is_object() ? body.value("reason", "") : "";
+  std::string msg = common::jsonString(body, "message");
+  std::string reason = common::jsonString(body, "reason");
   if (msg.empty()) msg = "HTTP " + std::to_string(code);
   switch (code) {
     case 404:

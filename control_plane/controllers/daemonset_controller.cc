@@ -22,20 +22,17 @@ const apiserver::ResourceInfo& dsResource() {
 std::string targetNode(const Json& pod) {
   std::string node = kube::PodView(pod).nodeName();
   if (!node.empty()) return node;
-  try {
-    const Json& terms = pod.at("spec")
-                            .at("affinity")
-                            .at("nodeAffinity")
-                            .at("requiredDuringSchedulingIgnoredDuringExecution")
-                            .at("nodeSelectorTerms");
-    for (const auto& t : terms) {
-      for (const auto& f : t.value("matchFields", Json::array())) {
-        if (f.value("key", "") == "metadata.name" && f.contains("values") && !f["values"].empty()) {
-          return f["values"][0].get<std::string>();
-        }
+  const Json& required =
+      common::jsonField(common::jsonField(kube::PodView(pod).affinity(), "nodeAffinity"),
+                        "requiredDuringSchedulingIgnoredDuringExecution");
+  for (const auto& t : common::jsonField(required, "nodeSelectorTerms")) {
+    for (const auto& f : common::jsonField(t, "matchFields")) {
+      const Json& values = common::jsonField(f, "values");
+      if (common::jsonString(f, "key") == "metadata.name" && values.is_array() && !values.empty() &&
+          values[0].is_string()) {
+        return values[0].get<std::string>();
       }
     }
-  } catch (const Json::exception&) {
   }
   return "";
 }
@@ -51,7 +48,7 @@ Json daemonTolerations(Json tols) {
   if (!tols.is_array()) tols = Json::array();
   auto add = [&](const char* key, const char* effect) {
     for (const auto& t : tols) {
-      if (t.value("key", "") == key && t.value("effect", "") == effect) return;
+      if (common::jsonString(t, "key") == key && common::jsonString(t, "effect") == effect) return;
     }
     tols.push_back({{"key", key}, {"operator", "Exists"}, {"effect", effect}});
   };
@@ -214,7 +211,8 @@ common::Status DaemonSetController::reconcile(const std::string& key) {
   }
   SKIFF_RETURN_IF_ERROR(rollOutdated(client_, view, ns, outdated, counts));
 
-  Json status = ds->value("status", Json::object());
+  Json status = common::jsonField(*ds, "status");
+  if (!status.is_object()) status = Json::object();
   Json next = status;
   next["desiredNumberScheduled"] = counts.desired;
   next["currentNumberScheduled"] = counts.current;

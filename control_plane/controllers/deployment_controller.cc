@@ -71,18 +71,23 @@ Json condition(const std::string& type, const std::string& status, const std::st
                const std::string& message, const Json* previous) {
   std::string now = common::formatRfc3339(std::chrono::system_clock::now());
   std::string transition = now;
-  if (previous != nullptr && previous->value("status", "") == status) {
-    transition = previous->value("lastTransitionTime", now);
+  auto previousField = [&](const char* key) {
+    return previous != nullptr ? common::jsonString(*previous, key) : std::string();
+  };
+  if (previous != nullptr && previousField("status") == status) {
+    std::string was = previousField("lastTransitionTime");
+    if (!was.empty()) transition = was;
   }
-  return {{"type", type},
-          {"status", status},
-          {"reason", reason},
-          {"message", message},
-          {"lastUpdateTime", (previous && previous->value("reason", "") == reason &&
-                              previous->value("status", "") == status)
-                                 ? previous->value("lastUpdateTime", now)
-                                 : now},
-          {"lastTransitionTime", transition}};
+  return {
+      {"type", type},
+      {"status", status},
+      {"reason", reason},
+      {"message", message},
+      {"lastUpdateTime", (previousField("reason") == reason && previousField("status") == status &&
+                          !previousField("lastUpdateTime").empty())
+                             ? previousField("lastUpdateTime")
+                             : now},
+      {"lastTransitionTime", transition}};
 }
 
 }  // namespace
@@ -106,10 +111,13 @@ std::string podTemplateHash(const Json& podTemplate) {
 }
 
 std::pair<long long, long long> resolveSurgeUnavailable(const Json& ru, long long replicas) {
-  long long surge = intOrPercent(ru.is_object() ? ru.value("maxSurge", Json("25%")) : Json("25%"),
-                                 replicas, true, 1);
-  long long unavailable = intOrPercent(
-      ru.is_object() ? ru.value("maxUnavailable", Json("25%")) : Json("25%"), replicas, false, 0);
+  // Unset (or null) is Kubernetes' default, 25%.
+  auto field = [&](const char* key) {
+    const Json& v = common::jsonField(ru, key);
+    return v.is_null() ? Json("25%") : v;
+  };
+  long long surge = intOrPercent(field("maxSurge"), replicas, true, 1);
+  long long unavailable = intOrPercent(field("maxUnavailable"), replicas, false, 0);
   if (surge == 0 && unavailable == 0) unavailable = 1;  // as Kubernetes: progress must be possible
   return {std::max(0LL, surge), std::max(0LL, unavailable)};
 }
@@ -301,7 +309,8 @@ common::Status updateStatus(Rollout& ro) {
     available += v.availableReplicas();
   }
   long long updated = kube::ReplicaSetView(*ro.newRs).statusReplicas();
-  Json status = ro.dep.value("status", Json::object());
+  Json status = common::jsonField(ro.dep, "status");
+  if (!status.is_object()) status = Json::object();
   Json next = status;
   next["observedGeneration"] = ro.view.generation();
   next["replicas"] = statusReplicas;
@@ -312,10 +321,10 @@ common::Status updateStatus(Rollout& ro) {
   long long unavailable = resolveSurgeUnavailable(ro.view.rollingUpdate(), ro.replicas).second;
   const Json* prevAvail = nullptr;
   const Json* prevProg = nullptr;
-  Json conds = status.value("conditions", Json::array());
+  const Json& conds = common::jsonField(status, "conditions");
   for (const auto& c : conds) {
-    if (c.value("type", "") == "Available") prevAvail = &c;
-    if (c.value("type", "") == "Progressing") prevProg = &c;
+    if (common::jsonString(c, "type") == "Available") prevAvail = &c;
+    if (common::jsonString(c, "type") == "Progressing") prevProg = &c;
   }
   bool minAvailable = available >= ro.replicas - unavailable;
   bool complete = updated == ro.replicas && statusReplicas == ro.replicas &&

@@ -9,9 +9,9 @@ namespace skiff::control_plane::controllers {
 namespace {
 std::vector<std::string> finalizersOf(const Json& obj) {
   std::vector<std::string> out;
-  auto m = obj.value("metadata", Json::object());
-  if (m.contains("finalizers") && m["finalizers"].is_array()) {
-    for (const auto& f : m["finalizers"]) {
+  const Json& finalizers = common::jsonField(common::jsonField(obj, "metadata"), "finalizers");
+  if (finalizers.is_array()) {
+    for (const auto& f : finalizers) {
       if (f.is_string()) out.push_back(f.get<std::string>());
     }
   }
@@ -154,8 +154,8 @@ common::Status GarbageCollector::reconcileOwner(Informer& inf, const std::string
     for (auto& [depInf, dep] : deps) {
       Json refs = Json::array();
       for (const auto& r :
-           dep->value("metadata", Json::object()).value("ownerReferences", Json::array())) {
-        if (r.value("uid", "") != uid) refs.push_back(r);
+           common::jsonField(common::jsonField(*dep, "metadata"), "ownerReferences")) {
+        if (common::jsonString(r, "uid") != uid) refs.push_back(r);
       }
       Json patch = {{"metadata", {{"ownerReferences", refs}}}};
       auto r = client_.patch(depInf->resource(), kube::ObjectView(*dep).ns(),

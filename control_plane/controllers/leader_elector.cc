@@ -117,12 +117,13 @@ bool LeaderElector::tryAcquireOrRenew() {
     return true;
   }
   Json lease = std::move(*current);
-  Json spec = lease.value("spec", Json::object());
+  Json spec = common::jsonField(lease, "spec");
+  if (!spec.is_object()) spec = Json::object();
   if (spec != observedSpec_) {
     observedSpec_ = spec;
     observedAt_ = now;
   }
-  std::string holder = spec.value("holderIdentity", "");
+  std::string holder = common::jsonString(spec, "holderIdentity");
   long long heldFor = 0;
   if (spec.contains("leaseDurationSeconds") && spec["leaseDurationSeconds"].is_number_integer()) {
     heldFor = spec["leaseDurationSeconds"].get<long long>();
@@ -155,7 +156,9 @@ void LeaderElector::release() {
   auto current = client_.get(leases(), opts_.ns, opts_.name);
   if (!current.isOk()) return;
   Json lease = std::move(*current);
-  if (lease.value("spec", Json::object()).value("holderIdentity", "") != opts_.identity) return;
+  if (common::jsonString(common::jsonField(lease, "spec"), "holderIdentity") != opts_.identity) {
+    return;
+  }
   std::string nowWall = common::formatRfc3339Micro(clock_.now());
   lease["spec"]["holderIdentity"] = "";
   lease["spec"]["leaseDurationSeconds"] = 1;

@@ -27,10 +27,10 @@ std::string readyStatus(const Json& node) { return kube::NodeView(node).conditio
 
 std::string heartbeatOf(const Json& node, const ObjectPtr& lease) {
   std::string hb;
-  if (lease) hb = lease->value("spec", Json::object()).value("renewTime", "");
-  for (const auto& c : node.value("status", Json::object()).value("conditions", Json::array())) {
-    if (c.is_object() && c.value("type", "") == "Ready") {
-      hb += "|" + c.value("lastHeartbeatTime", "");
+  if (lease) hb = common::jsonString(common::jsonField(*lease, "spec"), "renewTime");
+  for (const auto& c : kube::NodeView(node).conditions()) {
+    if (c.is_object() && common::jsonString(c, "type") == "Ready") {
+      hb += "|" + common::jsonString(c, "lastHeartbeatTime");
     }
   }
   return hb;
@@ -50,10 +50,11 @@ std::vector<PodToleration> tolerationsOf(const Json& pod) {
   for (const auto& t : tolerations) {
     if (!t.is_object()) continue;
     PodToleration pt;
-    pt.toleration.key = t.value("key", "");
-    pt.toleration.op = t.value("operator", "Equal");
-    pt.toleration.value = t.value("value", "");
-    pt.toleration.effect = t.value("effect", "");
+    pt.toleration.key = common::jsonString(t, "key");
+    pt.toleration.op = common::jsonString(t, "operator");
+    if (pt.toleration.op.empty()) pt.toleration.op = "Equal";
+    pt.toleration.value = common::jsonString(t, "value");
+    pt.toleration.effect = common::jsonString(t, "effect");
     if (t.contains("tolerationSeconds") && t["tolerationSeconds"].is_number_integer()) {
       pt.seconds = t["tolerationSeconds"].get<long long>();
     }
@@ -173,8 +174,8 @@ common::Result<bool> NodeLifecycleController::updateHealth(const Json& node) {
   bool hasReady = false;
   for (auto& c : conds) {
     if (!c.is_object()) continue;
-    if (c.value("type", "") == "Ready") hasReady = true;
-    if (c.value("status", "") == "Unknown") continue;
+    if (common::jsonString(c, "type") == "Ready") hasReady = true;
+    if (common::jsonString(c, "status") == "Unknown") continue;
     c["status"] = "Unknown";
     c["reason"] = "NodeStatusUnknown";
     c["message"] = "Kubelet stopped posting node status.";
@@ -206,8 +207,8 @@ common::Status NodeLifecycleController::markPodsNotReady(const std::string& node
     if (!kube::PodView(*p).ready()) continue;
     Json pod = *p;
     for (auto& c : pod["status"]["conditions"]) {
-      if (c.is_object() &&
-          (c.value("type", "") == "Ready" || c.value("type", "") == "ContainersReady")) {
+      if (c.is_object() && (common::jsonString(c, "type") == "Ready" ||
+                            common::jsonString(c, "type") == "ContainersReady")) {
         c["status"] = "False";
         c["lastTransitionTime"] = nowWall;
       }
@@ -223,21 +224,21 @@ common::Status NodeLifecycleController::syncTaints(const Json& node) {
   std::string want;  // taint key this node should carry
   if (ready == "False") want = kNotReady;
   if (ready == "Unknown") want = kUnreachable;
-  Json taints = node.value("spec", Json::object()).value("taints", Json::array());
+  Json taints = kube::NodeView(node).taints();
   if (!taints.is_array()) taints = Json::array();
   Json next = Json::array();
   bool changed = false;
   bool hasNoSchedule = false;
   bool hasNoExecute = false;
   for (const auto& t : taints) {
-    std::string key = t.is_object() ? t.value("key", "") : "";
+    std::string key = common::jsonString(t, "key");
     if ((key == kNotReady || key == kUnreachable) && key != want) {
       changed = true;  // the other condition's taint, or Ready again: drop it
       continue;
     }
     if (!want.empty() && key == want) {
-      if (t.value("effect", "") == "NoSchedule") hasNoSchedule = true;
-      if (t.value("effect", "") == "NoExecute") hasNoExecute = true;
+      if (common::jsonString(t, "effect") == "NoSchedule") hasNoSchedule = true;
+      if (common::jsonString(t, "effect") == "NoExecute") hasNoExecute = true;
     }
     next.push_back(t);
   }
@@ -268,10 +269,11 @@ common::Status NodeLifecycleController::syncTaints(const Json& node) {
 common::Status NodeLifecycleController::evictPods(const Json& node) {
   std::vector<scheduler::Taint> noExecute;
   auto earliest = clock_.now();
-  for (const auto& t : node.value("spec", Json::object()).value("taints", Json::array())) {
-    if (!t.is_object() || t.value("effect", "") != "NoExecute") continue;
-    noExecute.push_back({t.value("key", ""), t.value("value", ""), "NoExecute"});
-    if (auto added = common::parseRfc3339(t.value("timeAdded", ""))) {
+  for (const auto& t : kube::NodeView(node).taints()) {
+    if (!t.is_object() || common::jsonString(t, "effect") != "NoExecute") continue;
+    noExecute.push_back(
+        {common::jsonString(t, "key"), common::jsonString(t, "value"), "NoExecute"});
+    if (auto added = common::parseRfc3339(common::jsonString(t, "timeAdded"))) {
       earliest = std::min(earliest, *added);
     }
   }

@@ -144,7 +144,8 @@ common::Status ReplicaSetController::reconcile(const std::string& key) {
     }
   }
   // Status reflects what the cache shows now; the next event refines it.
-  Json status = rs->value("status", Json::object());
+  Json status = common::jsonField(*rs, "status");
+  if (!status.is_object()) status = Json::object();
   Json next = status;
   next["replicas"] = static_cast<long long>(active.size());
   next["fullyLabeledReplicas"] = labeled;
