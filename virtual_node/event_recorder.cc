@@ -45,13 +45,14 @@ void KubeEventRecorder::stop() {
 
 void KubeEventRecorder::event(const Json& obj, std::string_view type, std::string_view reason,
                               std::string_view message) {
-  const Json& meta = obj.value("metadata", Json::object());
+  const Json& meta = common::jsonField(obj, "metadata");
+  auto orDefault = [](std::string v, const char* dflt) { return v.empty() ? dflt : v; };
   Pending p;
-  p.involved = {{"kind", obj.value("kind", "Pod")},
-                {"apiVersion", obj.value("apiVersion", "v1")},
-                {"name", meta.value("name", "")},
-                {"uid", meta.value("uid", "")}};
-  std::string ns = meta.value("namespace", "");
+  p.involved = {{"kind", orDefault(common::jsonString(obj, "kind"), "Pod")},
+                {"apiVersion", orDefault(common::jsonString(obj, "apiVersion"), "v1")},
+                {"name", common::jsonString(meta, "name")},
+                {"uid", common::jsonString(meta, "uid")}};
+  std::string ns = common::jsonString(meta, "namespace");
   if (!ns.empty()) p.involved["namespace"] = ns;
   if (meta.contains("resourceVersion")) p.involved["resourceVersion"] = meta["resourceVersion"];
   p.ns = ns.empty() ? "default" : ns;
@@ -99,8 +100,9 @@ void KubeEventRecorder::run() {
 }
 
 void KubeEventRecorder::write(const Pending& p) {
-  std::string key = p.involved.value("uid", "") + "\x1f" + p.involved.value("name", "") + "\x1f" +
-                    p.type + "\x1f" + p.reason + "\x1f" + p.message;
+  std::string key = common::jsonString(p.involved, "uid") + "\x1f" +
+                    common::jsonString(p.involved, "name") + "\x1f" + p.type + "\x1f" + p.reason +
+                    "\x1f" + p.message;
   std::string now = common::formatRfc3339(p.at);
   auto it = seen_.find(key);
   if (it != seen_.end()) {
@@ -113,7 +115,8 @@ void KubeEventRecorder::write(const Pending& p) {
     seen_.erase(it);  // gone (expired, deleted): write a fresh one
   }
   if (seen_.size() >= kMaxSeen) seen_.clear();
-  std::string name = p.involved.value("name", "object") + "." + randomHex(8);
+  std::string involved = common::jsonString(p.involved, "name");
+  std::string name = (involved.empty() ? "object" : involved) + "." + randomHex(8);
   Json ev = {{"apiVersion", "v1"},
              {"kind", "Event"},
              {"metadata", {{"name", name}, {"namespace", p.ns}}},

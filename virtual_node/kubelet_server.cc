@@ -123,11 +123,11 @@ void KubeletServer::containerLogs(const Request& req, ResponseWriter& w, const s
   auto pod = lookup_(ns, name);
   if (!pod) return sendText(w, 404, "pod " + ns + "/" + name + " is not bound to this node");
   bool known = false;
-  const Json& spec = pod->value("spec", Json::object());
+  const Json& spec = common::jsonField(*pod, "spec");
   for (const char* list : {"containers", "initContainers"}) {  // init ones too, as kubectl does
     if (!spec.contains(list) || !spec[list].is_array()) continue;
     for (const auto& c : spec[list]) {
-      known = known || (c.is_object() && c.value("name", "") == container);
+      known = known || (c.is_object() && common::jsonString(c, "name") == container);
     }
   }
   if (!known) {

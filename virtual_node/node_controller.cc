@@ -13,7 +13,8 @@ namespace {
 constexpr const char* kLeaseNamespace = "kube-node-lease";
 
 bool sameTaint(const Json& a, const Json& b) {
-  return a.value("key", "") == b.value("key", "") && a.value("effect", "") == b.value("effect", "");
+  return common::jsonString(a, "key") == common::jsonString(b, "key") &&
+         common::jsonString(a, "effect") == common::jsonString(b, "effect");
 }
 }  // namespace
 
@@ -76,7 +77,7 @@ Status NodeController::loadOwnedNodes() {
   owned_.clear();
   if (list.contains("items") && list["items"].is_array()) {
     for (const auto& n : list["items"]) {
-      owned_.insert(n.value("metadata", Json::object()).value("name", ""));
+      owned_.insert(common::jsonString(common::jsonField(n, "metadata"), "name"));
     }
   }
   ownedLoaded_ = true;
@@ -172,25 +173,27 @@ Status NodeController::ensureRegistered(const VirtualNodeSpec& spec, NodeState& 
     }
     if (!created.isOk()) return created.status();  // raced with another writer: next pass
     common::log::info("registered node", {{"node", spec.name}});
-    st.uid = (*created)["metadata"].value("uid", "");
+    st.uid = common::jsonString(common::jsonField(*created, "metadata"), "uid");
     st.registered = true;
     st.labels = labels;
     st.lastStatus = Json();  // write status through the status subresource too
     return Status::ok();
   }
-  const Json& meta = (*current)["metadata"];
-  Json patch = {{"metadata", {{"resourceVersion", meta.value("resourceVersion", "")}}}};
+  const Json& meta = common::jsonField(*current, "metadata");
+  Json patch = {{"metadata", {{"resourceVersion", common::jsonString(meta, "resourceVersion")}}}};
   Json labelPatch = Json::object();
-  Json existing = meta.value("labels", Json::object());
+  const Json& existing = common::jsonField(meta, "labels");
   for (const auto& [k, v] : labels) {
-    if (existing.value(k, std::string("\x01")) != v) labelPatch[k] = v;
+    const Json& have = common::jsonField(existing, k);
+    if (!have.is_string() || have.get<std::string>() != v) labelPatch[k] = v;
   }
   // Labels this virtual node set before and no longer wants (a device label removed on the hub).
-  auto previous = common::parseJson(
-      meta.value("annotations", Json::object()).value(std::string(kManagedLabelsAnnotation), "[]"));
+  const std::string managedBefore = common::jsonString(common::jsonField(meta, "annotations"),
+                                                       std::string(kManagedLabelsAnnotation));
+  auto previous = common::parseJson(managedBefore.empty() ? "[]" : managedBefore);
   if (previous.isOk() && previous->is_array()) {
     for (const auto& k : *previous) {
-      if (k.is_string() && !labels.contains(k.get<std::string>()) &&
+      if (k.is_string() && !labels.contains(k.get<std::string>()) && existing.is_object() &&
           existing.contains(k.get<std::string>())) {
         labelPatch[k.get<std::string>()] = nullptr;
       }
@@ -198,12 +201,11 @@ Status NodeController::ensureRegistered(const VirtualNodeSpec& spec, NodeState& 
   }
   bool changed = !labelPatch.empty();
   if (changed) patch["metadata"]["labels"] = labelPatch;
-  if (meta.value("annotations", Json::object()).value(std::string(kManagedLabelsAnnotation), "") !=
-      managedText) {
+  if (managedBefore != managedText) {
     patch["metadata"]["annotations"] = {{std::string(kManagedLabelsAnnotation), managedText}};
     changed = true;
   }
-  Json taints = (*current).value("spec", Json::object()).value("taints", Json::array());
+  Json taints = common::jsonField(common::jsonField(*current, "spec"), "taints");
   if (!taints.is_array()) taints = Json::array();
   bool taintsChanged = false;
   for (const auto& want : spec.taints) {
@@ -223,7 +225,7 @@ Status NodeController::ensureRegistered(const VirtualNodeSpec& spec, NodeState& 
     if (!r.isOk()) return r.status();
     common::log::info("updated node registration", {{"node", spec.name}});
   }
-  st.uid = meta.value("uid", "");
+  st.uid = common::jsonString(meta, "uid");
   st.registered = true;
   st.labels = labels;
   return Status::ok();

@@ -255,8 +255,8 @@ Status PodController::syncStatus(const Json& pod) {
       jsonField(current, "conditions").is_array()) {
     for (auto& c : next["conditions"]) {
       for (const auto& old : current["conditions"]) {
-        if (old.value("type", "") == c.value("type", "") &&
-            old.value("status", "") == c.value("status", "") &&
+        if (common::jsonString(old, "type") == common::jsonString(c, "type") &&
+            common::jsonString(old, "status") == common::jsonString(c, "status") &&
             old.contains("lastTransitionTime")) {
           c["lastTransitionTime"] = old["lastTransitionTime"];
         }

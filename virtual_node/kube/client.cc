@@ -133,9 +133,9 @@ Result<Json> KubeClient::toResult(const std::string& what, const CurlResponse& r
   std::string message;
   std::string reason;
   auto j = common::parseJson(resp.body);
-  if (j.isOk() && j->is_object() && j->value("kind", "") == "Status") {
-    message = j->value("message", "");
-    reason = j->value("reason", "");
+  if (j.isOk() && j->is_object() && common::jsonString(*j, "kind") == "Status") {
+    message = common::jsonString(*j, "message");
+    reason = common::jsonString(*j, "reason");
   }
   if (message.empty()) {
     message = resp.body.empty() ? "HTTP " + std::to_string(resp.status) : resp.body;

@@ -13,9 +13,7 @@ using common::Status;
 
 namespace {
 std::string rvOf(const Json& obj) {
-  if (!obj.contains("metadata") || !obj["metadata"].is_object()) return "";
-  const Json& rv = obj["metadata"].value("resourceVersion", Json());
-  return rv.is_string() ? rv.get<std::string>() : "";
+  return common::jsonString(common::jsonField(obj, "metadata"), "resourceVersion");
 }
 }  // namespace
 
@@ -68,9 +66,9 @@ Status Informer::relist(std::string* resourceVersion) {
       }
       return page.status();
     }
-    const Json& meta = page->value("metadata", Json::object());
-    rv = meta.value("resourceVersion", "");
-    cont = meta.value("continue", "");
+    const Json& meta = common::jsonField(*page, "metadata");
+    rv = common::jsonString(meta, "resourceVersion");
+    cont = common::jsonString(meta, "continue");
     if (page->contains("items") && (*page)["items"].is_array()) {
       for (auto& item : (*page)["items"]) {
         if (!item.is_object()) continue;
@@ -104,11 +102,13 @@ Status Informer::watch(std::string* resourceVersion, std::stop_token st) {
           common::internalError("malformed watch event: " + std::string(line.substr(0, 200)));
       return false;
     }
-    std::string type = ev->value("type", "");
+    std::string type = common::jsonString(*ev, "type");
     Json& obj = (*ev)["object"];
     if (type == "ERROR") {
-      long long code = obj.value("code", 0LL);
-      std::string msg = obj.value("message", "watch error");
+      const Json& codeField = common::jsonField(obj, "code");
+      long long code = codeField.is_number_integer() ? codeField.get<long long>() : 0;
+      std::string msg = common::jsonString(obj, "message");
+      if (msg.empty()) msg = "watch error";
       eventError = code == 410 ? common::gone(msg) : common::unavailable(msg);
       return false;
     }
