@@ -689,7 +689,8 @@ Status EdgeProvider::getContainerLogs(const std::string& ns, const std::string& 
         auto mods = common::parseJson(dm.modules_json());
         if (firstRunning.empty() && mods.isOk() && mods->is_array()) {
           for (const auto& m : *mods) {
-            if (m.value("name", "") == module && m.value("state", "") == "running") {
+            if (common::jsonString(m, "name") == module &&
+                common::jsonString(m, "state") == "running") {
               firstRunning = dm.device_id();
             }
           }

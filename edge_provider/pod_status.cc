@@ -292,8 +292,8 @@ Aggregate aggregate(const StatusInput& in, const std::vector<DeviceView>& device
     if (&o != pick && o.online && rank(o) == rank(*pick) && rank(o) <= 1) ++others;
   }
   if (others > 0 && cs["state"].contains("waiting")) {
-    cs["state"]["waiting"]["message"] = cs["state"]["waiting"].value("message", "") + " (and " +
-                                        std::to_string(others) + " more devices)";
+    cs["state"]["waiting"]["message"] = common::jsonString(cs["state"]["waiting"], "message") +
+                                        " (and " + std::to_string(others) + " more devices)";
   }
   cs["started"] = shown.kind == Observed::Kind::kRunning && shown.module && shown.module->started;
   if (shown.module) {

@@ -120,15 +120,25 @@ common::Result<std::pair<std::string, std::string>> splitLabel(const std::string
   return std::make_pair(kv.substr(0, eq), kv.substr(eq + 1));
 }
 
+// A field for display: the string (dflt when absent, empty or not a string), the integer (0).
+std::string text(const Json& j, const char* key, const char* dflt = "") {
+  std::string v = common::jsonString(j, key);
+  return v.empty() ? dflt : v;
+}
+std::int64_t number(const Json& j, const char* key) {
+  const Json& v = common::jsonField(j, key);
+  return v.is_number_integer() ? v.get<std::int64_t>() : 0;
+}
+
 std::string moduleSummary(const std::string& modulesJson) {
   auto j = common::parseJson(modulesJson);
   if (!j.isOk() || !j->is_array()) return "";
   std::string out;
   for (const auto& m : *j) {
-    std::string s = m.value("name", "?") + "=" + m.value("state", "?");
-    std::string reason = m.value("reason", "");
+    std::string s = text(m, "name", "?") + "=" + text(m, "state", "?");
+    std::string reason = text(m, "reason");
     if (!reason.empty()) s += "(" + reason + ")";
-    int restarts = m.value("restartCount", 0);
+    std::int64_t restarts = number(m, "restartCount");
     if (restarts > 0) s += "[" + std::to_string(restarts) + " restarts]";
     out += (out.empty() ? "" : ",") + s;
   }
@@ -141,9 +151,9 @@ std::string podSummary(const std::string& podsJson) {
   if (!j.isOk() || !j->is_array()) return "-";
   std::string out;
   for (const auto& p : *j) {
-    std::string s = p.value("name", "?") + "=" + p.value("phase", "?");
-    if (p.value("terminating", false)) s += "(terminating)";
-    std::string ip = p.value("podIP", "");
+    std::string s = text(p, "name", "?") + "=" + text(p, "phase", "?");
+    if (common::jsonField(p, "terminating") == true) s += "(terminating)";
+    std::string ip = text(p, "podIP");
     if (!ip.empty()) s += "(" + ip + ")";
     out += (out.empty() ? "" : ",") + s;
   }
@@ -307,20 +317,20 @@ Status Cli::deviceGet() {
   if (rep.isOk() && rep->is_object()) {
     if (rep->contains("facts")) {
       const auto& f = (*rep)["facts"];
-      out_ << "Facts:         " << f.value("arch", "?") << ", " << f.value("osRelease", "?") << ", "
-           << f.value("cpus", 0) << " CPUs, " << f.value("engine", "?") << ", agent "
-           << f.value("agentVersion", "?") << "\n";
+      out_ << "Facts:         " << text(f, "arch", "?") << ", " << text(f, "osRelease", "?") << ", "
+           << number(f, "cpus") << " CPUs, " << text(f, "engine", "?") << ", agent "
+           << text(f, "agentVersion", "?") << "\n";
     }
     if (rep->contains("desiredError")) {
       const auto& e = (*rep)["desiredError"];
-      out_ << "Desired error: " << e.value("reason", "") << ": " << e.value("message", "") << "\n";
+      out_ << "Desired error: " << text(e, "reason") << ": " << text(e, "message") << "\n";
     }
     std::vector<std::vector<std::string>> rows;
     if (rep->contains("modules")) {
       for (const auto& m : (*rep)["modules"]) {
-        rows.push_back({m.value("name", ""), m.value("deploymentId", ""), m.value("state", ""),
-                        m.value("reason", "-").empty() ? "-" : m.value("reason", "-"),
-                        std::to_string(m.value("restartCount", 0)), m.value("image", "")});
+        rows.push_back({text(m, "name"), text(m, "deploymentId"), text(m, "state"),
+                        text(m, "reason", "-"), std::to_string(number(m, "restartCount")),
+                        text(m, "image")});
       }
     }
     if (!rows.empty()) {
@@ -478,7 +488,7 @@ Status Cli::deployGet() {
   Json view = api::toJson(d, false);
   std::vector<std::vector<std::string>> rows;
   for (const auto& m : view["modules"]) {
-    rows.push_back({m.value("name", ""), m.value("kind", ""), m.value("image", "")});
+    rows.push_back({text(m, "name"), text(m, "kind"), text(m, "image")});
   }
   out_ << "\n";
   printTable(out_, {"MODULE", "KIND", "IMAGE"}, rows);

@@ -147,7 +147,8 @@ Status Fleet::loadAll() {
   std::int64_t ceiling = 0;
   if (auto kv = store.get(keys::kVersionCeiling); kv.isOk()) {
     SKIFF_ASSIGN_OR_RETURN(Json j, parseStored(kv->key, kv->value));
-    ceiling = j.value("ceiling", std::int64_t{0});
+    const Json& c = common::jsonField(j, "ceiling");
+    ceiling = c.is_number_integer() ? c.get<std::int64_t>() : 0;
   } else if (kv.status().code() != common::StatusCode::kNotFound) {
     return kv.status();
   }
