@@ -136,8 +136,8 @@ void ApiServer::Impl::doSelfSubjectAccessReview(const Request& req, ResponseWrit
   }
   Json spec = body->value("spec", Json::object());
   if (!spec.is_object()) spec = Json::object();
-  const Json& ra = spec.value("resourceAttributes", Json());
-  const Json& nra = spec.value("nonResourceAttributes", Json());
+  const Json& ra = common::jsonField(spec, "resourceAttributes");
+  const Json& nra = common::jsonField(spec, "nonResourceAttributes");
   if (ra.is_object() == nra.is_object()) {
     return sendError(w, invalid("SelfSubjectAccessReview", "", "authorization.k8s.io",
                                 {{"spec.resourceAttributes", "FieldValueRequired",
@@ -147,7 +147,7 @@ void ApiServer::Impl::doSelfSubjectAccessReview(const Request& req, ResponseWrit
   bool allowed = false;
   std::string reason;
   if (nra.is_object()) {
-    allowed = user.inGroup("system:masters") || nra.value("verb", "") == "get";
+    allowed = user.inGroup("system:masters") || common::jsonString(nra, "verb") == "get";
   } else {
     auto str = [&](const char* k) {
       return ra.contains(k) && ra[k].is_string() ? ra[k].get<std::string>() : std::string();
@@ -337,7 +337,7 @@ void ApiServer::Impl::doUnsupportedStream(const Request& req, ResponseWriter& w,
                           "on edge devices are reached through the hub, which relays logs "
                           "(kubectl logs) but no interactive streams; pod \"" +
                           route.name + "\" runs on node \"" +
-                          pod->value("spec", Json::object()).value("nodeName", "") + "\""));
+                          common::jsonString(common::jsonField(*pod, "spec"), "nodeName") + "\""));
 }
 
 std::optional<Json> ApiServer::Impl::readBody(const Request& req, ResponseWriter& w,
@@ -371,8 +371,8 @@ std::optional<Json> ApiServer::Impl::readBody(const Request& req, ResponseWriter
     return std::nullopt;
   }
   if (allowOtherKinds) return obj;
-  std::string kind = obj.value("kind", "");
-  std::string apiVersion = obj.value("apiVersion", "");
+  std::string kind = common::jsonString(obj, "kind");
+  std::string apiVersion = common::jsonString(obj, "apiVersion");
   if (!obj.contains("kind") || !obj["kind"].is_string() || kind.empty()) {
     obj["kind"] = r.kind;
   } else if (kind != r.kind) {

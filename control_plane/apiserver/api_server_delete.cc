@@ -16,7 +16,7 @@ std::vector<std::string> ApiServer::Impl::finalizers(const Json& obj) {
 }
 
 bool ApiServer::Impl::podAwaitsKubelet(const Json& pod) {
-  std::string node = pod.value("spec", Json::object()).value("nodeName", "");
+  std::string node = common::jsonString(common::jsonField(pod, "spec"), "nodeName");
   if (node.empty()) return false;
   auto grace = pod["metadata"].find("deletionGracePeriodSeconds");
   return grace != pod["metadata"].end() && grace->is_number_integer() &&
@@ -65,8 +65,8 @@ auto ApiServer::Impl::readDeleteOptions(const Request& req, ResponseWriter& w)
       }
     }
     if (auto pre = j->find("preconditions"); pre != j->end() && pre->is_object()) {
-      o.preconditionUid = pre->value("uid", "");
-      o.preconditionRv = pre->value("resourceVersion", "");
+      o.preconditionUid = common::jsonString(*pre, "uid");
+      o.preconditionRv = common::jsonString(*pre, "resourceVersion");
     }
   }
   if (auto g = req.queryParam("gracePeriodSeconds")) {
@@ -126,7 +126,7 @@ common::Result<Json> ApiServer::Impl::deleteWithRetries(const ResourceInfo& r,
   if (isPod) {
     long long grace = o.gracePeriodSeconds.value_or(
         current.value("spec", Json::object()).value("terminationGracePeriodSeconds", 30LL));
-    std::string node = current.value("spec", Json::object()).value("nodeName", "");
+    std::string node = common::jsonString(common::jsonField(current, "spec"), "nodeName");
     // Unbound pods (or grace 0) go at once; bound pods wait for their kubelet to confirm.
     if (node.empty()) grace = 0;
     if (grace > 0) {

@@ -139,7 +139,7 @@ void ApiServer::Impl::doGetScale(ResponseWriter& w, const Route& route) {
 void ApiServer::Impl::doLogs(const Request& req, ResponseWriter& w, const Route& route) {
   auto pod = os.get(*route.resource, route.ns, route.name);
   if (!pod.isOk()) return sendStatusError(w, pod.status(), &route);
-  std::string nodeName = pod->value("spec", Json::object()).value("nodeName", "");
+  std::string nodeName = common::jsonString(common::jsonField(*pod, "spec"), "nodeName");
   Json node;
   if (!nodeName.empty()) {
     auto n = os.get(*findResource("", "v1", "nodes"), "", nodeName);

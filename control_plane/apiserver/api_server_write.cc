@@ -51,7 +51,8 @@ common::Result<Json> ApiServer::Impl::updateObject(
   SKIFF_ASSIGN_OR_RETURN(Json current, os.get(r, route.ns, route.name));
   SKIFF_ASSIGN_OR_RETURN(std::optional<Json> next, mutate(current));
   if (!next) return current;
-  (*next)["metadata"]["resourceVersion"] = current["metadata"].value("resourceVersion", "");
+  (*next)["metadata"]["resourceVersion"] =
+      common::jsonString(common::jsonField(current, "metadata"), "resourceVersion");
   return std::move(*next);
 }
 
@@ -86,7 +87,7 @@ std::optional<ApiError> ApiServer::Impl::allocateClusterIP(Json& svc, const std:
   if (!svc.contains("spec") || !svc["spec"].is_object()) return std::nullopt;
   Json& spec = svc["spec"];
   if (spec.value("type", "ClusterIP") == "ExternalName") return std::nullopt;
-  std::string requested = spec.value("clusterIP", "");
+  std::string requested = common::jsonString(spec, "clusterIP");
   if (requested.empty() && spec.contains("clusterIPs") && spec["clusterIPs"].is_array() &&
       !spec["clusterIPs"].empty() && spec["clusterIPs"][0].is_string()) {
     requested = spec["clusterIPs"][0].get<std::string>();
@@ -123,7 +124,7 @@ std::optional<ApiError> ApiServer::Impl::allocateClusterIP(Json& svc, const std:
   if (!services.isOk()) return fromStatus(services.status());
   std::vector<bool> used(kServiceNetSize, false);
   for (const auto& s : services->items) {
-    auto ip = parseIpv4(s.value("spec", Json::object()).value("clusterIP", ""));
+    auto ip = parseIpv4(common::jsonString(common::jsonField(s, "spec"), "clusterIP"));
     if (ip && *ip > kServiceNet && *ip < kServiceNet + kServiceNetSize) {
       used[*ip - kServiceNet] = true;
     }
@@ -243,7 +244,7 @@ void ApiServer::Impl::updateScale(const Request& req, ResponseWriter& w, const R
           s = std::move(*patched);
         }
         Json rep = s.is_object() && s.contains("spec") && s["spec"].is_object()
-                       ? s["spec"].value("replicas", Json())
+                       ? common::jsonField(common::jsonField(s, "spec"), "replicas")
                        : Json();
         if (!rep.is_number_integer() || rep.get<long long>() < 0) {
           err = invalid("Scale", route.name, "autoscaling",
@@ -299,7 +300,7 @@ void ApiServer::Impl::doPatch(const Request& req, ResponseWriter& w, const Route
 void ApiServer::Impl::doBinding(const Request& req, ResponseWriter& w, const Route& route) {
   auto body = readBody(req, w, route, true);
   if (!body) return;
-  std::string node = body->value("target", Json::object()).value("name", "");
+  std::string node = common::jsonString(common::jsonField(*body, "target"), "name");
   if (node.empty()) {
     return sendError(w, invalid("Binding", route.name, "",
                                 {{"target.name", "FieldValueRequired", "Required value"}}));
@@ -307,7 +308,7 @@ void ApiServer::Impl::doBinding(const Request& req, ResponseWriter& w, const Rou
   const ResourceInfo& r = *route.resource;
   auto res =
       updateObject(req, r, route, [&](const Json& current) -> common::Result<std::optional<Json>> {
-        std::string bound = current.value("spec", Json::object()).value("nodeName", "");
+        std::string bound = common::jsonString(common::jsonField(current, "spec"), "nodeName");
         if (!bound.empty()) {
           return common::conflict("Operation cannot be fulfilled on pods/binding \"" + route.name +
                                   "\": pod " + route.name + " is already assigned to node \"" +
@@ -326,7 +327,7 @@ void ApiServer::Impl::doBinding(const Request& req, ResponseWriter& w, const Rou
                      {"lastTransitionTime", common::formatRfc3339(os.clock().now())}};
         bool replaced = false;
         for (auto& c : conds) {
-          if (c.value("type", "") == "PodScheduled") {
+          if (common::jsonString(c, "type") == "PodScheduled") {
             c = cond;
             replaced = true;
           }

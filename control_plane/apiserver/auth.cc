@@ -119,7 +119,7 @@ bool authorize(const UserInfo& user, const Attributes& a, const common::Json* ob
       if (isRead(a.verb) && a.name.empty()) return true;
       std::string bound;
       if (object != nullptr && object->contains("spec") && (*object)["spec"].is_object()) {
-        bound = (*object)["spec"].value("nodeName", "");
+        bound = common::jsonString(common::jsonField(*object, "spec"), "nodeName");
       }
       if (a.verb == "create") return a.name.empty();  // mirror/static pods: bound on create
       return bound == node;

@@ -56,7 +56,7 @@ std::string scalarString(const Json& v) {
 std::string fieldValue(const Json& obj, const std::string& field) {
   if (field == "source") {  // events: source.component
     if (obj.contains("source") && obj["source"].is_object()) {
-      return scalarString(obj["source"].value("component", Json()));
+      return scalarString(common::jsonField(common::jsonField(obj, "source"), "component"));
     }
     return "";
   }

@@ -48,15 +48,15 @@ std::optional<ApiError> proxyContainerLogs(const common::http::Request& req, con
                                            const Json& node,
                                            const common::tls::TlsFiles& kubeletClient,
                                            common::http::ResponseWriter& w) {
-  std::string name = pod["metadata"].value("name", "");
-  std::string ns = pod["metadata"].value("namespace", "");
+  std::string name = common::jsonString(common::jsonField(pod, "metadata"), "name");
+  std::string ns = common::jsonString(common::jsonField(pod, "metadata"), "namespace");
   std::vector<std::string> containers;
   std::vector<std::string> inits;
   const Json& spec = pod.contains("spec") ? pod["spec"] : Json::object();
   for (auto [field, out] :
        {std::pair{"containers", &containers}, std::pair{"initContainers", &inits}}) {
     if (spec.contains(field) && spec[field].is_array()) {
-      for (const auto& c : spec[field]) out->push_back(c.value("name", ""));
+      for (const auto& c : spec[field]) out->push_back(common::jsonString(c, "name"));
     }
   }
   auto listOf = [](const std::vector<std::string>& names) {
@@ -76,7 +76,7 @@ std::optional<ApiError> proxyContainerLogs(const common::http::Request& req, con
              std::find(inits.begin(), inits.end(), container) == inits.end()) {
     return badRequest("container " + container + " is not valid for pod " + name);
   }
-  std::string nodeName = spec.value("nodeName", "");
+  std::string nodeName = common::jsonString(spec, "nodeName");
   if (nodeName.empty() || !node.is_object()) {
     return badRequest("pod " + name + " does not have a host assigned");
   }
@@ -85,7 +85,8 @@ std::optional<ApiError> proxyContainerLogs(const common::http::Request& req, con
   if (status.contains("addresses") && status["addresses"].is_array()) {
     for (const char* type : {"InternalIP", "ExternalIP", "Hostname"}) {
       for (const auto& a : status["addresses"]) {
-        if (address.empty() && a.value("type", "") == type) address = a.value("address", "");
+        if (address.empty() && common::jsonString(a, "type") == type)
+          address = common::jsonString(a, "address");
       }
     }
   }

@@ -33,7 +33,7 @@ bool hasTagOrDigest(const std::string& image) {
 
 void defaultContainer(Json& c) {
   if (!c.is_object()) return;
-  std::string image = c.value("image", "");
+  std::string image = common::jsonString(c, "image");
   bool latest = !hasTagOrDigest(image) || image.ends_with(":latest");
   setDefault(c, "imagePullPolicy", latest ? "Always" : "IfNotPresent");
   setDefault(c, "terminationMessagePath", "/dev/termination-log");
@@ -84,7 +84,8 @@ void defaultTolerations(Json& spec, const DefaultingOptions& opts) {
         std::pair<const char*, long long>{"node.kubernetes.io/unreachable",
                                           opts.unreachableTolerationSeconds}}) {
     bool has = std::any_of(tols.begin(), tols.end(), [&](const Json& t) {
-      return t.is_object() && t.value("key", "") == key && t.value("effect", "") == "NoExecute";
+      return t.is_object() && common::jsonString(t, "key") == key &&
+             common::jsonString(t, "effect") == "NoExecute";
     });
     if (!has) {
       tols.push_back({{"key", key},
@@ -162,7 +163,7 @@ void validateStringMap(Validator& v, const Json& meta, const char* key, bool lab
 
 void validateMetadata(Validator& v, const ResourceInfo& r, const Json& obj, const Json* old) {
   const Json& meta = obj["metadata"];
-  std::string name = meta.value("name", "");
+  std::string name = common::jsonString(meta, "name");
   if (!meta.contains("name") || !meta["name"].is_string() || name.empty()) {
     if (!(meta.contains("generateName") && meta["generateName"].is_string())) {
       v.causes.push_back({"metadata.name", "FieldValueRequired",
@@ -188,7 +189,7 @@ void validateMetadata(Validator& v, const ResourceInfo& r, const Json& obj, cons
   v.typed(meta, "ownerReferences", "metadata.ownerReferences", Json::value_t::array, "an array");
   if (old != nullptr) {
     const Json& om = (*old)["metadata"];
-    if (meta.value("uid", "") != om.value("uid", "")) {
+    if (common::jsonString(meta, "uid") != common::jsonString(om, "uid")) {
       v.causes.push_back(
           {"metadata.uid", "FieldValueInvalid", "Invalid value: field is immutable"});
     }
@@ -467,7 +468,7 @@ void validateWorkload(Validator& v, const Json& obj, const Json* old) {
 
 std::string clusterIPOf(const Json& svc) {
   if (!svc.contains("spec") || !svc["spec"].is_object()) return "";
-  const Json& ip = svc["spec"].value("clusterIP", Json());
+  const Json& ip = common::jsonField(common::jsonField(svc, "spec"), "clusterIP");
   return ip.is_string() ? ip.get<std::string>() : "";
 }
 
@@ -476,7 +477,8 @@ void validateService(Validator& v, const Json& obj, const Json* old) {
   if (!spec.is_object()) return;
   // The allocated address is immutable (kube-apiserver: "may not change once set").
   std::string oldIP = old != nullptr ? clusterIPOf(*old) : "";
-  if (!oldIP.empty() && clusterIPOf(obj) != oldIP && spec.value("type", "") != "ExternalName") {
+  if (!oldIP.empty() && clusterIPOf(obj) != oldIP &&
+      common::jsonString(spec, "type") != "ExternalName") {
     v.causes.push_back(
         {"spec.clusterIPs[0]", "FieldValueInvalid",
          "Invalid value: []string{\"" + clusterIPOf(obj) + "\"}: may not change once set"});
@@ -703,14 +705,15 @@ void prepareForUpdate(const ResourceInfo& r, Json& obj, const Json& old) {
     // written, e.g. kubectl replace); one that sets only clusterIP moves clusterIPs along.
     Json& spec = obj["spec"];
     const Json& oldSpec = old["spec"];
-    std::string ip =
-        spec.value("clusterIP", Json()).is_string() ? spec["clusterIP"].get<std::string>() : "";
+    std::string ip = common::jsonField(spec, "clusterIP").is_string()
+                         ? spec["clusterIP"].get<std::string>()
+                         : "";
     if (ip.empty()) {
       for (const char* f : {"clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"}) {
         if (oldSpec.contains(f) && !spec.contains(f)) spec[f] = oldSpec[f];
       }
       if (oldSpec.contains("clusterIP")) spec["clusterIP"] = oldSpec["clusterIP"];
-    } else if (spec.value("clusterIPs", Json()) == oldSpec.value("clusterIPs", Json()) ||
+    } else if (common::jsonField(spec, "clusterIPs") == common::jsonField(oldSpec, "clusterIPs") ||
                !spec.contains("clusterIPs")) {
       spec["clusterIPs"] = Json::array({ip});
     }
@@ -719,8 +722,8 @@ void prepareForUpdate(const ResourceInfo& r, Json& obj, const Json& old) {
     }
   }
   if (hasGeneration(r)) {
-    Json newSpec = obj.value("spec", Json());
-    Json oldSpec = old.value("spec", Json());
+    Json newSpec = common::jsonField(obj, "spec");
+    Json oldSpec = common::jsonField(old, "spec");
     if (newSpec != oldSpec) meta["generation"] = om.value("generation", 1) + 1;
   }
 }

@@ -197,9 +197,9 @@ bool nodeMatchesSelectorTerm(const Json& term, const NodeInfo& node) {
   if (term.contains("matchExpressions") && term["matchExpressions"].is_array()) {
     for (const auto& e : term["matchExpressions"]) {
       any = true;
-      std::string key = e.value("key", "");
+      std::string key = common::jsonString(e, "key");
       if (isDeviceRequirementOnFleetNode(key, node)) continue;
-      std::string op = e.value("operator", "");
+      std::string op = common::jsonString(e, "operator");
       std::vector<std::string> values;
       if (e.contains("values") && e["values"].is_array()) {
         for (const auto& v : e["values"])
@@ -229,8 +229,8 @@ bool nodeMatchesSelectorTerm(const Json& term, const NodeInfo& node) {
   if (term.contains("matchFields") && term["matchFields"].is_array()) {
     for (const auto& e : term["matchFields"]) {
       any = true;
-      if (e.value("key", "") != "metadata.name") return false;
-      std::string op = e.value("operator", "");
+      if (common::jsonString(e, "key") != "metadata.name") return false;
+      std::string op = common::jsonString(e, "operator");
       bool in = false;
       if (e.contains("values") && e["values"].is_array()) {
         for (const auto& v : e["values"]) in = in || v == node.name;

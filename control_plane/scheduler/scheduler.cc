@@ -32,9 +32,9 @@ Scheduler::~Scheduler() { stop(); }
 
 bool Scheduler::isUnscheduled(const Json& pod) const {
   const Json spec = pod.value("spec", Json::object());
-  if (!spec.value("nodeName", "").empty()) return false;
+  if (!common::jsonString(spec, "nodeName").empty()) return false;
   if (!apiserver::metaString(pod, "deletionTimestamp").empty()) return false;
-  std::string phase = pod.value("status", Json::object()).value("phase", "");
+  std::string phase = common::jsonString(common::jsonField(pod, "status"), "phase");
   if (phase == "Succeeded" || phase == "Failed") return false;
   return spec.value("schedulerName", "default-scheduler") == opts_.schedulerName;
 }
@@ -74,8 +74,8 @@ void Scheduler::removeBoundLocked(const std::string& key) {
 
 void Scheduler::podChanged(const ObjectPtr& pod) {
   std::string key = controllers::objectKeyOf(*pod);
-  std::string node = pod->value("spec", Json::object()).value("nodeName", "");
-  std::string phase = pod->value("status", Json::object()).value("phase", "");
+  std::string node = common::jsonString(common::jsonField(*pod, "spec"), "nodeName");
+  std::string phase = common::jsonString(common::jsonField(*pod, "status"), "phase");
   if (!node.empty()) {
     std::lock_guard lock(mu_);
     unschedulable_.erase(key);
@@ -312,8 +312,8 @@ void Scheduler::markUnschedulable(const Json& pod, const std::string& message) {
   const Json conds = pod.value("status", Json::object()).value("conditions", Json::array());
   bool same = false;
   for (const auto& c : conds) {
-    if (c.value("type", "") == "PodScheduled" && c.value("status", "") == "False" &&
-        c.value("message", "") == message) {
+    if (common::jsonString(c, "type") == "PodScheduled" &&
+        common::jsonString(c, "status") == "False" && common::jsonString(c, "message") == message) {
       same = true;
     }
   }

@@ -238,6 +238,17 @@ TEST_P(BadInputTest, WrongTypesAreRejected) {
   expectInvalid(send("POST", kCms, R"({"metadata":{"name":"num"},"data":{"a":1}})"), "data[a]");
   expectStatus(send("POST", kCms, R"({"metadata":"not-an-object"})"), 400, "BadRequest");
   expectStatus(send("POST", kCms, R"(["an","array"])"), 400, "BadRequest");
+  // A binding whose target name is not a string (it used to throw inside the server: 500).
+  ASSERT_EQ(send("POST", kPods,
+                 common::dumpJson(pod(
+                     "bindme", {{"containers", Json::array({{{"name", "c"}, {"image", "x"}}})}})))
+                .status,
+            201);
+  before_ = snapshot();
+  expectInvalid(send("POST", std::string(kPods) + "/bindme/binding",
+                     R"({"apiVersion":"v1","kind":"Binding","metadata":{"name":"bindme"},
+                         "target":{"name":5}})"),
+                "target.name");
 }
 
 TEST_P(BadInputTest, OversizeBodiesAre413) {
