@@ -134,7 +134,7 @@ void ApiServer::Impl::doSelfSubjectAccessReview(const Request& req, ResponseWrit
     return sendError(w, badRequest(body.isOk() ? "SelfSubjectAccessReview must be a JSON object"
                                                : body.status().message()));
   }
-  Json spec = body->value("spec", Json::object());
+  Json spec = common::jsonField(*body, "spec");
   if (!spec.is_object()) spec = Json::object();
   const Json& ra = common::jsonField(spec, "resourceAttributes");
   const Json& nra = common::jsonField(spec, "nonResourceAttributes");

@@ -124,8 +124,11 @@ common::Result<Json> ApiServer::Impl::deleteWithRetries(const ResourceInfo& r,
   bool isNamespace = r.resource == "namespaces" && r.group.empty();
   std::string now = common::formatRfc3339(os.clock().now());
   if (isPod) {
-    long long grace = o.gracePeriodSeconds.value_or(
-        current.value("spec", Json::object()).value("terminationGracePeriodSeconds", 30LL));
+    long long grace = o.gracePeriodSeconds.value_or([&] {
+      const Json& g =
+          common::jsonField(common::jsonField(current, "spec"), "terminationGracePeriodSeconds");
+      return g.is_number_integer() ? g.get<long long>() : 30LL;
+    }());
     std::string node = common::jsonString(common::jsonField(current, "spec"), "nodeName");
     // Unbound pods (or grace 0) go at once; bound pods wait for their kubelet to confirm.
     if (node.empty()) grace = 0;
@@ -212,7 +215,24 @@ void ApiServer::Impl::doFinalize(const Request& req, ResponseWriter& w, const Ro
   const ResourceInfo& r = *route.resource;
   auto body = readBody(req, w, route);
   if (!body) return;
-  Json wanted = body->value("spec", Json::object()).value("finalizers", Json::array());
+  const Json& spec = common::jsonField(*body, "spec");
+  if (!spec.is_null() && !spec.is_object()) {
+    return sendError(w, badRequest(r.kind + " spec must be an object"));
+  }
+  Json wanted = common::jsonField(spec, "finalizers");
+  if (wanted.is_null()) wanted = Json::array();
+  if (!wanted.is_array()) {
+    return sendError(w, invalid(r.kind, route.name, "",
+                                {{"spec.finalizers", "FieldValueInvalid", "must be a list"}}));
+  }
+  for (const auto& f : wanted) {
+    if (!f.is_string()) {
+      return sendError(
+          w,
+          invalid(r.kind, route.name, "",
+                  {{"spec.finalizers", "FieldValueInvalid", "every finalizer must be a string"}}));
+    }
+  }
   auto res = os.guaranteedUpdate(r, "", route.name,
                                  [&](const Json& current) -> common::Result<std::optional<Json>> {
                                    Json next = current;

@@ -86,7 +86,7 @@ void ApiServer::Impl::doCreate(const Request& req, ResponseWriter& w, Route& rou
 std::optional<ApiError> ApiServer::Impl::allocateClusterIP(Json& svc, const std::string& name) {
   if (!svc.contains("spec") || !svc["spec"].is_object()) return std::nullopt;
   Json& spec = svc["spec"];
-  if (spec.value("type", "ClusterIP") == "ExternalName") return std::nullopt;
+  if (common::jsonString(spec, "type") == "ExternalName") return std::nullopt;
   std::string requested = common::jsonString(spec, "clusterIP");
   if (requested.empty() && spec.contains("clusterIPs") && spec["clusterIPs"].is_array() &&
       !spec["clusterIPs"].empty() && spec["clusterIPs"][0].is_string()) {

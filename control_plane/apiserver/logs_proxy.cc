@@ -81,7 +81,7 @@ std::optional<ApiError> proxyContainerLogs(const common::http::Request& req, con
     return badRequest("pod " + name + " does not have a host assigned");
   }
   std::string address;
-  const Json& status = node.value("status", Json::object());
+  const Json& status = common::jsonField(node, "status");
   if (status.contains("addresses") && status["addresses"].is_array()) {
     for (const char* type : {"InternalIP", "ExternalIP", "Hostname"}) {
       for (const auto& a : status["addresses"]) {
@@ -92,7 +92,9 @@ std::optional<ApiError> proxyContainerLogs(const common::http::Request& req, con
   }
   long long port = 0;
   if (status.contains("daemonEndpoints") && status["daemonEndpoints"].is_object()) {
-    port = status["daemonEndpoints"].value("kubeletEndpoint", Json::object()).value("Port", 0LL);
+    const Json& p =
+        common::jsonField(common::jsonField(status["daemonEndpoints"], "kubeletEndpoint"), "Port");
+    port = p.is_number_integer() ? p.get<long long>() : 0;
   }
   if (address.empty() || port <= 0) {
     return ApiError{502,

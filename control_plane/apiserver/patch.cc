@@ -58,7 +58,7 @@ Result<Json> mergeList(const Json& original, const Json& patch, const std::strin
   Json result = original.is_array() ? original : Json::array();
   // A {"$patch": "replace"} element replaces the whole list with the other elements.
   for (const auto& e : patch) {
-    if (e.is_object() && e.value("$patch", "") == "replace") {
+    if (common::jsonString(e, "$patch") == "replace") {
       Json out = Json::array();
       for (const auto& x : patch) {
         if (!(x.is_object() && x.contains("$patch"))) out.push_back(x);
@@ -79,7 +79,7 @@ Result<Json> mergeList(const Json& original, const Json& patch, const std::strin
     auto pos = std::find_if(result.begin(), result.end(), [&](const Json& o) {
       return o.is_object() && o.contains(key) && o[key] == *kv;
     });
-    std::string directive = e.value("$patch", "");
+    std::string directive = common::jsonString(e, "$patch");
     if (directive == "delete") {
       if (pos != result.end()) result.erase(pos);
       continue;
@@ -128,7 +128,7 @@ Json applyElementOrder(const Json& list, const Json& order, const std::string& k
 
 Result<Json> mergeMap(const Json& original, const Json& patch) {
   if (!patch.is_object()) return patch;
-  std::string directive = patch.value("$patch", "");
+  std::string directive = common::jsonString(patch, "$patch");
   if (directive == "replace") {
     Json out = patch;
     out.erase("$patch");

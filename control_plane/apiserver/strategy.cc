@@ -483,7 +483,10 @@ void validateService(Validator& v, const Json& obj, const Json* old) {
         {"spec.clusterIPs[0]", "FieldValueInvalid",
          "Invalid value: []string{\"" + clusterIPOf(obj) + "\"}: may not change once set"});
   }
-  std::string type = spec.value("type", "ClusterIP");
+  const Json& typeField = common::jsonField(spec, "type");
+  std::string type = typeField.is_null()     ? "ClusterIP"
+                     : typeField.is_string() ? typeField.get<std::string>()
+                                             : typeField.dump();
   if (type != "ClusterIP" && type != "NodePort" && type != "LoadBalancer" &&
       type != "ExternalName") {
     v.causes.push_back(

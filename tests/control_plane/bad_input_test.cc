@@ -249,6 +249,19 @@ TEST_P(BadInputTest, WrongTypesAreRejected) {
                      R"({"apiVersion":"v1","kind":"Binding","metadata":{"name":"bindme"},
                          "target":{"name":5}})"),
                 "target.name");
+  // Mistyped fields where the server read them itself: 4xx, nothing changed.
+  expectStatus(send("PUT", "/api/v1/namespaces/default/finalize",
+                    R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"default"},
+                        "spec":5})"),
+               400, "BadRequest");
+  expectInvalid(send("PUT", "/api/v1/namespaces/default/finalize",
+                     R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"default"},
+                         "spec":{"finalizers":[7]}})"),
+                "spec.finalizers");
+  expectInvalid(send("POST", "/api/v1/namespaces/default/services",
+                     R"({"metadata":{"name":"typed"},"spec":{"type":5,
+                         "ports":[{"port":80}]}})"),
+                "spec.type");
 }
 
 TEST_P(BadInputTest, OversizeBodiesAre413) {
