@@ -64,18 +64,10 @@ std::string PodView::restartPolicy() const {
   return orDefault(str(spec(), "restartPolicy"), "Always");
 }
 
-bool PodView::condition(const std::string& type) const {
+std::string ObjectView::conditionStatus(const std::string& type) const {
   const Json& conds = common::jsonField(status(), "conditions");
-  if (!conds.is_array()) return false;
+  if (!conds.is_array()) return "";
   for (const auto& c : conds) {
-    if (str(c, "type") == type) return str(c, "status") == "True";
-  }
-  return false;
-}
-
-std::string NodeView::conditionStatus(const std::string& type) const {
-  if (!conditions().is_array()) return "";
-  for (const auto& c : conditions()) {
     if (str(c, "type") != type) continue;
     std::string s = str(c, "status");
     return s.empty() ? "Unknown" : s;  // a condition without a status is not known

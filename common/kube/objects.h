@@ -59,6 +59,9 @@ class ObjectView {
   std::optional<OwnerRef> controllerRef() const;
   // A reference to this object, for the ownerReferences of what it creates.
   Json ownerRefJson(bool controller = true) const;
+  // The status of status.conditions[type] ("True", "False", "Unknown" — also for a condition
+  // without one; "" when the condition is not reported).
+  std::string conditionStatus(const std::string& type) const;
 
  protected:
   const Json& meta() const { return common::jsonField(*obj_, "metadata"); }
@@ -91,9 +94,7 @@ class PodView : public ObjectView {
   std::string podIP() const { return str(status(), "podIP"); }
   bool terminal() const { return phase() == "Succeeded" || phase() == "Failed"; }
   bool active() const { return !terminal() && !deleting(); }
-  // status.conditions[type] is "True".
-  bool condition(const std::string& type) const;
-  bool ready() const { return condition("Ready"); }
+  bool ready() const { return conditionStatus("Ready") == "True"; }
 };
 
 class NodeView : public ObjectView {
@@ -104,9 +105,6 @@ class NodeView : public ObjectView {
   const Json& allocatable() const { return common::jsonField(status(), "allocatable"); }
   const Json& capacity() const { return common::jsonField(status(), "capacity"); }
   const Json& conditions() const { return common::jsonField(status(), "conditions"); }
-  // The status of condition `type` ("True", "False", "Unknown" — also for a condition without
-  // one; "" when the condition is not reported).
-  std::string conditionStatus(const std::string& type) const;
 };
 
 // What Deployment, ReplicaSet and DaemonSet share: a selector and a pod template.

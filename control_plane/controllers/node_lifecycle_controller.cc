@@ -50,11 +50,7 @@ std::vector<PodToleration> tolerationsOf(const Json& pod) {
   for (const auto& t : tolerations) {
     if (!t.is_object()) continue;
     PodToleration pt;
-    pt.toleration.key = common::jsonString(t, "key");
-    pt.toleration.op = common::jsonString(t, "operator");
-    if (pt.toleration.op.empty()) pt.toleration.op = "Equal";
-    pt.toleration.value = common::jsonString(t, "value");
-    pt.toleration.effect = common::jsonString(t, "effect");
+    pt.toleration = scheduler::Toleration::fromJson(t);
     if (t.contains("tolerationSeconds") && t["tolerationSeconds"].is_number_integer()) {
       pt.seconds = t["tolerationSeconds"].get<long long>();
     }
@@ -271,8 +267,7 @@ common::Status NodeLifecycleController::evictPods(const Json& node) {
   auto earliest = clock_.now();
   for (const auto& t : kube::NodeView(node).taints()) {
     if (!t.is_object() || common::jsonString(t, "effect") != "NoExecute") continue;
-    noExecute.push_back(
-        {common::jsonString(t, "key"), common::jsonString(t, "value"), "NoExecute"});
+    noExecute.push_back(scheduler::Taint::fromJson(t));
     if (auto added = common::parseRfc3339(common::jsonString(t, "timeAdded"))) {
       earliest = std::min(earliest, *added);
     }

@@ -41,6 +41,17 @@ common::Result<Resources> containerRequests(const Json& c) {
 
 }  // namespace
 
+Taint Taint::fromJson(const Json& t) {
+  return {common::jsonString(t, "key"), common::jsonString(t, "value"),
+          common::jsonString(t, "effect")};
+}
+
+Toleration Toleration::fromJson(const Json& t) {
+  std::string op = common::jsonString(t, "operator");
+  return {common::jsonString(t, "key"), op.empty() ? "Equal" : op, common::jsonString(t, "value"),
+          common::jsonString(t, "effect")};
+}
+
 bool Toleration::tolerates(const Taint& t) const {
   if (!effect.empty() && effect != t.effect) return false;
   if (op == "Exists") return key.empty() || key == t.key;
@@ -85,10 +96,7 @@ common::Result<PodInfo> PodInfo::fromPod(const Json& pod) {
   if (!preferred.is_null()) p.preferredAffinity = preferred;
   if (v.tolerations().is_array()) {
     for (const auto& t : v.tolerations()) {
-      if (!t.is_object()) continue;
-      std::string op = common::jsonString(t, "operator");
-      p.tolerations.push_back({common::jsonString(t, "key"), op.empty() ? "Equal" : op,
-                               common::jsonString(t, "value"), common::jsonString(t, "effect")});
+      if (t.is_object()) p.tolerations.push_back(Toleration::fromJson(t));
     }
   }
   if (v.topologySpreadConstraints().is_array()) {
@@ -121,9 +129,7 @@ common::Result<NodeInfo> NodeInfo::fromNode(const Json& node) {
   n.unschedulable = v.unschedulable();
   if (v.taints().is_array()) {
     for (const auto& t : v.taints()) {
-      if (!t.is_object()) continue;
-      n.taints.push_back({common::jsonString(t, "key"), common::jsonString(t, "value"),
-                          common::jsonString(t, "effect")});
+      if (t.is_object()) n.taints.push_back(Taint::fromJson(t));
     }
   }
   n.ready = v.conditionStatus("Ready") == "True";

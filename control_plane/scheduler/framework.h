@@ -28,11 +28,13 @@ struct Resources {
 
 struct Taint {
   std::string key, value, effect;
+  static Taint fromJson(const Json& t);  // missing or mistyped fields read as ""
 };
 
 struct Toleration {
   std::string key, op, value, effect;
   bool tolerates(const Taint& t) const;
+  static Toleration fromJson(const Json& t);  // operator defaults to "Equal"
 };
 
 struct TopologySpreadConstraint {

@@ -83,8 +83,7 @@ struct FakeHub::State {
         logs;
   };
   struct DeploymentState {
-    hubpb::Deployment d;  // without status
-    std::vector<protocol::PodSpec> pods;
+    hubpb::Deployment d;                 // without status
     hub::fleet::DeploymentPtr compiled;  // the hub's own form, for its desired-state rules
   };
   struct Watcher {
@@ -549,7 +548,6 @@ class FakeHub::Service final : public hubpb::Hub::Service {
     input.registryCredentialsJson = in.registry_credentials_json();
     auto spec = hub::validateDeployment(input);
     if (!spec.isOk()) return common::grpc_status::toGrpc(spec.status());
-    const std::vector<protocol::PodSpec>* modules = &spec->pods;
     std::lock_guard lock(s_->mu);
     ++s_->applyCalls;
     auto it = s_->deployments.find(in.id());
@@ -560,14 +558,14 @@ class FakeHub::Service final : public hubpb::Hub::Service {
     next.set_registry_credentials_json(
         common::dumpJson(hub::credentialsToJson(spec->registryCredentials, true)));
     Json normalized = Json::array();
-    for (const auto& m : *modules) normalized.push_back(protocol::toJson(m));
+    for (const auto& m : spec->pods) normalized.push_back(protocol::toJson(m));
     next.set_pods_json(common::dumpJson(normalized));
     std::int64_t now = nowMs();
     if (it == s_->deployments.end()) {
       next.set_generation(1);
       next.set_created_at_unix_ms(now);
       next.set_updated_at_unix_ms(now);
-      s_->deployments[in.id()] = State::DeploymentState{next, *modules, nullptr};
+      s_->deployments[in.id()] = State::DeploymentState{next, nullptr};
     } else {
       hubpb::Deployment& cur = it->second.d;
       // As the hub: an identical spec (labels and annotations included) changes nothing; any
@@ -579,7 +577,7 @@ class FakeHub::Service final : public hubpb::Hub::Service {
         next.set_generation(cur.generation() + 1);
         next.set_created_at_unix_ms(cur.created_at_unix_ms());
         next.set_updated_at_unix_ms(now);
-        it->second = State::DeploymentState{next, *modules, nullptr};
+        it->second = State::DeploymentState{next, nullptr};
       }
     }
     auto& stored = s_->deployments[in.id()];
